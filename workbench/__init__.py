@@ -1,0 +1,36 @@
+"""Quant Workbench: what does int8 do to my model, layer by layer, and is it worth it?
+
+Importing `workbench` is cheap: TensorFlow, ipywidgets and plotly load only when a function
+that needs them is called.
+"""
+
+__version__ = "0.1.0"
+
+from workbench.errors import (  # noqa: E402
+    ConversionError,
+    DataError,
+    ModelFileError,
+    UnsupportedError,
+    WorkbenchError,
+)
+from workbench.qtyping import (  # noqa: E402
+    Granularity,
+    IOType,
+    Mode,
+    QuantConfig,
+    Route,
+)
+
+__all__ = [
+    "__version__",
+    "ConversionError",
+    "DataError",
+    "Granularity",
+    "IOType",
+    "Mode",
+    "ModelFileError",
+    "QuantConfig",
+    "Route",
+    "UnsupportedError",
+    "WorkbenchError",
+]

@@ -1,0 +1,96 @@
+"""The dataset container every part of the workbench consumes.
+
+A `Dataset` holds model-ready float32 arrays (preprocessing already applied, and declared in
+`preprocessing`), split into train / calibration / test views. The same arrays feed Keras,
+the converter's representative dataset and the LiteRT interpreter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workbench.errors import DataError
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw values became model inputs: ``x = raw * scale + offset`` as float32."""
+
+    scale: float = 1.0
+    offset: float = 0.0
+    description: str = "none"
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        return (np.asarray(raw, dtype=np.float32) * np.float32(self.scale)) + np.float32(
+            self.offset
+        )
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Split:
+    """One view of a dataset: inputs and, when labelled, integer class labels."""
+
+    x: np.ndarray
+    y: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def head(self, count: int) -> Split:
+        return Split(self.x[:count], None if self.y is None else self.y[:count])
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """Named, split, preprocessed data. Unlabelled datasets have ``y is None`` everywhere."""
+
+    name: str
+    train: Split
+    calibration: Split
+    test: Split
+    num_classes: int | None = None
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def labelled(self) -> bool:
+        return self.test.y is not None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.test.x.shape[1:])
+
+    @property
+    def fingerprint(self) -> str:
+        """A content hash of the calibration and test arrays (keys caches)."""
+        digest = hashlib.sha256()
+        for split in (self.calibration, self.test):
+            digest.update(np.ascontiguousarray(split.x).tobytes())
+            if split.y is not None:
+                digest.update(np.ascontiguousarray(split.y).tobytes())
+        return digest.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        sizes = f"train={len(self.train)}, calibration={len(self.calibration)}, test={len(self.test)}"
+        return f"Dataset({self.name!r}, input={self.input_shape}, {sizes})"
+
+    def check_fits(self, input_shape: tuple[int | None, ...], num_classes: int | None) -> None:
+        """Raise `DataError` unless these arrays can feed a model with this input and output."""
+        expected = tuple(input_shape[1:]) if len(input_shape) > 0 else ()
+        if any(d is not None and d != a for d, a in zip(expected, self.input_shape, strict=False)) or (
+            len(expected) != len(self.input_shape)
+        ):
+            raise DataError(
+                f"data {self.name!r}: inputs have shape {self.input_shape} but the model expects "
+                f"{tuple(expected)}; reshape or resize the data to match the model input"
+            )
+        if self.labelled and num_classes is not None:
+            top = max(int(s.y.max()) for s in (self.calibration, self.test) if len(s))
+            if top >= num_classes:
+                raise DataError(
+                    f"data {self.name!r}: label {top} is outside the model's {num_classes} "
+                    f"classes; use labels 0..{num_classes - 1} or the matching model"
+                )

@@ -1,0 +1,21 @@
+"""One error family: every failure a user can cause is a `WorkbenchError` with a one-line message."""
+
+
+class WorkbenchError(Exception):
+    """Base class. The message is one line naming the file or argument and what to do."""
+
+
+class ModelFileError(WorkbenchError):
+    """A model path or object that cannot be loaded."""
+
+
+class DataError(WorkbenchError):
+    """A dataset name, file or array that cannot be used with the model."""
+
+
+class UnsupportedError(WorkbenchError):
+    """A mode, route or op the chosen conversion cannot honour."""
+
+
+class ConversionError(WorkbenchError):
+    """The converter or quantizer failed; the message names the op or layer and a hint."""

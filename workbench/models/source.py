@@ -1,0 +1,39 @@
+"""The loaded-model container: whatever the user gave, in the forms the routes need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+class SourceKind(str, Enum):
+    KERAS = "keras"  # a Keras 3 model object, .keras or .h5 file
+    SAVED_MODEL = "saved_model"  # a SavedModel directory
+    CONCRETE_FUNCTION = "concrete_function"  # tf.function concrete functions
+    TFLITE = "tflite"  # a .tflite flatbuffer (float or already quantized)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ModelSource:
+    """A model ready for conversion and inspection.
+
+    Exactly the field for `kind` is set among `keras_model`, `saved_model_dir`,
+    `concrete_functions` and `tflite_bytes`. `fingerprint` is a content hash that keys caches.
+    `input_shape` includes the batch dimension (None); `num_classes` is the width of the output
+    when it is a classifier's vector of scores, else None.
+    """
+
+    name: str
+    kind: SourceKind
+    fingerprint: str
+    input_shape: tuple[int | None, ...]
+    num_classes: int | None
+    keras_model: Any = None
+    saved_model_dir: Path | None = None
+    concrete_functions: tuple[Any, ...] = ()
+    tflite_bytes: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"ModelSource({self.name!r}, {self.kind.value}, input={self.input_shape})"

@@ -1,0 +1,228 @@
+"""The shared vocabulary: enums and frozen, hashable, JSON-round-tripping configuration types.
+
+Nothing here imports TensorFlow; a `QuantConfig` is cheap to build, hash and compare, and its
+`key` is stable across processes so it can name cached variants on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from workbench.errors import UnsupportedError
+
+CONFIG_VERSION = 1
+
+
+class Route(str, Enum):
+    """Which tool turns the model into a quantized `.tflite`."""
+
+    CONVERTER = "converter"  # tf.lite.TFLiteConverter with optimizations
+    LITERT = "litert"  # float .tflite once, then the LiteRT Quantizer
+
+
+class Mode(str, Enum):
+    """What gets quantized, and to what."""
+
+    FLOAT32 = "float32"
+    DYNAMIC = "dynamic"  # int8 weights, float activations quantized on the fly
+    FLOAT16 = "float16"
+    INT8 = "int8"  # full integer: int8 weights and activations
+    INT16X8 = "int16x8"  # int8 weights, int16 activations
+    INT4 = "int4"  # int4 weight-only (LiteRT route only)
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self in (Mode.INT8, Mode.INT16X8)
+
+    @property
+    def has_granularity(self) -> bool:
+        return self in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8, Mode.INT4)
+
+
+class Granularity(str, Enum):
+    """How many scales a weight tensor gets."""
+
+    PER_CHANNEL = "per-channel"
+    PER_TENSOR = "per-tensor"
+
+
+class IOType(str, Enum):
+    """The dtype of the model's input and output tensors (full-integer int8 only)."""
+
+    FLOAT32 = "float32"
+    INT8 = "int8"
+    UINT8 = "uint8"
+
+
+STANDARD_MODES = (Mode.FLOAT32, Mode.DYNAMIC, Mode.FLOAT16, Mode.INT8, Mode.INT16X8)
+
+
+def _enum(kind: type[Enum], value: Any, argument: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise UnsupportedError(f"{argument}: {value!r} is not one of {choices}") from None
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """One variant of a model: route, mode, granularity, I/O type, calibration, float layers.
+
+    Fields a mode does not use are normalised away (float16 has no granularity), so two
+    configurations that produce the same file compare, hash and key equal.
+    """
+
+    route: Route = Route.CONVERTER
+    mode: Mode = Mode.INT8
+    granularity: Granularity = Granularity.PER_CHANNEL
+    io_type: IOType = IOType.FLOAT32
+    calibration_samples: int = 200
+    keep_float: frozenset[str] = field(default_factory=frozenset)
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        route = _enum(Route, self.route, "route")
+        mode = _enum(Mode, self.mode, "mode")
+        granularity = _enum(Granularity, self.granularity, "granularity")
+        io_type = _enum(IOType, self.io_type, "io_type")
+        if isinstance(self.keep_float, str):
+            raise UnsupportedError("keep_float: give a collection of layer names, not one string")
+        keep_float = frozenset(self.keep_float)
+        if mode is Mode.INT4 and route is not Route.LITERT:
+            raise UnsupportedError("mode int4: weight-only int4 exists on the litert route only")
+        if io_type is not IOType.FLOAT32 and mode is not Mode.INT8:
+            raise UnsupportedError(
+                f"io_type {io_type.value}: integer model I/O needs mode int8, not {mode.value}"
+            )
+        if int(self.calibration_samples) < 1:
+            raise UnsupportedError("calibration_samples: give a positive number of samples")
+        if not mode.has_granularity:
+            granularity = Granularity.PER_CHANNEL
+        if mode in (Mode.FLOAT32, Mode.FLOAT16):
+            keep_float = frozenset()
+        calibration_samples = int(self.calibration_samples) if mode.needs_calibration else 0
+        for name, value in (
+            ("route", route),
+            ("mode", mode),
+            ("granularity", granularity),
+            ("io_type", io_type),
+            ("keep_float", keep_float),
+            ("calibration_samples", calibration_samples),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def label(self) -> str:
+        """A short human label, e.g. ``int8 · per-tensor · 2 layers float``."""
+        parts = [self.mode.value]
+        if self.mode.has_granularity:
+            parts.append(self.granularity.value)
+        if self.io_type is not IOType.FLOAT32:
+            parts.append(f"{self.io_type.value} I/O")
+        if self.keep_float:
+            count = len(self.keep_float)
+            parts.append(f"{count} layer{'s' if count > 1 else ''} float")
+        if self.route is Route.LITERT:
+            parts.append("litert")
+        return " · ".join(parts)
+
+    @property
+    def key(self) -> str:
+        """A stable 16-hex-digit key for caches, the same in every process."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "route": self.route.value,
+            "mode": self.mode.value,
+            "granularity": self.granularity.value,
+            "io_type": self.io_type.value,
+            "calibration_samples": self.calibration_samples,
+            "keep_float": sorted(self.keep_float),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuantConfig:
+        fields = dict(data)
+        fields["keep_float"] = frozenset(fields.get("keep_float", ()))
+        return cls(**fields)
+
+    def replace(self, **changes: Any) -> QuantConfig:
+        """A copy with some fields changed (validated like a new configuration)."""
+        return QuantConfig.from_dict({**self.to_dict(), **changes})
+
+
+def standard_configs(route: Route = Route.CONVERTER) -> list[QuantConfig]:
+    """float32, dynamic, float16, int8 per-channel, int8 per-tensor and int16x8 on one route."""
+    return [
+        QuantConfig(route=route, mode=Mode.FLOAT32),
+        QuantConfig(route=route, mode=Mode.DYNAMIC),
+        QuantConfig(route=route, mode=Mode.FLOAT16),
+        QuantConfig(route=route, mode=Mode.INT8, granularity=Granularity.PER_CHANNEL),
+        QuantConfig(route=route, mode=Mode.INT8, granularity=Granularity.PER_TENSOR),
+        QuantConfig(route=route, mode=Mode.INT16X8),
+    ]
+
+
+@dataclass(frozen=True)
+class LayerError:
+    """Error of one quantized layer's output against float, attributed to a Keras layer."""
+
+    layer: str  # Keras layer name (or the TFLite tensor name for a bare .tflite)
+    tensor: str  # TFLite tensor the numbers were read from
+    rmse: float
+    scale: float  # quantization scale of that output tensor (0.0 when it stayed float)
+    rmse_per_scale: float  # rmse / scale; an ideally quantized layer sits near 1/sqrt(12)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """The measured numbers of one variant; `to_dict` gives the JSON record of `compare`."""
+
+    config: QuantConfig
+    size_bytes: int
+    size_ratio: float  # size / float32 size
+    accuracy: float | None  # None for unlabelled data
+    accuracy_drop: float | None  # float Keras accuracy minus this, in points (percent)
+    agreement: float  # top-1 agreement with the float model, 0..1
+    snr_db: float  # output signal-to-noise ratio against float
+    cosine: float  # mean cosine similarity of outputs against float
+    latency_ms: float  # median of single-sample invokes
+    latency_spread_ms: float  # interquartile range of the same
+    threads: int
+    convert_s: float  # seconds spent converting (0.0 when it came from the cache)
+    layer_errors: tuple[LayerError, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+    def to_dict(self) -> dict[str, Any]:
+        record = {
+            "label": self.label,
+            "key": self.config.key,
+            **self.config.to_dict(),
+            "size_bytes": self.size_bytes,
+            "size_ratio": self.size_ratio,
+            "accuracy": self.accuracy,
+            "accuracy_drop": self.accuracy_drop,
+            "agreement": self.agreement,
+            "snr_db": self.snr_db,
+            "cosine": self.cosine,
+            "latency_ms": self.latency_ms,
+            "latency_spread_ms": self.latency_spread_ms,
+            "threads": self.threads,
+            "convert_s": self.convert_s,
+            "layer_errors": [error.to_dict() for error in self.layer_errors],
+        }
+        return record
