@@ -15,7 +15,10 @@ COMMANDS = ("inspect", "compare", "convert", "dashboard")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
-        description="Quantize TensorFlow models to TFLite / LiteRT and see what it does, layer by layer.",
+        description=(
+            "Quantize TensorFlow models to TFLite / LiteRT and see what it does, "
+            "layer by layer."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

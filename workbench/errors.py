@@ -1,4 +1,4 @@
-"""One error family: every failure a user can cause is a `WorkbenchError` with a one-line message."""
+"""One error family: every failure a user can cause is a `WorkbenchError`, one line long."""
 
 
 class WorkbenchError(Exception):

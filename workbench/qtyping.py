@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from workbench.errors import UnsupportedError
@@ -17,14 +17,14 @@ from workbench.errors import UnsupportedError
 CONFIG_VERSION = 1
 
 
-class Route(str, Enum):
+class Route(StrEnum):
     """Which tool turns the model into a quantized `.tflite`."""
 
     CONVERTER = "converter"  # tf.lite.TFLiteConverter with optimizations
     LITERT = "litert"  # float .tflite once, then the LiteRT Quantizer
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """What gets quantized, and to what."""
 
     FLOAT32 = "float32"
@@ -43,14 +43,14 @@ class Mode(str, Enum):
         return self in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8, Mode.INT4)
 
 
-class Granularity(str, Enum):
+class Granularity(StrEnum):
     """How many scales a weight tensor gets."""
 
     PER_CHANNEL = "per-channel"
     PER_TENSOR = "per-tensor"
 
 
-class IOType(str, Enum):
+class IOType(StrEnum):
     """The dtype of the model's input and output tensors (full-integer int8 only)."""
 
     FLOAT32 = "float32"

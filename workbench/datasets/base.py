@@ -74,15 +74,17 @@ class Dataset:
         return digest.hexdigest()[:16]
 
     def __repr__(self) -> str:
-        sizes = f"train={len(self.train)}, calibration={len(self.calibration)}, test={len(self.test)}"
+        sizes = (
+            f"train={len(self.train)}, calibration={len(self.calibration)}, test={len(self.test)}"
+        )
         return f"Dataset({self.name!r}, input={self.input_shape}, {sizes})"
 
     def check_fits(self, input_shape: tuple[int | None, ...], num_classes: int | None) -> None:
         """Raise `DataError` unless these arrays can feed a model with this input and output."""
         expected = tuple(input_shape[1:]) if len(input_shape) > 0 else ()
-        if any(d is not None and d != a for d, a in zip(expected, self.input_shape, strict=False)) or (
-            len(expected) != len(self.input_shape)
-        ):
+        if any(
+            d is not None and d != a for d, a in zip(expected, self.input_shape, strict=False)
+        ) or (len(expected) != len(self.input_shape)):
             raise DataError(
                 f"data {self.name!r}: inputs have shape {self.input_shape} but the model expects "
                 f"{tuple(expected)}; reshape or resize the data to match the model input"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 
-class SourceKind(str, Enum):
+class SourceKind(StrEnum):
     KERAS = "keras"  # a Keras 3 model object, .keras or .h5 file
     SAVED_MODEL = "saved_model"  # a SavedModel directory
     CONCRETE_FUNCTION = "concrete_function"  # tf.function concrete functions
