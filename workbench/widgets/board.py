@@ -1,0 +1,114 @@
+"""The status line and the comparison board (table, bar charts, pins and downloads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+import plotly.graph_objects as go
+
+from workbench.widgets import figures, html
+from workbench.widgets.state import AppState
+from workbench.widgets.view import View, heading, styled
+
+
+class StatusView(View):
+    """queued / converting / evaluating / done / failed, with the error text, and Cancel."""
+
+    def __init__(self, state: AppState, cancel: Any = None) -> None:
+        self.state = state
+        self.line = styled(w.HTML(), "wb-status")
+        self.cancel = styled(
+            w.Button(description="Cancel", icon="stop", layout={"width": "auto"}), "wb-cancel"
+        )
+        if cancel is not None:
+            self.cancel.on_click(lambda _: cancel())
+        self.widget = styled(w.HBox([self.line, self.cancel]), "wb-status-bar")
+        state.observe(lambda _: self._show(), ["status", "result", "config"])
+        self._show()
+
+    def _show(self) -> None:
+        status = self.state.status
+        result = self.state.result
+        pending = result is None or result.config != self.state.config
+        self.line.value = html.status_line(status, pending)
+        self.cancel.disabled = not status.state.busy
+
+
+class BoardView(View):
+    """float32 baseline, pinned variants and the current one, as a table and four bar charts."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.table = styled(w.HTML(), "wb-board")
+        self.chart = styled(go.FigureWidget(), "wb-board-chart")
+        self.pin = styled(w.Button(description="Pin current", icon="thumb-tack"), "wb-pin")
+        self.unpin = styled(w.Button(description="Clear pins"), "wb-unpin")
+        self.variant = styled(
+            w.Dropdown(description="Variant", layout={"width": "360px"}), "wb-download-variant"
+        )
+        self.prepare = styled(w.Button(description=".tflite link", icon="download"), "wb-prepare")
+        self.links = styled(w.HTML(), "wb-downloads")
+        self.pin.on_click(lambda _: self._pin())
+        self.unpin.on_click(lambda _: setattr(self.state, "pinned", ()))
+        self.prepare.on_click(lambda _: self._tflite_link())
+        self.widget = styled(
+            w.VBox(
+                [
+                    heading(
+                        "Comparison board",
+                        "float32 is the baseline; the current variant is highlighted; "
+                        "pin variants to keep them on the board.",
+                    ),
+                    self.table,
+                    self.chart,
+                    w.HBox([self.pin, self.unpin]),
+                    w.HBox([self.variant, self.prepare]),
+                    self.links,
+                ]
+            ),
+            "wb-board-view",
+        )
+        state.observe(lambda _: self._show(), ["result", "baseline", "pinned", "results"])
+        self._show()
+
+    def _pin(self) -> None:
+        result = self.state.result
+        if result is not None and result.config not in self.state.pinned:
+            self.state.pinned = (*self.state.pinned, result.config)
+
+    def _show(self) -> None:
+        rows = self.state.board_rows()
+        current = self.state.result.config.key if self.state.result is not None else None
+        pinned = [config.key for config in self.state.pinned]
+        self.table.value = html.board_table(rows, current_key=current, pinned_keys=pinned)
+        figures.update_figure(self.chart, figures.board_chart(rows, current))
+        self.variant.options = [(row.label, row.config.key) for row in rows]
+        if rows:
+            self.links.value = " ".join(
+                [
+                    html.download_link(
+                        html.comparison_csv(rows).encode(),
+                        "comparison.csv",
+                        "comparison CSV",
+                        "text/csv",
+                    ),
+                    html.download_link(
+                        html.comparison_json(rows).encode(),
+                        "comparison.json",
+                        "comparison JSON",
+                        "application/json",
+                    ),
+                ]
+            )
+
+    def _tflite_link(self) -> None:
+        """A download link for the chosen variant (already converted, so a cache lookup)."""
+        session = self.state.session
+        row = self.state.results.get(self.variant.value)
+        if session is None or row is None:
+            return
+        data = session.variant(row.config).tflite
+        name = f"{session.model.name}-{row.config.key}.tflite"
+        link = html.download_link(data, name, f"{name} ({len(data) / 1024:.0f} KB)", "model/tflite")
+        self.links.value = self.links.value.split("<br>")[0] + "<br>" + link

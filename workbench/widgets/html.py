@@ -1,0 +1,166 @@
+"""Pure HTML builders for tables, status and download links (strings in, strings out).
+
+Rows carry `data-*` attributes (key, role, label) so browser tests select them reliably.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from workbench.qtyping import VariantResult
+from workbench.widgets.tasks import TaskStatus
+
+BOARD_COLUMNS = (
+    ("size", "size KB"),
+    ("ratio", "× float"),
+    ("accuracy", "accuracy %"),
+    ("drop", "drop pts"),
+    ("agreement", "agreement %"),
+    ("snr", "SNR dB"),
+    ("latency", "latency ms"),
+    ("convert", "convert s"),
+)
+CSV_FIELDS = (
+    "label",
+    "key",
+    "route",
+    "mode",
+    "granularity",
+    "io_type",
+    "calibration_samples",
+    "keep_float",
+    "size_bytes",
+    "size_ratio",
+    "accuracy",
+    "accuracy_drop",
+    "agreement",
+    "snr_db",
+    "cosine",
+    "latency_ms",
+    "latency_spread_ms",
+    "threads",
+    "convert_s",
+)
+_STATUS_ICONS = {
+    "idle": "○",
+    "queued": "◔",
+    "converting": "◑",
+    "evaluating": "◕",
+    "done": "●",
+    "failed": "✖",
+    "cancelled": "○",
+}
+
+
+def _fmt(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
+    return "–" if value is None else f"{value * scale:.{digits}f}"
+
+
+def board_cells(row: VariantResult) -> dict[str, str]:
+    """The formatted numbers of one board row, by column name."""
+    return {
+        "size": _fmt(row.size_bytes / 1024),
+        "ratio": _fmt(row.size_ratio, 2),
+        "accuracy": _fmt(row.accuracy, 1, 100),
+        "drop": _fmt(row.accuracy_drop, 2),
+        "agreement": _fmt(row.agreement, 1, 100),
+        "snr": _fmt(row.snr_db, 1),
+        "latency": _fmt(row.latency_ms, 3),
+        "convert": _fmt(row.convert_s, 2),
+    }
+
+
+def board_table(
+    rows: Sequence[VariantResult], *, current_key: str | None, pinned_keys: Sequence[str] = ()
+) -> str:
+    """The comparison table: float32 baseline first, current variant highlighted."""
+    head = "".join(f"<th>{escape(title)}</th>" for _, title in BOARD_COLUMNS)
+    body = []
+    for index, row in enumerate(rows):
+        key = row.config.key
+        role = "current" if key == current_key else "pinned" if key in pinned_keys else ""
+        role = role or ("baseline" if index == 0 else "other")
+        cells = board_cells(row)
+        tds = "".join(f'<td data-col="{name}">{cells[name]}</td>' for name, _ in BOARD_COLUMNS)
+        body.append(
+            f'<tr data-key="{key}" data-role="{role}" data-label="{escape(row.label)}">'
+            f'<th class="wb-variant">{escape(row.label)}'
+            f'<span class="wb-role">{"" if role == "other" else role}</span></th>{tds}</tr>'
+        )
+    return (
+        '<table class="wb-board-table"><thead><tr><th>variant</th>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def comparison_csv(rows: Sequence[VariantResult]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        record = row.to_dict()
+        record["keep_float"] = " ".join(record["keep_float"])
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+def comparison_json(rows: Sequence[VariantResult]) -> str:
+    return json.dumps([row.to_dict() for row in rows], indent=2)
+
+
+def download_link(data: bytes, filename: str, text: str, mime: str) -> str:
+    """An anchor that saves `data` as `filename` (a data URI: works in Jupyter and Voila)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return (
+        f'<a class="wb-download" download="{escape(filename)}" '
+        f'href="data:{mime};base64,{encoded}">{escape(text)}</a>'
+    )
+
+
+def status_line(status: TaskStatus, pending: bool = False) -> str:
+    """One line: icon, state, what, and the error message when it failed."""
+    icon = _STATUS_ICONS[status.state.value]
+    what = f" — {escape(status.label)}" if status.label else ""
+    detail = f": {escape(status.message)}" if status.message else ""
+    seconds = f" ({status.seconds:.2f} s)" if status.seconds and not status.state.busy else ""
+    return (
+        f'<div class="wb-status-line" data-state="{status.state.value}" '
+        f'data-generation="{status.generation}" data-pending="{int(pending)}">'
+        f"{icon} <b>{status.state.value}</b>{what}{detail}{seconds}</div>"
+    )
+
+
+def key_value_table(items: Mapping[str, Any], css: str) -> str:
+    rows = "".join(
+        f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>" for k, v in items.items()
+    )
+    return f'<table class="{css}">{rows}</table>'
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], css: str) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+STYLE = """<style>
+.wb-app table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
+.wb-app th, .wb-app td { padding: 3px 8px; border-bottom: 1px solid #e3e7eb; text-align: right; }
+.wb-app th.wb-variant, .wb-app thead th:first-child { text-align: left; }
+.wb-app tr[data-role="current"] { background: #fff4e5; }
+.wb-app tr[data-role="baseline"] { background: #f4f6f8; }
+.wb-app .wb-role { color: #7b8794; font-size: 11px; margin-left: 6px; font-weight: normal; }
+.wb-app .wb-status-line { font-size: 14px; padding: 4px 0; }
+.wb-app .wb-status-line[data-state="failed"] { color: #c0392b; }
+.wb-app .wb-download { margin-right: 12px; }
+.wb-app h3 { margin: 14px 0 4px 0; }
+.wb-app .wb-help { color: #52606d; font-size: 13px; }
+</style>"""

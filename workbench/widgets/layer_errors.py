@@ -1,0 +1,99 @@
+"""Per-layer error of the current variant, with one-click "keep in float"."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import plotly.graph_objects as go
+
+from workbench.widgets import figures
+from workbench.widgets.state import AppState
+from workbench.widgets.view import View, heading, styled
+
+
+class LayerErrorView(View):
+    """Bar chart of RMSE/scale per layer against the 1/sqrt(12) line; select, keep in float."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self._syncing = False
+        self.chart = styled(go.FigureWidget(), "wb-layer-error-chart")
+        self.sort = styled(w.Checkbox(value=True, description="sort by error"), "wb-error-sort")
+        self.layer = styled(w.Dropdown(description="Layer", options=[]), "wb-error-layer")
+        self.keep = styled(w.Button(description="Keep in float", icon="lock"), "wb-keep-float")
+        self.note = styled(w.HTML(), "wb-error-note")
+        self.widget = styled(
+            w.VBox(
+                [
+                    heading(
+                        "Per-layer error",
+                        "RMSE of each quantized layer's output against float, in units of its "
+                        "quantization scale. Ideal rounding sits at 1/√12 ≈ 0.29; layers far "
+                        "above it are candidates to keep in float.",
+                    ),
+                    self.note,
+                    self.chart,
+                    w.HBox([self.layer, self.keep, self.sort]),
+                ]
+            ),
+            "wb-layer-errors",
+        )
+        self.sort.observe(lambda _: self._show(), "value")
+        self.layer.observe(self._on_layer, "value")
+        self.keep.on_click(lambda _: self._keep())
+        state.observe(lambda _: self._show(), ["result", "selected_layer"])
+        self._bind_clicks()
+        self._show()
+
+    def _bind_clicks(self) -> None:
+        if self.chart.data:
+            self.chart.data[0].on_click(self._on_click)
+
+    def _on_click(self, trace, points, _selector) -> None:  # noqa: ANN001 - plotly callback
+        if points.point_inds:
+            self.state.selected_layer = str(trace.x[points.point_inds[0]])
+
+    def _on_layer(self, change: dict) -> None:
+        if change["new"] and not self._syncing:
+            self.state.selected_layer = change["new"]
+
+    def _keep(self) -> None:
+        layer = self.layer.value
+        config = self.state.config
+        if layer and layer not in config.keep_float:
+            self.state.config = config.replace(keep_float=sorted({*config.keep_float, layer}))
+
+    def _show(self) -> None:
+        result = self.state.result
+        errors = result.layer_errors if result is not None else ()
+        if result is None:
+            self.note.value = '<div class="wb-help">No variant measured yet.</div>'
+        elif not errors:
+            self.note.value = (
+                f'<div class="wb-help">{result.label}: no per-layer error '
+                "(float variants, or still measuring).</div>"
+            )
+        else:
+            self.note.value = f'<div class="wb-help">{result.label}</div>'
+        before = len(self.chart.data)
+        figures.update_figure(
+            self.chart,
+            figures.layer_error_chart(
+                errors, sort=self.sort.value, keep_float=sorted(self.state.config.keep_float)
+            ),
+        )
+        if len(self.chart.data) != before:
+            self._bind_clicks()
+        names = [e.layer for e in errors]
+        if list(self.layer.options) != names:
+            self._syncing = True
+            try:
+                self.layer.options = names
+            finally:
+                self._syncing = False
+        selected = self.state.selected_layer
+        self._syncing = True
+        try:
+            self.layer.value = selected if selected in names else (names[0] if names else None)
+        finally:
+            self._syncing = False
+        self.keep.disabled = not names

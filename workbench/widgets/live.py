@@ -1,0 +1,167 @@
+"""Live conversion: turns state changes into background jobs and their results into state.
+
+A change of `state.config` is answered at once from the session's cache when it can be;
+otherwise one job converts, evaluates, reads what got quantized and the per-layer error, and
+delivers each piece as soon as it exists (the numbers first). A newer request supersedes it.
+The first job of a session also measures the float32 baseline and the range statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.qtyping import Mode, QuantConfig, VariantResult
+from workbench.widgets.state import AppState, Inspection
+from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
+
+
+class LiveController:
+    """Owns the worker; observes `state.config`; never computes on the caller's thread."""
+
+    def __init__(self, state: AppState, *, layer_errors: bool = True) -> None:
+        self.state = state
+        self.layer_errors = layer_errors
+        self.worker = Worker(self._on_status)
+        self._summaries: dict[tuple[int, str], Any] = {}
+        state.observe(self._on_config, "config")
+
+    # --- requests (called on the kernel thread; they only look up caches and submit) ---
+
+    def refresh(self) -> int:
+        """Measure (or show from cache) the current configuration."""
+        return self.request(self.state.config)
+
+    def request(self, config: QuantConfig) -> int:
+        session = self.state.session
+        if session is None:
+            return self.worker.generation
+        cached = self._cached(session, config)
+        if cached is not None:
+            result, summary = cached
+
+            def apply() -> None:
+                self._apply_result(session, result, summary)
+
+            return self.worker.supersede(
+                apply, TaskStatus(TaskState.DONE, label=config.label, message="from cache")
+            )
+        return self.worker.submit(lambda job: self._measure(job, session, config), config.label)
+
+    def load(self, model: Any, data: Any = None, *, name: str = "") -> int:
+        """Open a model (and data) in the background and then measure the current config."""
+        return self.worker.submit(lambda job: self._load(job, model, data), f"loading {name}")
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def close(self) -> None:
+        self.worker.close()
+
+    # --- worker side ---
+
+    def _on_status(self, status: TaskStatus) -> None:
+        self.state.status = status
+
+    def _on_config(self, change: dict[str, Any]) -> None:
+        self.request(change["new"])
+
+    def _cached(self, session: Any, config: QuantConfig) -> tuple[VariantResult, Any] | None:
+        result = session.cached_result(config)
+        summary = self._summaries.get((id(session), config.key))
+        if result is None or summary is None:
+            return None
+        if self.layer_errors and _quantized(config) and not result.layer_errors:
+            return None
+        return result, summary
+
+    def _load(self, job: Job, model: Any, data: Any) -> None:
+        from workbench.session import Session
+
+        job.step(TaskState.CONVERTING, "loading the model")
+        session = model if isinstance(model, Session) else Session(model, data)
+        source = session.model
+
+        def apply() -> None:
+            with self.state.hold_trait_notifications():
+                self.state.session = session
+                self.state.model_name = source.name
+                self.state.dataset_name = session.data.name if session.data is not None else ""
+                self.state.result = None
+                self.state.baseline = None
+                self.state.results = {}
+                self.state.pinned = ()
+                self.state.summary = None
+                self.state.float_summary = None
+                self.state.inspection = None
+                self.state.selected_layer = ""
+                # Keep-float names of the old model mean nothing for the new one; a changed
+                # config submits its own job, which supersedes this one.
+                keep = self.state.config.keep_float & set(session.layer_names)
+                self.state.config = self.state.config.replace(keep_float=sorted(keep))
+
+        job.deliver(apply)
+        self._measure(job, session, self.state.config)
+
+    def _measure(self, job: Job, session: Any, config: QuantConfig) -> None:
+        baseline = self.state.baseline_config()
+        if self.state.baseline is None or self.state.baseline.config != baseline:
+            job.step(TaskState.CONVERTING, "float32 baseline")
+            float_result = session.evaluate(baseline)
+            float_summary = _summary(session.float_bytes, session.layer_names)
+            job.deliver(lambda: self._apply_baseline(float_result, float_summary))
+        job.step(TaskState.CONVERTING)
+        variant = session.variant(config)
+        job.step(TaskState.EVALUATING)
+        result = session.evaluate(config)
+        summary = _summary(variant.tflite, session.layer_names)
+        self._summaries[(id(session), config.key)] = summary
+        job.deliver(lambda: self._apply_result(session, result, summary))
+        if self.layer_errors and _quantized(config) and not result.layer_errors:
+            job.step(TaskState.EVALUATING, "per-layer error")
+            detailed = session.evaluate(config, layers=True)
+            job.deliver(lambda: self._apply_result(session, detailed, summary))
+        if self.state.inspection is None:
+            job.step(TaskState.EVALUATING, "weight and activation ranges")
+            inspection = _inspect(session)
+            job.deliver(lambda: setattr(self.state, "inspection", inspection))
+
+    def _apply_baseline(self, result: VariantResult, summary: Any) -> None:
+        self.state.float_summary = summary
+        self.state.baseline = result
+        self.state.results = {**self.state.results, result.config.key: result}
+
+    def _apply_result(self, session: Any, result: VariantResult, summary: Any) -> None:
+        if session is not self.state.session:
+            return
+        with self.state.hold_trait_notifications():
+            self.state.results = {**self.state.results, result.config.key: result}
+            if result.config == self.state.config:
+                self.state.summary = summary
+                self.state.result = result
+
+
+def _quantized(config: QuantConfig) -> bool:
+    return config.mode not in (Mode.FLOAT32, Mode.FLOAT16)
+
+
+def _summary(tflite: bytes, layer_names: Any) -> Any:
+    from workbench.tflite_file import quantization_summary
+
+    return quantization_summary(tflite, layer_names)
+
+
+def _inspect(session: Any) -> Inspection:
+    """Range statistics for the explorer; a model without Keras weights gets a message."""
+    from workbench import inspection
+
+    source = session.model
+    if source.keras_model is None:
+        return Inspection(message=f"{source.name}: range statistics need a Keras model")
+    weights = tuple(inspection.weight_stats(source))
+    activations: tuple[Any, ...] = ()
+    message = ""
+    if session.data is not None:
+        activations = tuple(inspection.activation_ranges(source, session.data.calibration.x))
+    else:
+        message = "no data: activation ranges need calibration data"
+    return Inspection(weights, activations, message)

@@ -1,0 +1,62 @@
+"""The one state object every view observes, and the results it holds.
+
+Controls write `config`, `pinned` and `selected_layer`; the live controller (`live.py`) writes
+the measured results and the status from its worker. Views only read and observe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import traitlets
+
+from workbench.qtyping import Mode, QuantConfig, VariantResult
+from workbench.widgets.tasks import TaskStatus
+
+
+@dataclass(frozen=True, eq=False)
+class Inspection:
+    """Weight and activation statistics of the session's model (computed once per session)."""
+
+    weights: tuple[Any, ...] = ()  # workbench.inspection.WeightStats
+    activations: tuple[Any, ...] = ()  # workbench.inspection.ActivationRange
+    message: str = ""  # why something is missing, e.g. a bare .tflite has no Keras weights
+
+
+class AppState(traitlets.HasTraits):
+    """Model, data, the current configuration, pinned variants, selection and results."""
+
+    session = traitlets.Any(None, allow_none=True)  # workbench.session.Session
+    model_name = traitlets.Unicode("")
+    dataset_name = traitlets.Unicode("")
+    config = traitlets.Instance(QuantConfig, kw={})
+    pinned = traitlets.Tuple()  # QuantConfigs the board keeps next to the current one
+    selected_layer = traitlets.Unicode("")
+    status = traitlets.Instance(TaskStatus, kw={})
+    result = traitlets.Instance(VariantResult, allow_none=True)  # of `config`, once measured
+    baseline = traitlets.Instance(VariantResult, allow_none=True)  # float32 on the same route
+    results = traitlets.Dict()  # config.key -> VariantResult, everything measured this session
+    summary = traitlets.Any(None, allow_none=True)  # tflite_file.QuantizationSummary of `config`
+    float_summary = traitlets.Any(None, allow_none=True)  # the same for the float model
+    inspection = traitlets.Instance(Inspection, allow_none=True)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.session.layer_names) if self.session is not None else []
+
+    def board_rows(self) -> list[VariantResult]:
+        """The float32 baseline, then the pinned variants, then the current one (no repeats)."""
+        rows: list[VariantResult] = []
+        keys: set[str] = set()
+        candidates = [self.baseline]
+        candidates += [self.results.get(config.key) for config in self.pinned]
+        candidates.append(self.result if self.result is not None else None)
+        for row in candidates:
+            if row is not None and row.config.key not in keys:
+                rows.append(row)
+                keys.add(row.config.key)
+        return rows
+
+    def baseline_config(self) -> QuantConfig:
+        return QuantConfig(route=self.config.route, mode=Mode.FLOAT32)
