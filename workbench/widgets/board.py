@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as w
-import plotly.graph_objects as go
 
 from workbench.widgets import figures, html
 from workbench.widgets.state import AppState
@@ -40,8 +39,9 @@ class BoardView(View):
 
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self._shown: tuple = ()
         self.table = styled(w.HTML(), "wb-board")
-        self.chart = styled(go.FigureWidget(), "wb-board-chart")
+        self.chart = styled(figures.figure_widget(figures.board_chart([])), "wb-board-chart")
         self.pin = styled(w.Button(description="Pin current", icon="thumb-tack"), "wb-pin")
         self.unpin = styled(w.Button(description="Clear pins"), "wb-unpin")
         self.variant = styled(
@@ -81,9 +81,14 @@ class BoardView(View):
         rows = self.state.board_rows()
         current = self.state.result.config.key if self.state.result is not None else None
         pinned = [config.key for config in self.state.pinned]
+        shown = (tuple(rows), current, tuple(pinned))
+        if shown == self._shown:  # several traits change per delivery: draw once
+            return
+        self._shown = shown
         self.table.value = html.board_table(rows, current_key=current, pinned_keys=pinned)
         figures.update_figure(self.chart, figures.board_chart(rows, current))
         self.variant.options = [(row.label, row.config.key) for row in rows]
+        self.variant.value = current if current in self.state.results else None
         if rows:
             self.links.value = " ".join(
                 [

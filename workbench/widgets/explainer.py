@@ -64,7 +64,7 @@ class AffineExplainer(View):
             w.Dropdown(options=DTYPES, value=dtype, description="Integers"), "wb-affine-dtype"
         )
         self.numbers = styled(w.HTML(), "wb-affine-numbers")
-        self.chart = styled(go.FigureWidget(), "wb-affine-chart")
+        self.chart = styled(figures.figure_widget(self._figure()), "wb-affine-chart")
         self.widget = styled(
             w.VBox(
                 [
@@ -84,9 +84,26 @@ class AffineExplainer(View):
         self.dtype.observe(lambda _: self._show(), "value")
         self._show()
 
-    def _show(self) -> None:
+    def _explain(self) -> dict:
         rmin, rmax = self.range.value
-        info = explain(rmin, rmax, self.dtype.value)
+        return explain(rmin, rmax, self.dtype.value)
+
+    def _figure(self, info: dict | None = None) -> go.Figure:
+        info = info or self._explain()
+        params = info["params"]
+        lo, hi = info["representable"]
+        return figures.affine_mapping(
+            info["x"],
+            info["q"],
+            info["x_hat"],
+            rmin=lo,
+            rmax=hi,
+            qmin=params.qmin,
+            qmax=params.qmax,
+        )
+
+    def _show(self) -> None:
+        info = self._explain()
         params = info["params"]
         lo, hi = info["representable"]
         self.numbers.value = key_value_table(
@@ -100,15 +117,4 @@ class AffineExplainer(View):
             },
             "wb-affine-table",
         )
-        figures.update_figure(
-            self.chart,
-            figures.affine_mapping(
-                info["x"],
-                info["q"],
-                info["x_hat"],
-                rmin=lo,
-                rmax=hi,
-                qmin=params.qmin,
-                qmax=params.qmax,
-            ),
-        )
+        figures.update_figure(self.chart, self._figure(info))

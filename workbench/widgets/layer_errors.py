@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipywidgets as w
-import plotly.graph_objects as go
 
 from workbench.widgets import figures
 from workbench.widgets.state import AppState
@@ -16,7 +15,9 @@ class LayerErrorView(View):
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._syncing = False
-        self.chart = styled(go.FigureWidget(), "wb-layer-error-chart")
+        self.chart = styled(
+            figures.figure_widget(figures.layer_error_chart(())), "wb-layer-error-chart"
+        )
         self.sort = styled(w.Checkbox(value=True, description="sort by error"), "wb-error-sort")
         self.layer = styled(w.Dropdown(description="Layer", options=[]), "wb-error-layer")
         self.keep = styled(w.Button(description="Keep in float", icon="lock"), "wb-keep-float")

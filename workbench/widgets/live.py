@@ -8,11 +8,14 @@ The first job of a session also measures the float32 baseline and the range stat
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from workbench.qtyping import Mode, QuantConfig, VariantResult
 from workbench.widgets.state import AppState, Inspection
 from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
+
+log = logging.getLogger(__name__)
 
 
 class LiveController:
@@ -151,7 +154,15 @@ def _summary(tflite: bytes, layer_names: Any) -> Any:
 
 
 def _inspect(session: Any) -> Inspection:
-    """Range statistics for the explorer; a model without Keras weights gets a message."""
+    """Range statistics for the explorer; when they cannot be had, a message says why."""
+    try:
+        return _inspect_model(session)
+    except Exception as error:  # noqa: BLE001 - the explorer shows it; variants still work
+        log.exception("range statistics failed")
+        return Inspection(message=f"range statistics unavailable: {error}")
+
+
+def _inspect_model(session: Any) -> Inspection:
     from workbench import inspection
 
     source = session.model

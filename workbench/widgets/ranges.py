@@ -35,15 +35,19 @@ def _percentile(stats: Any, q: float) -> tuple[float, float]:
     return lo, table.get(q, stats.max)
 
 
+def _empty(title: str) -> go.FigureWidget:
+    return figures.figure_widget(figures.range_bars([], [], [], title=title))
+
+
 class RangeView(View):
     """Overview bars (click one to select a layer) and a detail plot for the selected layer."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.weights = styled(go.FigureWidget(), "wb-weight-ranges")
-        self.channels = styled(go.FigureWidget(), "wb-channel-strip")
-        self.activations = styled(go.FigureWidget(), "wb-activation-ranges")
-        self.histogram = styled(go.FigureWidget(), "wb-activation-histogram")
+        self.weights = styled(_empty("Weight range per layer"), "wb-weight-ranges")
+        self.channels = styled(_empty("Per-channel ranges"), "wb-channel-strip")
+        self.activations = styled(_empty("Activation range per layer"), "wb-activation-ranges")
+        self.histogram = styled(_empty("Activation histogram"), "wb-activation-histogram")
         self.range_choice = styled(
             w.Dropdown(options=RANGE_CHOICES, description="Range", layout={"width": "380px"}),
             "wb-range-choice",
