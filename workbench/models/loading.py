@@ -1,0 +1,155 @@
+"""`load_model`: every model form the workbench accepts, turned into a `ModelSource`."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ModelFileError
+from workbench.models.source import ModelSource, SourceKind
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+DEMO_MODELS: dict[str, str] = {"digits_cnn": "digits", "shapes_mobilenet": "shapes"}
+DEFAULT_MODEL = "shapes_mobilenet"
+TFLITE_MAGIC = b"TFL3"
+
+
+def load_model(spec: Any, *, name: str | None = None) -> ModelSource:
+    """A demo name, a `.keras` / `.h5` / `.tflite` file, a SavedModel folder, a Keras model,
+    concrete functions, or `.tflite` bytes."""
+    if isinstance(spec, ModelSource):
+        return spec
+    if isinstance(spec, bytes | bytearray):
+        return _from_tflite(bytes(spec), name or "model.tflite")
+    if isinstance(spec, str) and spec in DEMO_MODELS:
+        return _from_keras_file(DEMO_DIR / f"{spec}.keras", name or spec)
+    if isinstance(spec, str | Path):
+        return _from_path(Path(spec), name)
+    if hasattr(spec, "layers") and hasattr(spec, "predict"):
+        return _from_keras(spec, name or spec.name)
+    functions = tuple(spec) if isinstance(spec, list | tuple) else (spec,)
+    if functions and all(hasattr(f, "structured_input_signature") for f in functions):
+        return _from_concrete_functions(functions, name or "concrete_function")
+    raise ModelFileError(
+        f"model: cannot load a {type(spec).__name__}; give a demo name "
+        f"({', '.join(DEMO_MODELS)}), a .keras/.h5/.tflite file, a SavedModel folder "
+        "or a Keras model"
+    )
+
+
+def _from_path(path: Path, name: str | None) -> ModelSource:
+    if not path.exists():
+        raise ModelFileError(
+            f"{path}: no such file or folder; give a .keras, .h5 or .tflite file, a SavedModel "
+            f"folder or a demo name ({', '.join(DEMO_MODELS)})"
+        )
+    if path.is_dir():
+        return _from_saved_model(path, name or path.name)
+    if path.suffix == ".tflite":
+        return _from_tflite(path.read_bytes(), name or path.name, path)
+    if path.suffix in (".keras", ".h5", ".hdf5"):
+        return _from_keras_file(path, name or path.stem)
+    raise ModelFileError(f"{path}: unknown model format; use .keras, .h5, .tflite or a SavedModel")
+
+
+def _from_keras_file(path: Path, name: str) -> ModelSource:
+    import keras
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a corrupt file
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise ModelFileError(
+            f"{path}: cannot load this Keras file ({reason}); re-save it with model.save()"
+        ) from None
+    return _from_keras(model, name)
+
+
+def _from_keras(model: Any, name: str) -> ModelSource:
+    digest = hashlib.sha256(model.to_json().encode())
+    for weight in model.weights:
+        digest.update(weight.numpy().tobytes())
+    output_shape = tuple(model.outputs[0].shape) if model.outputs else ()
+    return ModelSource(
+        name=name,
+        kind=SourceKind.KERAS,
+        fingerprint=digest.hexdigest()[:16],
+        input_shape=tuple(model.inputs[0].shape),
+        num_classes=_classes(output_shape),
+        keras_model=model,
+    )
+
+
+def _from_saved_model(path: Path, name: str) -> ModelSource:
+    import tensorflow as tf
+
+    if not (path / "saved_model.pb").exists():
+        raise ModelFileError(f"{path}: a folder without saved_model.pb is not a SavedModel")
+    try:
+        loaded = tf.saved_model.load(str(path))
+        function = loaded.signatures["serving_default"]
+    except Exception as error:
+        raise ModelFileError(f"{path}: cannot load this SavedModel ({error})"[:240]) from None
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")):
+        if file.is_file():
+            digest.update(file.read_bytes())
+    spec = list(function.structured_input_signature[1].values())[0]
+    output = list(function.structured_outputs.values())[0]
+    return ModelSource(
+        name=name,
+        kind=SourceKind.SAVED_MODEL,
+        fingerprint=digest.hexdigest()[:16],
+        input_shape=tuple(spec.shape),
+        num_classes=_classes(tuple(output.shape)),
+        saved_model_dir=path,
+    )
+
+
+def _from_concrete_functions(functions: tuple[Any, ...], name: str) -> ModelSource:
+    first = functions[0]
+    inputs = [t for t in first.inputs if t.dtype.name != "resource"]
+    digest = hashlib.sha256(first.graph.as_graph_def().SerializeToString(deterministic=True))
+    for variable in first.variables:
+        digest.update(variable.numpy().tobytes())
+    return ModelSource(
+        name=name,
+        kind=SourceKind.CONCRETE_FUNCTION,
+        fingerprint=digest.hexdigest()[:16],
+        input_shape=tuple(inputs[0].shape),
+        num_classes=_classes(tuple(first.outputs[0].shape)),
+        concrete_functions=functions,
+    )
+
+
+def _from_tflite(data: bytes, name: str, path: Path | None = None) -> ModelSource:
+    from ai_edge_litert.interpreter import Interpreter
+
+    where = str(path) if path else f"model {name!r}"
+    if data[4:8] != TFLITE_MAGIC:
+        raise ModelFileError(
+            f"{where}: not a .tflite flatbuffer; convert the model to .tflite first"
+        )
+    try:
+        interpreter = Interpreter(model_content=data)
+    except Exception as error:
+        raise ModelFileError(f"{where}: corrupt .tflite file ({error})"[:240]) from None
+    input_detail = interpreter.get_input_details()[0]
+    output_detail = interpreter.get_output_details()[0]
+    shape = tuple(int(d) for d in input_detail["shape_signature"])
+    return ModelSource(
+        name=name,
+        kind=SourceKind.TFLITE,
+        fingerprint=hashlib.sha256(data).hexdigest()[:16],
+        input_shape=(None, *shape[1:]),
+        num_classes=_classes(tuple(int(d) for d in output_detail["shape"])),
+        tflite_bytes=data,
+    )
+
+
+def _classes(output_shape: tuple[Any, ...]) -> int | None:
+    """The class count of a (batch, classes) score vector, else None."""
+    if len(output_shape) == 2 and output_shape[1] is not None and output_shape[1] > 1:
+        return int(output_shape[1])
+    return None
