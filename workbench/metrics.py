@@ -1,0 +1,76 @@
+"""Error metrics between a reference (float) array and an approximation, in plain numpy.
+
+Every function takes ``(ref, x)`` of the same shape and returns a Python float, computed in
+float64 so that small errors are not lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pair(ref: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ref = np.asarray(ref, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if ref.shape != x.shape:
+        raise ValueError(f"shapes differ: reference {ref.shape}, compared {x.shape}")
+    if ref.size == 0:
+        raise ValueError("empty arrays: nothing to compare")
+    return ref, x
+
+
+def mse(ref: np.ndarray, x: np.ndarray) -> float:
+    """Mean squared error."""
+    ref, x = _pair(ref, x)
+    return float(np.mean((ref - x) ** 2))
+
+
+def snr_db(ref: np.ndarray, x: np.ndarray) -> float:
+    """Signal-to-noise ratio in dB: ``10 log10(sum(ref^2) / sum((ref - x)^2))``.
+
+    ``inf`` when the two are equal; ``-inf`` when the reference is all zeros but `x` is not.
+    """
+    ref, x = _pair(ref, x)
+    signal = float(np.sum(ref**2))
+    noise = float(np.sum((ref - x) ** 2))
+    if noise == 0.0:
+        return float("inf")
+    if signal == 0.0:
+        return float("-inf")
+    return float(10.0 * np.log10(signal / noise))
+
+
+def max_abs_error(ref: np.ndarray, x: np.ndarray) -> float:
+    """Largest absolute difference."""
+    ref, x = _pair(ref, x)
+    return float(np.max(np.abs(ref - x)))
+
+
+def error_in_scales(ref: np.ndarray, x: np.ndarray, scale: float) -> float:
+    """Root mean squared error in units of the quantization step `scale`.
+
+    Pure rounding error with no clipping sits near ``1 / sqrt(12) ≈ 0.29``.
+    """
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be finite and positive, got {scale}")
+    return float(np.sqrt(mse(ref, x)) / scale)
+
+
+def cosine_similarity(ref: np.ndarray, x: np.ndarray) -> float:
+    """Cosine similarity; for 2-D arrays the mean over rows. A zero row against a zero row
+    counts as 1, a zero row against a non-zero row as 0."""
+    ref, x = _pair(ref, x)
+    if ref.ndim != 2:
+        ref, x = ref.reshape(1, -1), x.reshape(1, -1)
+    dot = np.sum(ref * x, axis=1)
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(x, axis=1)
+    both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(x, axis=1) == 0)
+    cosine = np.where(norms > 0, dot / np.where(norms > 0, norms, 1.0), 0.0)
+    return float(np.mean(np.where(both_zero, 1.0, cosine)))
+
+
+def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
+    """Fraction of rows whose arg-max class is the same in both (0..1)."""
+    ref, x = _pair(ref_scores, scores)
+    ref, x = ref.reshape(len(ref), -1), x.reshape(len(x), -1)
+    return float(np.mean(np.argmax(ref, axis=1) == np.argmax(x, axis=1)))
