@@ -1,0 +1,117 @@
+"""Datasets: deterministic, disjoint, declared preprocessing, every user format, clear errors."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.datasets import load_dataset
+from workbench.datasets.shapes import CLASS_NAMES, generate_shapes
+from workbench.errors import DataError
+
+
+def _rows(split):
+    return {row.tobytes() for row in split.x.reshape(len(split), -1)}
+
+
+def test_digits_split_is_fixed_disjoint_and_stratified(digits):
+    assert (len(digits.train), len(digits.calibration), len(digits.test)) == (1197, 200, 400)
+    assert digits.input_shape == (8, 8, 1) and digits.num_classes == 10
+    assert 0.0 <= digits.test.x.min() and digits.test.x.max() <= 1.0
+    assert digits.preprocessing.scale == 1 / 16
+    again = load_dataset("digits", seed=0)
+    assert again.fingerprint == digits.fingerprint
+    assert load_dataset("digits", seed=1).fingerprint != digits.fingerprint
+    assert not _rows(digits.test) & _rows(digits.calibration)
+    counts = np.bincount(digits.test.y, minlength=10)
+    assert counts.min() >= 36 and counts.max() <= 44
+
+
+def test_shapes_are_deterministic_by_seed_and_balanced():
+    x, y = generate_shapes(50, seed=3)
+    x2, y2 = generate_shapes(50, seed=3)
+    assert x.shape == (50, 32, 32, 3) and x.dtype == np.uint8
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    assert not np.array_equal(x, generate_shapes(50, seed=4)[0])
+    assert np.bincount(y, minlength=len(CLASS_NAMES)).tolist() == [5] * 10
+
+
+def test_shapes_dataset(shapes):
+    assert shapes.input_shape == (32, 32, 3) and shapes.class_names == CLASS_NAMES
+    assert shapes.test.x.dtype == np.float32 and shapes.test.x.max() <= 1.0
+    assert not _rows(shapes.test) & _rows(shapes.train)
+
+
+def test_npz_labelled_and_unlabelled(tmp_path):
+    x = np.random.default_rng(0).integers(0, 255, (50, 6, 6, 1), dtype=np.uint8)
+    np.savez(tmp_path / "mine.npz", x=x, y=np.arange(50) % 5)
+    data = load_dataset(tmp_path / "mine.npz")
+    assert data.name == "mine" and data.labelled and data.num_classes == 5
+    assert len(data.train) + len(data.calibration) + len(data.test) == 50
+    assert data.test.x.max() <= 1.0  # uint8 declared as bytes, scaled
+    np.savez(tmp_path / "free.npz", x=x.astype(np.float32))
+    free = load_dataset(str(tmp_path / "free.npz"))
+    assert not free.labelled and free.test.y is None
+
+
+def test_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for index in range(6):
+            pixels = rng.integers(0, 255, (12, 10, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{index}.png")
+    data = load_dataset(tmp_path)
+    assert data.class_names == ("cat", "dog") and data.input_shape == (12, 10, 3)
+    assert (
+        sorted(np.concatenate([data.train.y, data.calibration.y, data.test.y])) == [0] * 6 + [1] * 6
+    )
+    assert load_dataset(tmp_path, image_size=(8, 8)).input_shape == (8, 8, 3)
+
+
+def test_arrays_tuples_and_tf_data():
+    import tensorflow as tf
+
+    x = np.random.default_rng(1).normal(size=(40, 4)).astype(np.float32)
+    y = np.arange(40) % 4
+    assert not load_dataset(x).labelled
+    assert load_dataset((x, y)).num_classes == 4
+    batched = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    assert load_dataset(batched).num_classes == 4
+    assert len(load_dataset(tf.data.Dataset.from_tensor_slices(x)).test) == 8
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("imagenet", "no such dataset or file; use one of digits, shapes"),
+        ((np.full((10, 3), np.nan), None), "NaN or infinite"),
+        ((np.zeros((10, 3)), np.arange(9)), "10 inputs but 9 labels"),
+        ((np.zeros((10, 3)), -np.ones(10)), "whole numbers"),
+        ((np.zeros((10, 3)), np.full(10, 0.5)), "whole numbers"),
+        (np.zeros(2), "at least 3 samples"),
+    ],
+)
+def test_bad_data_gives_one_clear_line(spec, message):
+    with pytest.raises(DataError, match=message) as caught:
+        load_dataset(spec)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_files(tmp_path):
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="broken.npz: not a readable .npz"):
+        load_dataset(tmp_path / "broken.npz")
+    np.savez(tmp_path / "nox.npz", inputs=np.zeros((5, 2)))
+    with pytest.raises(DataError, match="no array named 'x'"):
+        load_dataset(tmp_path / "nox.npz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no class sub-folders"):
+        load_dataset(tmp_path / "empty")
+
+
+def test_data_must_fit_the_model(digits, shapes_model):
+    with pytest.raises(DataError, match=r"shape \(8, 8, 1\) but the model expects \(32, 32, 3\)"):
+        digits.check_fits(shapes_model.input_shape, shapes_model.num_classes)
+    labels = (np.zeros((30, 32, 32, 3), np.float32), np.arange(30) % 12)
+    with pytest.raises(DataError, match="label 11 is outside the model's 10 classes"):
+        load_dataset(labels).check_fits(shapes_model.input_shape, shapes_model.num_classes)

@@ -1,0 +1,86 @@
+"""Model loading: demo names, every file form, Keras objects, concrete functions, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench.errors import ModelFileError
+from workbench.models import DEFAULT_MODEL, DEMO_MODELS, load_model
+from workbench.models.loading import DEMO_DIR
+from workbench.models.source import SourceKind
+
+
+def _accuracy(model, data):
+    scores = model.keras_model.predict(data.test.x, verbose=0)
+    return float((scores.argmax(axis=1) == data.test.y).mean())
+
+
+def test_demo_models_reach_their_accuracy(digits_model, digits, shapes_model, shapes):
+    assert DEFAULT_MODEL in DEMO_MODELS
+    assert _accuracy(digits_model, digits) >= 0.95
+    assert _accuracy(shapes_model, shapes) >= 0.90
+    assert shapes_model.keras_model.count_params() >= 100_000
+    kinds = {type(layer).__name__ for layer in shapes_model.keras_model.layers}
+    assert {"DepthwiseConv2D", "BatchNormalization", "ReLU", "GlobalAveragePooling2D"} <= kinds
+
+
+def test_demo_metadata_matches_the_committed_model(digits_model, digits):
+    metadata = json.loads((DEMO_DIR / "digits_cnn.json").read_text())
+    assert metadata["dataset"] == "digits"
+    assert metadata["test_accuracy"] == pytest.approx(_accuracy(digits_model, digits))
+
+
+def test_file_forms_round_trip(tmp_path, digits_model, digits):
+    import tensorflow as tf
+
+    keras_model = digits_model.keras_model
+    expected = keras_model.predict(digits.test.x[:5], verbose=0)
+    keras_model.save(tmp_path / "m.h5")
+    h5 = load_model(tmp_path / "m.h5")
+    assert h5.kind is SourceKind.KERAS and h5.fingerprint == digits_model.fingerprint
+    np.testing.assert_allclose(h5.keras_model.predict(digits.test.x[:5], verbose=0), expected)
+
+    keras_model.export(tmp_path / "saved", verbose=False)
+    saved = load_model(tmp_path / "saved")
+    assert saved.kind is SourceKind.SAVED_MODEL and saved.input_shape == (None, 8, 8, 1)
+    assert saved.num_classes == 10
+
+    function = tf.function(lambda x: keras_model(x)).get_concrete_function(
+        tf.TensorSpec((None, 8, 8, 1), tf.float32)
+    )
+    concrete = load_model(function)
+    assert concrete.kind is SourceKind.CONCRETE_FUNCTION and concrete.num_classes == 10
+
+    tflite = tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
+    (tmp_path / "m.tflite").write_bytes(tflite)
+    from_file = load_model(tmp_path / "m.tflite")
+    assert from_file.kind is SourceKind.TFLITE and from_file.input_shape == (None, 8, 8, 1)
+    assert load_model(tflite).fingerprint == from_file.fingerprint
+
+
+def test_keras_object_keeps_its_identity(digits_model):
+    again = load_model(digits_model.keras_model)
+    assert again.keras_model is digits_model.keras_model
+    assert again.fingerprint == digits_model.fingerprint
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5", ".tflite"])
+def test_corrupt_files_name_the_file(tmp_path, suffix):
+    path = tmp_path / f"broken{suffix}"
+    path.write_bytes(b"\x00garbage" * 20)
+    with pytest.raises(ModelFileError, match=f"broken{suffix}") as caught:
+        load_model(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_and_unknown(tmp_path):
+    with pytest.raises(ModelFileError, match="nothing.keras: no such file"):
+        load_model(tmp_path / "nothing.keras")
+    with pytest.raises(ModelFileError, match="resnet: no such file or folder.*digits_cnn"):
+        load_model("resnet")
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    with pytest.raises(ModelFileError, match="unknown model format"):
+        load_model(tmp_path / "model.onnx")
+    with pytest.raises(ModelFileError, match="cannot load a int"):
+        load_model(3)
