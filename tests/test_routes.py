@@ -1,0 +1,123 @@
+"""Conversion routes on the digits_cnn demo: real conversions, checked in the produced files."""
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from workbench.engine.calibration import Calibration
+from workbench.engine.routes import ROUTES, convert
+from workbench.engine.routes.layers import op_outputs
+from workbench.errors import DataError, UnsupportedError
+from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
+
+
+@pytest.fixture(scope="module")
+def calibration(digits):
+    return Calibration(digits.calibration.x, digits.fingerprint)
+
+
+def tensors(data: bytes) -> list[dict]:
+    return Interpreter(model_content=data).get_tensor_details()
+
+
+def dtypes(data: bytes) -> set[str]:
+    return {detail["dtype"].__name__ for detail in tensors(data)}
+
+
+def kernel_scales(data: bytes) -> list[np.ndarray]:
+    """Scales of the quantized weight tensors (int8 constants with more than one dimension)."""
+    return [
+        d["quantization_parameters"]["scales"]
+        for d in tensors(data)
+        if d["dtype"] == np.int8
+        and len(d["shape"]) >= 2
+        and d["shape"][0] > 1
+        and len(d["quantization_parameters"]["scales"])
+    ]
+
+
+def io_dtypes(data: bytes) -> tuple[str, str]:
+    interpreter = Interpreter(model_content=data)
+    return (
+        interpreter.get_input_details()[0]["dtype"].__name__,
+        interpreter.get_output_details()[0]["dtype"].__name__,
+    )
+
+
+def test_registry_has_both_routes():
+    assert Route.CONVERTER in ROUTES
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (Mode.FLOAT32, {"float32"}),
+        (Mode.DYNAMIC, {"float32", "int8"}),
+        (Mode.FLOAT16, {"float32", "float16"}),
+        (Mode.INT8, {"int8", "int32"}),
+        (Mode.INT16X8, {"int16", "int8"}),
+    ],
+)
+def test_converter_modes_store_the_expected_dtypes(digits_model, calibration, mode, expected):
+    data = convert(digits_model, QuantConfig(mode=mode), calibration)
+    assert expected <= dtypes(data)
+    if mode is Mode.FLOAT32:
+        assert "int8" not in dtypes(data)
+
+
+def test_per_tensor_and_per_channel_scales_differ(digits_model, calibration):
+    channel = convert(digits_model, QuantConfig(mode=Mode.INT8), calibration)
+    tensor = convert(
+        digits_model, QuantConfig(mode=Mode.INT8, granularity=Granularity.PER_TENSOR), calibration
+    )
+    assert all(len(s) > 1 for s in kernel_scales(channel))
+    assert all(len(s) == 1 for s in kernel_scales(tensor))
+    assert channel != tensor
+
+
+def test_int8_variants_share_one_calibration(digits_model, digits):
+    calibration = Calibration(digits.calibration.x, digits.fingerprint)
+    for granularity in Granularity:
+        convert(digits_model, QuantConfig(mode=Mode.INT8, granularity=granularity), calibration)
+    convert(digits_model, QuantConfig(mode=Mode.INT8, io_type=IOType.INT8), calibration)
+    assert calibration.calibrations == 1
+
+
+def test_conversion_is_deterministic(digits_model, digits):
+    config = QuantConfig(mode=Mode.INT8)
+    first = convert(digits_model, config, Calibration(digits.calibration.x))
+    second = convert(digits_model, config, Calibration(digits.calibration.x))
+    assert first == second
+
+
+@pytest.mark.parametrize("io_type", [IOType.INT8, IOType.UINT8])
+def test_integer_io(digits_model, calibration, io_type):
+    data = convert(digits_model, QuantConfig(mode=Mode.INT8, io_type=io_type), calibration)
+    assert io_dtypes(data) == (io_type.value, io_type.value)
+
+
+def test_keep_float_layer_stays_float(digits_model, calibration):
+    data = convert(digits_model, QuantConfig(mode=Mode.INT8, keep_float={"conv2"}), calibration)
+    details = {d["name"]: d["dtype"].__name__ for d in tensors(data)}
+    conv2 = [name for _, name in op_outputs(data) if "conv2" in name]
+    dense = [name for _, name in op_outputs(data) if "/dense" in name]
+    assert conv2 and all(details[name] == "float32" for name in conv2)
+    assert dense and all(details[name] == "int8" for name in dense)
+
+
+def test_unknown_keep_float_layer_is_named(digits_model, calibration):
+    with pytest.raises(UnsupportedError, match="nope"):
+        convert(digits_model, QuantConfig(mode=Mode.INT8, keep_float={"nope"}), calibration)
+
+
+def test_int8_without_data_says_what_to_do(digits_model):
+    with pytest.raises(DataError, match="calibration data"):
+        convert(digits_model, QuantConfig(mode=Mode.INT8), Calibration(None))
+
+
+def test_tflite_input_on_converter_route_points_to_litert(digits_model, calibration):
+    from workbench.models import load_model
+
+    source = load_model(convert(digits_model, QuantConfig(mode=Mode.FLOAT32), calibration))
+    with pytest.raises(UnsupportedError, match="route litert"):
+        convert(source, QuantConfig(mode=Mode.DYNAMIC), calibration)

@@ -1,0 +1,50 @@
+"""Calibration data and the per-route calibration state that every int variant reuses.
+
+A `Calibration` holds the float32 samples of one dataset. Routes store what they derive from
+them (the converter's calibrated model, the LiteRT Quantizer's calibration result) with
+`prepare`, keyed by route, model fingerprint and sample count, so it is computed once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from workbench.errors import DataError
+
+T = TypeVar("T")
+
+
+class Calibration:
+    """Float32 calibration samples plus a thread-safe memo of what routes derived from them."""
+
+    def __init__(self, x: np.ndarray | None, fingerprint: str = "none") -> None:
+        self._x = None if x is None else np.ascontiguousarray(x, dtype=np.float32)
+        self.fingerprint = fingerprint
+        self._prepared: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+        self.calibrations = 0  # how many times a route actually ran its calibration
+
+    def __repr__(self) -> str:
+        count = 0 if self._x is None else len(self._x)
+        return f"Calibration({count} samples, data={self.fingerprint})"
+
+    def samples(self, count: int) -> np.ndarray:
+        """The first `count` samples (all of them when there are fewer)."""
+        if self._x is None or len(self._x) == 0:
+            raise DataError(
+                "data: int8 and int16x8 need calibration data; pass data= (a dataset name, "
+                ".npz file, image folder or array of model inputs)"
+            )
+        return self._x[:count]
+
+    def prepare(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        """`build()` once per key (route, model fingerprint, samples...), then the stored value."""
+        with self._lock:
+            if key not in self._prepared:
+                self._prepared[key] = build()
+                self.calibrations += 1
+            return self._prepared[key]
