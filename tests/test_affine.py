@@ -69,6 +69,18 @@ def test_weight_channel_axis(kind, shape, axis):
     assert params.axis == axis and params.scale.shape == (shape[axis],)
 
 
+def test_weights_multiply_by_the_converters_inverse_scale():
+    kernel = np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32)  # Dense (out, in)
+    tensor = affine.weight_params(kernel, kind="Dense", per_channel=False)
+    assert tensor.inverse_scale == np.float32(127.0) / np.float32(2.0)
+    channel = affine.weight_params(kernel, kind="Dense", per_channel=True)
+    np.testing.assert_array_equal(channel.inverse_scale, np.float32(1.0) / channel.stored_scale)
+    assert affine.quantize(kernel, channel).tolist() == [[64, -127], [127, 16]]
+    bias = affine.bias_params(0.5, channel)
+    np.testing.assert_array_equal(bias.stored_scale, np.float32(0.5) * channel.stored_scale)
+    assert bias.zero_point.tolist() == [0, 0] and bias.qmax == 2**31 - 1
+
+
 def test_rounding_half_away_from_zero():
     x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999997], dtype=np.float32)
     assert affine.round_half_away(x).tolist() == [1, 2, 3, -1, -2, -3, 0]

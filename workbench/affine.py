@@ -4,8 +4,12 @@
 the range is widened to include 0 so that 0.0 is exactly representable, the zero point is
 nudged to an integer, activations are asymmetric int8 (or symmetric int16), weights are
 symmetric int8 in [-127, 127] with zero point 0, per tensor or per output channel, and
-rounding is half away from zero. Scales are computed and applied in float64, as the converter's
-MLIR quantizer does; `AffineParams.stored_scale` is the float32 the flatbuffer holds.
+rounding is half away from zero. Scales are computed in float64 and stored as float32
+(`AffineParams.stored_scale`, what the flatbuffer holds). `quantize` divides exactly, except for
+parameters carrying an `inverse_scale` (weights and biases): those multiply by that float32
+factor in float32, as the converter does when it writes constant tensors (``127 / absmax`` per
+tensor, ``1 / scale`` per channel and for biases), so the integers match the `.tflite` bit for
+bit.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ DTYPES: dict[str, tuple[int, int]] = {
     "int8": (-128, 127),
     "uint8": (0, 255),
     "int16": (-32768, 32767),
+    "int32": (-(2**31) + 1, 2**31 - 1),
 }
 
 # Output-channel axis of each kernel kind in TFLite layout:
@@ -33,6 +38,7 @@ class AffineParams:
     """Quantization parameters of one tensor; per-channel when `axis` is not None.
 
     `scale` (float64) and `zero_point` (int64) are 0-d for per-tensor, 1-d along `axis`.
+    `inverse_scale` (float32, shaped like `scale`), when set, is what `quantize` multiplies by.
     """
 
     scale: np.ndarray
@@ -40,6 +46,7 @@ class AffineParams:
     qmin: int
     qmax: int
     axis: int | None = None
+    inverse_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         scale = np.asarray(self.scale, dtype=np.float64)
@@ -52,6 +59,11 @@ class AffineParams:
             raise ValueError("scale must be finite and positive")
         if np.any((zero_point < self.qmin) | (zero_point > self.qmax)):
             raise ValueError(f"zero point outside [{self.qmin}, {self.qmax}]")
+        if self.inverse_scale is not None:
+            inverse = np.asarray(self.inverse_scale, dtype=np.float32)
+            if inverse.shape != scale.shape:
+                raise ValueError(f"inverse_scale {inverse.shape} differs from scale {scale.shape}")
+            object.__setattr__(self, "inverse_scale", inverse)
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "zero_point", zero_point)
 
@@ -72,6 +84,10 @@ class AffineParams:
             "qmax": self.qmax,
             "axis": self.axis,
         }
+
+    def replace(self, **changes: Any) -> AffineParams:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return AffineParams(**{**fields, **changes})
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -131,21 +147,27 @@ def weight_params(kernel: np.ndarray, *, kind: str, per_channel: bool) -> Affine
     """Symmetric int8 [-127, 127] parameters of a kernel in TFLite layout (see CHANNEL_AXIS)."""
     if kind not in CHANNEL_AXIS:
         raise UnsupportedError(f"kind: {kind!r} is not one of {', '.join(CHANNEL_AXIS)}")
-    kernel = np.asarray(kernel)
-    if not per_channel:
-        return params_from_range(
-            kernel.min(), kernel.max(), dtype="int8", symmetric=True, narrow_range=True
-        )
-    axis = CHANNEL_AXIS[kind]
+    kernel = np.asarray(kernel, dtype=np.float32)
+    axis = CHANNEL_AXIS[kind] if per_channel else None
     others = tuple(i for i in range(kernel.ndim) if i != axis)
-    return params_from_range(
-        kernel.min(axis=others),
-        kernel.max(axis=others),
-        dtype="int8",
-        symmetric=True,
-        narrow_range=True,
-        axis=axis,
-    )
+    lo, hi = kernel.min(axis=others), kernel.max(axis=others)
+    params = params_from_range(lo, hi, dtype="int8", symmetric=True, narrow_range=True, axis=axis)
+    if per_channel:
+        inverse = np.float32(1.0) / params.stored_scale
+    else:  # PortableSymmetricQuantizeFloats: 127 / absmax, not 1 / scale
+        absmax = np.maximum(-lo, hi)
+        inverse = np.float32(127.0) / absmax if absmax > 0 else np.float32(1.0)
+    return params.replace(inverse_scale=inverse)
+
+
+def bias_params(input_scale: float, weights: AffineParams) -> AffineParams:
+    """int32 bias parameters: ``scale = input_scale * weight_scale`` (float32), zero point 0."""
+    scale = np.float32(input_scale) * weights.stored_scale
+    qmin, qmax = DTYPES["int32"]
+    zero_point = np.zeros(scale.shape, dtype=np.int64)
+    axis = None if weights.axis is None else 0
+    inverse = np.float32(1.0) / scale
+    return AffineParams(scale, zero_point, qmin, qmax, axis, inverse_scale=inverse)
 
 
 def _along_axis(values: np.ndarray, params: AffineParams, ndim: int) -> np.ndarray:
@@ -157,11 +179,14 @@ def _along_axis(values: np.ndarray, params: AffineParams, ndim: int) -> np.ndarr
 
 
 def quantize(x: np.ndarray, params: AffineParams) -> np.ndarray:
-    """Integers (int64) ``clip(round(x / scale) + zero_point, qmin, qmax)``, in float64."""
-    x = np.asarray(x, dtype=np.float64)
-    scale = _along_axis(params.scale, params, x.ndim)
-    zero_point = _along_axis(params.zero_point, params, x.ndim)
-    q = round_half_away(x / scale).astype(np.int64) + zero_point
+    """Integers (int64) ``clip(round(x / scale) + zero_point, qmin, qmax)``."""
+    zero_point = _along_axis(params.zero_point, params, np.ndim(x))
+    if params.inverse_scale is not None:
+        inverse = _along_axis(params.inverse_scale, params, np.ndim(x))
+        scaled = np.asarray(x, dtype=np.float32) * inverse
+    else:
+        scaled = np.asarray(x, dtype=np.float64) / _along_axis(params.scale, params, np.ndim(x))
+    q = round_half_away(scaled).astype(np.int64) + zero_point
     return np.clip(q, params.qmin, params.qmax)
 
 

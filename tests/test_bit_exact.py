@@ -1,0 +1,211 @@
+"""The proof: the numpy core predicts, bit for bit, the int8 weights the TFLite converter writes.
+
+Each model is converted once by the real `tf.lite.TFLiteConverter` (full int8, representative
+data), calibrated once and quantized per channel and per tensor by the converter's own MLIR
+quantizer (exactly what `convert()` runs after calibrating). For every Conv2D, DepthwiseConv2D
+and Dense layer the int8 kernel, its scales and zero points and the int32 bias read back from the
+`.tflite` through the LiteRT interpreter must equal `workbench.folding` + `workbench.affine`.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from workbench import affine
+from workbench.engine.quiet import silenced
+from workbench.folding import quantizable_kernels
+
+WEIGHT_OPS = {
+    "CONV_2D": "Conv2D",
+    "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
+    "FULLY_CONNECTED": "Dense",
+}
+SAMPLES = 16
+
+
+def _randomise_batch_norms(model, seed):
+    """Trained-looking BatchNorm statistics, so folding really changes the kernels."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            values = {
+                "gamma": rng.uniform(0.2, 3.0, n),
+                "beta": rng.normal(size=n),
+                "moving_mean": rng.normal(size=n),
+                "moving_variance": rng.uniform(0.01, 4.0, n),
+            }
+            for name, value in values.items():
+                if getattr(layer, name, None) is not None:
+                    getattr(layer, name).assign(value.astype(np.float32))
+    return model
+
+
+def _small_model():
+    """Every folding case: conv+bias+BN, conv+activation then BN (not folded), depthwise with
+    depth multiplier 2 + BN, dense + BN, plain dense."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3))
+    x = layers.Conv2D(8, 3, name="conv_bias")(inputs)
+    x = layers.BatchNormalization(name="conv_bias_bn")(x)
+    x = layers.Conv2D(8, 3, activation="relu", name="conv_relu")(x)
+    x = layers.BatchNormalization(name="after_relu_bn")(x)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, use_bias=False, name="dw")(x)
+    x = layers.BatchNormalization(name="dw_bn")(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(12, name="dense_bn")(x)
+    x = layers.BatchNormalization(name="dense_bn_bn")(x)
+    outputs = layers.Dense(5, name="head")(x)
+    return _randomise_batch_norms(keras.Model(inputs, outputs), seed=1)
+
+
+def _mobilenet_v2():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10)
+    return _randomise_batch_norms(model, seed=2)
+
+
+def _calibrated(keras_model, x):
+    import tensorflow as tf
+
+    def representative():
+        for sample in x[:SAMPLES]:
+            yield [sample[None].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter._experimental_calibrate_only = True
+    with silenced():
+        return converter.convert()
+
+
+def _quantized(calibrated, per_channel):
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    with silenced():
+        return mlir_quantize(calibrated, disable_per_channel=not per_channel)
+
+
+def _layer_ops(tflite, kernels):
+    """{layer: (op, tensor details, interpreter)} matched by Keras layer name and shape."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite)
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] in WEIGHT_OPS]
+    assert len(ops) == len(kernels)
+    matched = {}
+    for kernel in kernels:
+        # a folded kernel may carry only the BatchNorm's name (Dense + BN does)
+        layers = "|".join(re.escape(n) for n in (kernel.layer, kernel.folded_from) if n)
+        pattern = re.compile(rf"({layers})(_\d+)?")
+
+        def names(op):
+            name = details[op["inputs"][1]]["name"]
+            return [part for piece in name.split(";") for part in piece.split("/")]
+
+        found = [
+            op
+            for op in ops
+            if WEIGHT_OPS[op["op_name"]] == kernel.kind
+            and tuple(details[op["inputs"][1]]["shape"]) == kernel.kernel.shape
+            and any(pattern.fullmatch(part) for part in names(op))
+        ]
+        assert len(found) == 1, f"{kernel.layer}: {len(found)} matching ops"
+        matched[kernel.layer] = found[0]
+    return interpreter, details, matched
+
+
+def _assert_bit_exact(tflite, kernels, per_channel):
+    interpreter, details, ops = _layer_ops(tflite, kernels)
+    for kernel in kernels:
+        op = ops[kernel.layer]
+        weight = details[op["inputs"][1]]
+        written = weight["quantization_parameters"]
+        assert weight["dtype"] == np.int8, kernel.layer
+        params = affine.weight_params(kernel.kernel, kind=kernel.kind, per_channel=per_channel)
+        expected_axis = kernel.channel_axis if per_channel else 0
+        assert written["quantized_dimension"] == expected_axis, kernel.layer
+        np.testing.assert_array_equal(
+            written["scales"], params.stored_scale.reshape(-1), err_msg=kernel.layer
+        )
+        np.testing.assert_array_equal(
+            written["zero_points"], params.zero_point.reshape(-1), err_msg=kernel.layer
+        )
+        np.testing.assert_array_equal(
+            interpreter.get_tensor(weight["index"]),
+            affine.quantize(kernel.kernel, params).astype(np.int8),
+            err_msg=f"{kernel.layer}: int8 kernel",
+        )
+        if op["inputs"][2] < 0:
+            continue
+        bias = details[op["inputs"][2]]
+        input_scale = details[op["inputs"][0]]["quantization_parameters"]["scales"][0]
+        bias_params = affine.bias_params(input_scale, params)
+        assert bias["dtype"] == np.int32, kernel.layer
+        np.testing.assert_array_equal(
+            bias["quantization_parameters"]["scales"],
+            bias_params.stored_scale.reshape(-1),
+            err_msg=kernel.layer,
+        )
+        np.testing.assert_array_equal(
+            interpreter.get_tensor(bias["index"]),
+            affine.quantize(kernel.bias, bias_params),
+            err_msg=f"{kernel.layer}: int32 bias",
+        )
+
+
+@pytest.fixture(scope="module", params=["small", "digits_cnn", "shapes_mobilenet", "mobilenet_v2"])
+def converted(request):
+    """(kernels, per-channel .tflite, per-tensor .tflite, folded count) for one model."""
+    name = request.param
+    if name == "small":
+        keras_model = _small_model()
+        x = np.random.default_rng(0).uniform(-1, 1, (SAMPLES, 12, 12, 3)).astype(np.float32)
+    elif name == "mobilenet_v2":
+        keras_model = _mobilenet_v2()
+        x = np.random.default_rng(0).uniform(-1, 1, (SAMPLES, 32, 32, 3)).astype(np.float32)
+    else:
+        keras_model = request.getfixturevalue(name.split("_")[0] + "_model").keras_model
+        x = request.getfixturevalue(name.split("_")[0]).calibration.x
+    kernels = quantizable_kernels(keras_model)
+    calibrated = _calibrated(keras_model, x)
+    return name, kernels, calibrated
+
+
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per-channel", "per-tensor"])
+def test_weights_scales_zero_points_and_biases_equal_the_converter(converted, per_channel):
+    name, kernels, calibrated = converted
+    _assert_bit_exact(_quantized(calibrated, per_channel), kernels, per_channel)
+
+
+def test_folding_happens_where_the_converter_folds(converted):
+    name, kernels, _ = converted
+    folded = {k.layer: k.folded_from for k in kernels}
+    expected = {
+        "small": {
+            "conv_bias": "conv_bias_bn",
+            "conv_relu": None,
+            "dw": "dw_bn",
+            "dense_bn": "dense_bn_bn",
+            "head": None,
+        },
+        "digits_cnn": dict.fromkeys(folded),
+    }
+    if name in expected:
+        assert folded == expected[name]
+    else:  # every conv of the MobileNets is followed by a BatchNorm; the classifier is not
+        assert [layer for layer, bn in folded.items() if bn is None] == [
+            k.layer for k in kernels if k.kind == "Dense"
+        ]
