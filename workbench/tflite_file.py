@@ -7,23 +7,15 @@ same code describes any file, including int4 tensors and ops the interpreter can
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from workbench.errors import ModelFileError
 
-# Bits per element of each flatbuffer TensorType (names as the schema spells them).
-_BITS = {
-    "FLOAT32": 32, "FLOAT16": 16, "INT32": 32, "UINT8": 8, "INT64": 64, "STRING": 8, "BOOL": 8,
-    "INT16": 16, "COMPLEX64": 64, "INT8": 8, "FLOAT64": 64, "COMPLEX128": 128, "UINT64": 64,
-    "RESOURCE": 0, "VARIANT": 0, "UINT32": 32, "UINT16": 16, "INT4": 4, "BFLOAT16": 16,
-    "INT2": 2, "UINT4": 4, "FLOAT8_E4M3FN": 8, "FLOAT8_E5M2": 8,
-}  # fmt: skip
 _SUFFIX = re.compile(r"_\d+$")
 
 
@@ -38,8 +30,8 @@ class Tensor:
     scales: tuple[float, ...]
     zero_points: tuple[int, ...]
     quantized_dimension: int
-    constant: bool
-    nbytes: int  # bytes of its data for constants, of one instance otherwise
+    constant: bool  # carries data in the file (a weight, bias or shape constant)
+    nbytes: int  # bytes of that data in the file; 0 for activations
 
     @property
     def quantized(self) -> bool:
@@ -69,20 +61,13 @@ class Op:
 
 @dataclass(frozen=True, eq=False)
 class TfliteModel:
-    """The main subgraph of a `.tflite` file."""
+    """The main subgraph of a `.tflite` file: tensors, ops in execution order, inputs, outputs."""
 
     tensors: tuple[Tensor, ...]
     ops: tuple[Op, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-
-    @property
-    def input_details(self) -> list[Tensor]:
-        return [self.tensors[i] for i in self.inputs]
-
-    @property
-    def output_details(self) -> list[Tensor]:
-        return [self.tensors[i] for i in self.outputs]
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    size_bytes: int
 
     def producer(self, tensor: int) -> Op | None:
         """The op that writes `tensor` (None for constants and model inputs)."""
@@ -126,14 +111,14 @@ def read_tflite(data: bytes) -> TfliteModel:
             )
             for i in range(graph.OperatorsLength())
         )
-        inputs = tuple(int(t) for t in graph.InputsAsNumpy())
-        outputs = tuple(int(t) for t in graph.OutputsAsNumpy())
+        inputs = tuple(tensors[int(t)] for t in graph.InputsAsNumpy())
+        outputs = tuple(tensors[int(t)] for t in graph.OutputsAsNumpy())
     except Exception as error:  # a corrupt flatbuffer raises anything from struct to index
         raise ModelFileError(
             f"tflite: the flatbuffer could not be read ({type(error).__name__}: {error}); "
             "the file is corrupt or truncated"
         ) from None
-    return TfliteModel(tensors=tensors, ops=ops, inputs=inputs, outputs=outputs)
+    return TfliteModel(tensors, ops, inputs, outputs, size_bytes=len(data))
 
 
 def _tensor(graph: Any, model: Any, index: int, types: dict[int, str]) -> Tensor:
@@ -153,7 +138,6 @@ def _tensor(graph: Any, model: Any, index: int, types: dict[int, str]) -> Tensor
         zero_points = tuple(int(z) for z in quant.ZeroPointAsNumpy()) if quant.ZeroPointLength() \
             else (0,) * len(scales)  # fmt: skip
         axis = int(quant.QuantizedDimension())
-    elements = int(np.prod([max(d, 1) for d in shape])) if shape else 1
     return Tensor(
         index=index,
         name=(tensor.Name() or b"").decode(),
@@ -163,7 +147,7 @@ def _tensor(graph: Any, model: Any, index: int, types: dict[int, str]) -> Tensor
         zero_points=zero_points,
         quantized_dimension=axis,
         constant=stored > 0,
-        nbytes=stored if stored > 0 else (elements * _BITS.get(dtype, 32) + 7) // 8,
+        nbytes=stored,
     )
 
 
@@ -210,105 +194,172 @@ def _match_part(components: list[str], names: set[str]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class OpSummary:
-    """One op as the summary shows it: its layer, output dtype and whether it is quantized."""
+def op_layers(model: TfliteModel, layer_names: Sequence[str]) -> dict[int, str | None]:
+    """The Keras layer of every op (by op index), None for ops of no listed layer.
 
-    index: int
-    opcode: str
-    layer: str | None
-    output: str  # output tensor name
-    input_dtypes: tuple[str, ...]
-    output_dtype: str
-    weight_dtype: str | None  # dtype of its first constant input, if any
-    per_channel: bool  # its weights carry one scale per channel
-    inserted: bool  # a QUANTIZE / DEQUANTIZE the converter added around float parts
+    An op is named by its output tensor, else by its constant inputs (a kernel's name says its
+    layer even when the output's fused name does not). A DEQUANTIZE that unpacks a stored
+    weight (float16, int4 storage) belongs to the layer of the op that consumes it.
+    """
+    tensors = model.tensors
+    found: dict[int, str | None] = {}
+    for op in model.ops:
+        named = [tensors[i].name for i in op.outputs]
+        named += [tensors[i].name for i in op.inputs if i >= 0 and tensors[i].constant]
+        found[op.index] = next(
+            (layer for name in named if (layer := layer_of(name, layer_names)) is not None), None
+        )
+    for op in model.ops:
+        if _unpacks_constant(model, op) and op.outputs:
+            users = model.consumers(op.outputs[0])
+            if users and found[users[0].index] is not None:
+                found[op.index] = found[users[0].index]
+    return found
+
+
+def _unpacks_constant(model: TfliteModel, op: Op) -> bool:
+    return op.opcode == "DEQUANTIZE" and all(model.tensors[i].constant for i in op.inputs if i >= 0)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """How one layer is stored and computed in the file."""
+
+    layer: str
+    ops: tuple[str, ...]  # opcodes in execution order
+    weight_dtype: str | None  # dtype its largest constant is stored in
+    weight_granularity: str | None  # "per-channel", "per-tensor", None when not quantized
+    activation_dtype: str  # dtype of the layer's last output
+    bytes: int  # bytes of the constants it uses (kernel, bias...)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "input_dtypes": list(self.input_dtypes)}
+        return {**self.__dict__, "ops": list(self.ops)}
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A QUANTIZE or DEQUANTIZE op in the file."""
+
+    opcode: str
+    tensor: str  # its output tensor
+    layer: str | None
+    of_constant: bool  # unpacks a stored weight rather than converting an activation
+    from_dtype: str
+    to_dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
 class QuantizationSummary:
-    """What got quantized: per op dtypes, inserted (de)quantize ops, I/O dtypes, bytes per layer."""
+    """What got quantized: tensors, layers, conversion ops, I/O dtypes and bytes."""
 
-    ops: tuple[OpSummary, ...]
-    tensor_dtypes: dict[str, int]  # dtype -> number of tensors
+    tensors: tuple[Tensor, ...]
+    tensor_layers: dict[int, str | None]  # tensor index -> layer that writes or uses it
+    layers: tuple[LayerRow, ...]
+    conversions: tuple[Conversion, ...]
     input_dtypes: tuple[str, ...]
     output_dtypes: tuple[str, ...]
-    layer_bytes: dict[str, int]  # layer (or "(other)") -> bytes of its constant tensors
-    weight_bytes: int  # all constant data
+    bytes_unattributed: int  # constant bytes used by no listed layer
     size_bytes: int  # the whole file
-
-    @property
-    def inserted(self) -> tuple[OpSummary, ...]:
-        return tuple(op for op in self.ops if op.inserted)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ops": [op.to_dict() for op in self.ops],
-            "inserted": [op.to_dict() for op in self.inserted],
-            "tensor_dtypes": dict(self.tensor_dtypes),
+            "tensors": [
+                {**t.to_dict(), "layer": self.tensor_layers.get(t.index)} for t in self.tensors
+            ],
+            "layers": [row.to_dict() for row in self.layers],
+            "conversions": [c.to_dict() for c in self.conversions],
             "input_dtypes": list(self.input_dtypes),
             "output_dtypes": list(self.output_dtypes),
-            "layer_bytes": dict(self.layer_bytes),
-            "weight_bytes": self.weight_bytes,
+            "bytes_unattributed": self.bytes_unattributed,
             "size_bytes": self.size_bytes,
         }
 
 
-_CONVERSIONS = ("QUANTIZE", "DEQUANTIZE")
-
-
 def quantization_summary(data: bytes, layer_names: Sequence[str] = ()) -> QuantizationSummary:
-    """Describe a `.tflite`: each op's dtypes and layer, inserted (de)quantize ops, sizes.
+    """Describe what got quantized in a `.tflite`, layer by layer.
 
-    Without `layer_names` (a bare `.tflite`) each op is attributed to its output tensor name.
-    A QUANTIZE / DEQUANTIZE counts as inserted when it converts an activation (its input is not
-    a constant): a float16 model's weight DEQUANTIZE ops are storage, not inserted boundaries.
+    Without `layer_names` (a bare `.tflite`) every op with constant inputs is its own row,
+    named by its output tensor.
     """
     model = read_tflite(data)
     tensors = model.tensors
-    ops = []
-    owner: dict[int, str] = {}  # constant tensor -> layer that first uses it
+    if layer_names:
+        by_op = op_layers(model, layer_names)
+        order = list(layer_names)
+    else:
+        by_op = {
+            op.index: tensors[op.outputs[0]].name
+            for op in model.ops
+            if op.outputs and any(i >= 0 and tensors[i].constant for i in op.inputs)
+        }
+        order = list(by_op.values())
+    tensor_layers: dict[int, str | None] = {}
+    ops_of: dict[str, list[Op]] = {}
     for op in model.ops:
-        output = tensors[op.outputs[0]] if op.outputs else None
-        name = output.name if output is not None else op.opcode
-        layer = layer_of(name, layer_names) if layer_names else name
-        constants = [tensors[i] for i in op.inputs if i >= 0 and tensors[i].constant]
-        weight = constants[0] if constants else None
-        feeds_from = [tensors[i] for i in op.inputs if i >= 0]
-        inserted = op.opcode in _CONVERSIONS and not any(t.constant for t in feeds_from)
-        if op.opcode == "DEQUANTIZE" and not inserted and output is not None:
-            # A stored fp16/int weight: belongs to the layer of the op that consumes it.
-            users = model.consumers(output.index)
-            if users and users[0].outputs:
-                user_name = tensors[users[0].outputs[0]].name
-                layer = layer_of(user_name, layer_names) if layer_names else user_name
-        for tensor in constants:
-            owner.setdefault(tensor.index, layer or "(other)")
-        ops.append(
-            OpSummary(
-                index=op.index,
-                opcode=op.opcode,
-                layer=layer,
-                output=name,
-                input_dtypes=tuple(t.dtype for t in feeds_from),
-                output_dtype=output.dtype if output is not None else "",
-                weight_dtype=weight.dtype if weight is not None else None,
-                per_channel=weight is not None and weight.per_channel,
-                inserted=inserted,
-            )
-        )
-    layer_bytes: dict[str, int] = {}
-    for index, layer in owner.items():
-        layer_bytes[layer] = layer_bytes.get(layer, 0) + tensors[index].nbytes
+        layer = by_op.get(op.index)
+        if layer is None:
+            continue
+        ops_of.setdefault(layer, []).append(op)
+        for index in (*op.inputs, *op.outputs):
+            if index >= 0:
+                tensor_layers.setdefault(index, layer)
+    layers = tuple(
+        _layer_row(model, layer, ops_of[layer], tensor_layers) for layer in order if layer in ops_of
+    )
+    conversions = tuple(
+        _conversion(model, op, by_op.get(op.index))
+        for op in model.ops
+        if op.opcode in ("QUANTIZE", "DEQUANTIZE")
+    )
+    constant_bytes = sum(t.nbytes for t in tensors)
     return QuantizationSummary(
-        ops=tuple(ops),
-        tensor_dtypes=dict(Counter(t.dtype for t in tensors)),
-        input_dtypes=tuple(t.dtype for t in model.input_details),
-        output_dtypes=tuple(t.dtype for t in model.output_details),
-        layer_bytes=layer_bytes,
-        weight_bytes=sum(t.nbytes for t in tensors if t.constant),
+        tensors=tensors,
+        tensor_layers=tensor_layers,
+        layers=layers,
+        conversions=conversions,
+        input_dtypes=tuple(t.dtype for t in model.inputs),
+        output_dtypes=tuple(t.dtype for t in model.outputs),
+        bytes_unattributed=constant_bytes - sum(row.bytes for row in layers),
         size_bytes=len(data),
+    )
+
+
+def _layer_row(
+    model: TfliteModel, layer: str, ops: list[Op], tensor_layers: dict[int, str | None]
+) -> LayerRow:
+    constants = {
+        i: model.tensors[i]
+        for op in ops
+        for i in op.inputs
+        if i >= 0 and model.tensors[i].constant and tensor_layers.get(i) == layer
+    }
+    weight = max(constants.values(), key=lambda t: math.prod(t.shape), default=None)
+    granularity = None
+    if weight is not None and weight.quantized:
+        granularity = "per-channel" if weight.per_channel else "per-tensor"
+    computing = [op for op in ops if not _unpacks_constant(model, op) and op.outputs]
+    last = computing[-1] if computing else ops[-1]
+    return LayerRow(
+        layer=layer,
+        ops=tuple(op.opcode for op in ops),
+        weight_dtype=weight.dtype if weight is not None else None,
+        weight_granularity=granularity,
+        activation_dtype=model.tensors[last.outputs[0]].dtype if last.outputs else "",
+        bytes=sum(t.nbytes for t in constants.values()),
+    )
+
+
+def _conversion(model: TfliteModel, op: Op, layer: str | None) -> Conversion:
+    source = model.tensors[op.inputs[0]]
+    target = model.tensors[op.outputs[0]]
+    return Conversion(
+        opcode=op.opcode,
+        tensor=target.name,
+        layer=layer,
+        of_constant=_unpacks_constant(model, op),
+        from_dtype=source.dtype,
+        to_dtype=target.dtype,
     )
