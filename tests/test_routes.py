@@ -45,7 +45,7 @@ def io_dtypes(data: bytes) -> tuple[str, str]:
 
 
 def test_registry_has_both_routes():
-    assert Route.CONVERTER in ROUTES
+    assert set(ROUTES) == {Route.CONVERTER, Route.LITERT}
 
 
 @pytest.mark.parametrize(
@@ -121,3 +121,56 @@ def test_tflite_input_on_converter_route_points_to_litert(digits_model, calibrat
     source = load_model(convert(digits_model, QuantConfig(mode=Mode.FLOAT32), calibration))
     with pytest.raises(UnsupportedError, match="route litert"):
         convert(source, QuantConfig(mode=Mode.DYNAMIC), calibration)
+
+
+LITERT_MODES = [
+    (Mode.DYNAMIC, {"float32", "int8"}),
+    (Mode.FLOAT16, {"float32", "float16"}),
+    (Mode.INT8, {"int8", "int32"}),
+    (Mode.INT16X8, {"int16", "int8", "int64"}),
+    (Mode.INT4, {"float32", "int8"}),  # int4 weights are reported as int8 by the interpreter
+]
+
+
+@pytest.mark.parametrize(("mode", "expected"), LITERT_MODES)
+def test_litert_modes_store_the_expected_dtypes(digits_model, calibration, mode, expected):
+    data = convert(digits_model, QuantConfig(route=Route.LITERT, mode=mode), calibration)
+    assert expected <= dtypes(data)
+    assert io_dtypes(data) == ("float32", "float32")
+
+
+def test_litert_int4_is_smaller_than_int8(digits_model, calibration):
+    int8 = convert(digits_model, QuantConfig(route=Route.LITERT, mode=Mode.INT8), calibration)
+    int4 = convert(digits_model, QuantConfig(route=Route.LITERT, mode=Mode.INT4), calibration)
+    assert len(int4) < 0.7 * len(int8)
+
+
+def test_litert_granularity_and_keep_float_reuse_calibration(digits_model, digits):
+    calibration = Calibration(digits.calibration.x, digits.fingerprint)
+    base = QuantConfig(route=Route.LITERT, mode=Mode.INT8)
+    channel = convert(digits_model, base, calibration)
+    tensor = convert(digits_model, base.replace(granularity="per-tensor"), calibration)
+    kept = convert(digits_model, base.replace(keep_float=["conv2"]), calibration)
+    convert(digits_model, base.replace(mode="int16x8"), calibration)
+    assert calibration.calibrations == 1
+    assert all(len(s) > 1 for s in kernel_scales(channel))
+    assert all(len(s) == 1 for s in kernel_scales(tensor))
+    details = {d["name"]: d["dtype"].__name__ for d in tensors(kept)}
+    conv2 = [name for op, name in op_outputs(kept) if op == "CONV_2D" and "conv2" in name]
+    assert conv2 and all(details[name] == "float32" for name in conv2)
+
+
+def test_litert_route_takes_a_tflite_file(digits_model, calibration, tmp_path):
+    from workbench.models import load_model
+
+    path = tmp_path / "digits.tflite"
+    path.write_bytes(convert(digits_model, QuantConfig(mode=Mode.FLOAT32), calibration))
+    source = load_model(path)
+    data = convert(source, QuantConfig(route=Route.LITERT, mode=Mode.INT8), calibration)
+    assert {"int8", "int32"} <= dtypes(data)
+
+
+def test_litert_integer_io_is_refused(digits_model, calibration):
+    config = QuantConfig(route=Route.LITERT, mode=Mode.INT8, io_type=IOType.INT8)
+    with pytest.raises(UnsupportedError, match="route converter"):
+        convert(digits_model, config, calibration)

@@ -1,1 +1,145 @@
+"""The LiteRT Quantizer route: the float `.tflite` once, then `litert_quantizer` recipes.
 
+Modes map to recipes: dynamic = dynamic_wi8_afp32, int8 = static_wi8_ai8, int16x8 =
+static_wi8_ai16, int4 = weight_only_wi4_afp32, float16 = the quantizer's own float-casting
+weight-only config (float16 weights). Granularity is the weight granularity of the recipe;
+keep-float layers get a `no_quantize` entry for each of their ops. The calibration result is
+computed once per (model, samples) and reused by every static variant. `.tflite` inputs work.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from workbench.engine.calibration import Calibration
+from workbench.engine.quiet import silenced
+from workbench.engine.routes import ROUTES, register
+from workbench.engine.routes.layers import model_layer_names, op_outputs, ops_of_layers
+from workbench.errors import ConversionError, UnsupportedError
+from workbench.models.source import ModelSource
+from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
+
+
+def _granularity(config: QuantConfig) -> Any:
+    from litert_quantizer import qtyping
+
+    if config.granularity is Granularity.PER_TENSOR:
+        return qtyping.QuantGranularity.TENSORWISE
+    return qtyping.QuantGranularity.CHANNELWISE
+
+
+def _dynamic(quantizer: Any, config: QuantConfig) -> None:
+    quantizer.add_dynamic_config(".*", "*", 8, _granularity(config))
+
+
+def _int8(quantizer: Any, config: QuantConfig) -> None:
+    quantizer.add_static_config(".*", "*", 8, 8, _granularity(config))
+
+
+def _int16x8(quantizer: Any, config: QuantConfig) -> None:
+    quantizer.add_static_config(".*", "*", 16, 8, _granularity(config))
+
+
+def _int4(quantizer: Any, config: QuantConfig) -> None:
+    quantizer.add_weight_only_config(".*", "*", 4, _granularity(config))
+
+
+def _float16(quantizer: Any, config: QuantConfig) -> None:
+    from litert_quantizer import qtyping
+    from litert_quantizer.algorithm_manager import AlgorithmName
+
+    weights = qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT)
+    op_config = qtyping.OpQuantizationConfig(
+        weight_tensor_config=weights,
+        compute_precision=qtyping.ComputePrecision.FLOAT,
+        explicit_dequantize=True,
+    )
+    quantizer.update_quantization_recipe(".*", "*", op_config, AlgorithmName.FLOAT_CASTING)
+
+
+_RECIPES: dict[Mode, Callable[[Any, QuantConfig], None]] = {
+    Mode.DYNAMIC: _dynamic,
+    Mode.FLOAT16: _float16,
+    Mode.INT8: _int8,
+    Mode.INT16X8: _int16x8,
+    Mode.INT4: _int4,
+}
+
+
+@register(Route.LITERT)
+class LitertRoute:
+    """ai-edge / LiteRT Quantizer recipes applied to the float `.tflite`."""
+
+    def float_tflite(self, model: ModelSource) -> bytes:
+        return ROUTES[Route.CONVERTER].float_tflite(model)
+
+    def convert(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
+        if config.io_type is not IOType.FLOAT32:
+            raise UnsupportedError(
+                f"io_type {config.io_type.value}: the litert route keeps the model's I/O types; "
+                "use route converter for integer model I/O"
+            )
+        float_bytes = self.float_tflite(model)
+        if config.mode is Mode.FLOAT32:
+            return float_bytes
+        result = None
+        if config.mode.needs_calibration:
+            result = self.calibration_result(model, config.calibration_samples, calibration)
+        with silenced() as capture:
+            try:
+                quantizer = self._quantizer(model, float_bytes, config)
+                quantized = quantizer.quantize(result, enable_progress_report=False)
+                return bytes(quantized.quantized_model)
+            except UnsupportedError:
+                raise
+            except Exception as error:  # the quantizer raises ValueError/RuntimeError/...
+                failure = error
+        raise ConversionError(
+            f"model {model.name!r}: the LiteRT Quantizer failed making {config.label} "
+            f"({str(failure).splitlines()[0][:200] if str(failure) else capture.tail(2)}); "
+            "try another mode or keep the named layer float"
+        )
+
+    def _quantizer(self, model: ModelSource, float_bytes: bytes, config: QuantConfig) -> Any:
+        from litert_quantizer import Quantizer
+        from litert_quantizer.algorithm_manager import AlgorithmName
+
+        quantizer = Quantizer(float_bytes)
+        _RECIPES[config.mode](quantizer, config)
+        for end in ("INPUT", "OUTPUT"):  # model I/O stays float32, as on the converter route
+            quantizer.update_quantization_recipe(".*", end, None, AlgorithmName.NO_QUANTIZE)
+        if config.keep_float:
+            names = model_layer_names(model) or [name for _, name in op_outputs(float_bytes)]
+            found = ops_of_layers(float_bytes, config.keep_float, names)
+            for tensor in sorted(t for tensors in found.values() for t in tensors):
+                quantizer.update_quantization_recipe(
+                    f"^{re.escape(tensor)};", "*", None, AlgorithmName.NO_QUANTIZE
+                )
+        return quantizer
+
+    def calibration_result(self, model: ModelSource, samples: int, calibration: Calibration):
+        """Per-tensor min/max from the calibration samples, computed once per model."""
+        x = calibration.samples(samples)
+        float_bytes = self.float_tflite(model)
+
+        def build() -> dict[str, Any]:
+            from ai_edge_litert.interpreter import Interpreter
+            from litert_quantizer import Quantizer
+
+            signatures = Interpreter(model_content=float_bytes).get_signature_list()
+            if not signatures:
+                raise UnsupportedError(
+                    f"model {model.name!r}: the .tflite has no signature; the LiteRT Quantizer "
+                    "needs one to calibrate (re-export it with a serving signature)"
+                )
+            key, signature = next(iter(signatures.items()))
+            name = signature["inputs"][0]
+            with silenced():
+                quantizer = Quantizer(float_bytes)
+                quantizer.add_static_config(".*", "*", 8, 8)
+                feeds = [{name: x[i : i + 1]} for i in range(len(x))]
+                return quantizer.calibrate({key: feeds})
+
+        return calibration.prepare(("litert", model.fingerprint, samples), build)

@@ -1,0 +1,215 @@
+"""Running and scoring `.tflite` bytes on the LiteRT interpreter.
+
+Evaluation only sees bytes and arrays, so a converted variant and a file the user brought are
+scored by the same code. Inference is batched: the input is resized to the batch once per
+batch size (the last, partial batch gets its own size), not invoked sample by sample.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench.datasets.base import Split
+from workbench.errors import DataError, ModelFileError, UnsupportedError
+from workbench.metrics import cosine_similarity, snr_db, top1_agreement
+
+WARMUP_INVOKES = 5
+
+
+def default_threads() -> int:
+    """Interpreter threads: the machine's cores, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any) -> Any:
+    """A LiteRT interpreter for `data`; `ModelFileError` when the runtime cannot load it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        return Interpreter(
+            model_content=bytes(data), num_threads=threads or default_threads(), **options
+        )
+    except (ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(
+            f"tflite data: the LiteRT interpreter cannot load it ({first})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Io:
+    """Quantization of one input or output tensor (scale 0 = float)."""
+
+    index: int
+    dtype: type
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def of(cls, detail: dict[str, Any]) -> _Io:
+        scale, zero_point = detail["quantization"]
+        return cls(detail["index"], detail["dtype"], float(scale), int(zero_point))
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        if np.issubdtype(self.dtype, np.integer) and self.scale > 0:
+            info = np.iinfo(self.dtype)
+            q = np.round(x / self.scale) + self.zero_point
+            return np.clip(q, info.min, info.max).astype(self.dtype)
+        return x.astype(self.dtype, copy=False)
+
+    def decode(self, y: np.ndarray) -> np.ndarray:
+        if np.issubdtype(self.dtype, np.integer) and self.scale > 0:
+            return ((y.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
+        return y.astype(np.float32, copy=False)
+
+
+class BatchRunner:
+    """One interpreter that runs arrays in batches; resized only when the batch size changes."""
+
+    def __init__(self, data: bytes, *, threads: int | None = None, **options: Any) -> None:
+        self.interpreter = make_interpreter(data, threads=threads, **options)
+        inputs = self.interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise UnsupportedError(
+                f"model input: {len(inputs)} input tensors; the workbench evaluates models with "
+                "exactly one input"
+            )
+        self.input = _Io.of(inputs[0])
+        self.output = _Io.of(self.interpreter.get_output_details()[0])
+        self.sample_shape = tuple(int(d) for d in inputs[0]["shape"][1:])
+        self._batch = 0
+
+    def resize(self, batch: int) -> None:
+        if batch != self._batch:
+            self.interpreter.resize_tensor_input(
+                self.input.index, [batch, *self.sample_shape], strict=False
+            )
+            self.interpreter.allocate_tensors()
+            self._batch = batch
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """Run one batch (already shaped) and return the float32 output."""
+        self.resize(len(x))
+        self.interpreter.set_tensor(self.input.index, self.input.encode(x))
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self.output.index)
+        if len(y) != len(x):
+            raise UnsupportedError(
+                f"model output: batch {len(y)} for an input batch of {len(x)}; the model has a "
+                "fixed batch size"
+            )
+        return self.output.decode(y)
+
+    def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        x = _check_inputs(x, self.sample_shape)
+        if len(x) == 0:
+            raise DataError("x: no samples to run")
+        try:
+            parts = [self.invoke(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        except UnsupportedError:
+            if batch_size == 1:
+                raise
+            return self.run(x, 1)  # a fixed-batch model: one sample per invoke
+        return np.concatenate(parts)
+
+
+def _check_inputs(x: np.ndarray, sample_shape: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) != sample_shape:
+        raise DataError(
+            f"x: samples have shape {tuple(x.shape[1:])} but the model input expects "
+            f"{sample_shape}; reshape the data to match"
+        )
+    return x
+
+
+def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """The model's float32 outputs for `x`, run in batches of `batch_size`.
+
+    Integer (int8 / uint8) model inputs are quantized with the input tensor's scale and zero
+    point, integer outputs dequantized with the output's.
+    """
+    if batch_size < 1:
+        raise DataError(f"batch_size: {batch_size} is not a positive batch size")
+    return BatchRunner(data).run(x, batch_size)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one model's outputs against the float reference outputs."""
+
+    accuracy: float | None  # top-1 accuracy, None for unlabelled data
+    agreement: float  # top-1 agreement with the reference, 0..1
+    snr_db: float
+    cosine: float
+    samples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
+    """Run `data` on `split` and score it against `reference` (float outputs for split.x)."""
+    outputs = run_tflite(data, split.x)
+    reference = np.asarray(reference, dtype=np.float32)
+    if reference.shape != outputs.shape:
+        raise DataError(
+            f"reference: shape {reference.shape} differs from the model outputs "
+            f"{outputs.shape}; give the float model's outputs on the same samples"
+        )
+    accuracy = None
+    if split.y is not None:
+        predicted = np.argmax(outputs.reshape(len(outputs), -1), axis=1)
+        accuracy = float(np.mean(predicted == np.asarray(split.y)))
+    return Evaluation(
+        accuracy=accuracy,
+        agreement=top1_agreement(reference, outputs),
+        snr_db=snr_db(reference, outputs),
+        cosine=cosine_similarity(
+            reference.reshape(len(reference), -1), outputs.reshape(len(outputs), -1)
+        ),
+        samples=len(outputs),
+    )
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Single-sample invoke time: median and interquartile range in ms, with the thread count."""
+
+    median_ms: float
+    spread_ms: float
+    threads: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def measure_latency(
+    data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
+) -> Latency:
+    """Time `repeats` single-sample invokes after a warm-up (input set once, output read)."""
+    if repeats < 1:
+        raise DataError(f"repeats: {repeats} is not a positive count")
+    threads = threads or default_threads()
+    runner = BatchRunner(data, threads=threads)
+    sample = np.asarray(sample, dtype=np.float32)
+    sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
+    sample = _check_inputs(sample, runner.sample_shape)
+    runner.resize(1)
+    interpreter = runner.interpreter
+    interpreter.set_tensor(runner.input.index, runner.input.encode(sample))
+    for _ in range(WARMUP_INVOKES):
+        interpreter.invoke()
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        interpreter.invoke()
+        interpreter.get_tensor(runner.output.index)
+        times[i] = time.perf_counter() - start
+    q25, median, q75 = np.percentile(times * 1000.0, [25, 50, 75])
+    return Latency(float(median), float(q75 - q25), threads)
