@@ -13,23 +13,25 @@ With no layer names (a bare `.tflite`) every op output is compared, keyed by ten
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from workbench.engine.evaluation import BatchRunner
 from workbench.errors import DataError
 from workbench.qtyping import LayerError
-from workbench.tflite_file import CONVERSION_OPS, TensorInfo, TfliteModel, op_layers, read_tflite
+from workbench.tflite_file import op_layers, read_tflite
 
 BATCH_SIZE = 64
+_CONVERSIONS = ("QUANTIZE", "DEQUANTIZE")
 
 
-def _layer_outputs(model: TfliteModel, layer_names: Sequence[str]) -> dict[str, TensorInfo]:
+def _layer_outputs(model: Any, layer_names: Sequence[str]) -> dict[str, Any]:
     """Key (layer name, or tensor name without layers) -> the tensor holding its output."""
     by_op = op_layers(model, layer_names)
-    found: dict[str, TensorInfo] = {}
+    found: dict[str, Any] = {}
     for op in model.ops:
-        if op.opcode in CONVERSION_OPS or not op.outputs:
+        if op.opcode in _CONVERSIONS or not op.outputs:
             continue
         tensor = model.tensors[op.outputs[0]]
         if tensor.dtype != "float32" and not tensor.quantized:
@@ -40,7 +42,7 @@ def _layer_outputs(model: TfliteModel, layer_names: Sequence[str]) -> dict[str, 
     return found
 
 
-def _dequantized(runner: BatchRunner, tensor: TensorInfo) -> np.ndarray:
+def _dequantized(runner: BatchRunner, tensor: Any) -> np.ndarray:
     value = runner.interpreter.get_tensor(tensor.index)
     if not tensor.quantized:
         return value.astype(np.float64)

@@ -19,7 +19,6 @@ from workbench.engine.calibration import Calibration
 from workbench.engine.quiet import silenced
 from workbench.engine.routes import register
 from workbench.engine.routes.layers import (
-    layer_of,
     model_layer_names,
     op_outputs,
     ops_of_layers,
@@ -75,6 +74,8 @@ def _explain(model: ModelSource, what: str, text: str) -> str:
     where = re.search(r'loc\((?:fused\[)?"([^"]+)"', text)
     detail = f"op {op.group(1)}" if op else "an op"
     if where:
+        from workbench.tflite_file import layer_of
+
         layer = layer_of(where.group(1), model_layer_names(model)) or where.group(1)
         detail += f" in layer {layer}"
     first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), "")
