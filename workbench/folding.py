@@ -93,12 +93,13 @@ def to_tflite_layout(kernel: np.ndarray, kind: str) -> np.ndarray:
     return np.ascontiguousarray(kernel.T)  # Dense (in, out) -> (out, in)
 
 
-def _flat_layers(model: Any) -> list[Any]:
+def flat_layers(model: Any) -> list[Any]:
+    """The layers of a Keras model, nested models expanded, in model order."""
     import keras
 
     layers = []
     for layer in model.layers:
-        layers.extend(_flat_layers(layer) if isinstance(layer, keras.Model) else [layer])
+        layers.extend(flat_layers(layer) if isinstance(layer, keras.Model) else [layer])
     return layers
 
 
@@ -129,7 +130,7 @@ def quantizable_kernels(model: Any) -> list[Kernel]:
     """Every Conv2D / DepthwiseConv2D / Dense kernel of a Keras model (or a `ModelSource`
     holding one), BatchNorm folded where the converter folds it, in model order."""
     keras_model = getattr(model, "keras_model", None) or model
-    layers = _flat_layers(keras_model)
+    layers = flat_layers(keras_model)
     consumers = _consumers(layers)
     kernels = []
     for layer in layers:

@@ -1,0 +1,140 @@
+"""`workbench inspect [MODEL] [--data NAME_OR_PATH] [--json FILE]`: what is in a model.
+
+Prints the per-layer table (and activation ranges when data is given); `--json` writes the
+full statistics (per-tensor and per-channel weight statistics, activation ranges) atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import DataError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "inspect",
+        help="per-layer table, weight statistics and activation ranges of a model",
+        description=(
+            "Print the per-layer table of a model (parameters, bytes at float32 / float16 / "
+            "int8) and write weight statistics per tensor and per channel, and activation "
+            "ranges from data, as JSON."
+        ),
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="demo model name, .keras, .h5 or .tflite file (default: the default demo model)",
+    )
+    parser.add_argument("--data", metavar="NAME_OR_PATH", help="dataset name, .npz or image folder")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="write all statistics here")
+    parser.set_defaults(run=run)
+
+
+def _kib(count: int) -> str:
+    return f"{count / 1024:.1f}"
+
+
+def format_layers(rows: list[Any]) -> str:
+    """The per-layer table as aligned text, with a total line."""
+    header = ("layer", "type", "params", "KiB f32", "KiB f16", "KiB int8", "note")
+    lines = [header]
+    for row in rows:
+        note = f"folded into {row.folded_into}" if row.folded_into else (row.dtype or "")
+        lines.append(
+            (
+                row.name[:48],
+                row.type,
+                str(row.params),
+                _kib(row.bytes_float32),
+                _kib(row.bytes_float16),
+                _kib(row.bytes_int8),
+                note,
+            )
+        )
+    totals = [sum(getattr(r, f) for r in rows) for f in ("params", "bytes_float32")]
+    totals += [sum(getattr(r, f) for r in rows) for f in ("bytes_float16", "bytes_int8")]
+    lines.append(("total", "", str(totals[0]), *(_kib(t) for t in totals[1:]), ""))
+    return _aligned(lines)
+
+
+def format_activations(ranges: list[Any]) -> str:
+    lines = [("activation", "type", "min", "max", "p0.1", "p99.9")]
+    for item in ranges:
+        p = item.percentiles
+        lines.append(
+            (
+                item.layer[:48],
+                item.type,
+                *(f"{v:.4g}" for v in (item.min, item.max, p[0.1], p[99.9])),
+            )
+        )
+    return _aligned(lines)
+
+
+def _aligned(lines: list[tuple[str, ...]]) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) if i < 2 or i == len(line) - 1 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in lines
+    )
+
+
+def write_json(path: Path, record: Any) -> None:
+    """Write `record` as JSON to `path` atomically (temporary file in the same folder)."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise DataError(f"--json {path}: folder {folder} does not exist; create it first")
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(record, handle)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench import inspection
+    from workbench.datasets import load_dataset
+    from workbench.models import DEFAULT_MODEL, load_model
+
+    model = load_model(args.model or DEFAULT_MODEL)
+    x = None
+    if args.data is not None:
+        dataset = load_dataset(args.data)
+        dataset.check_fits(model.input_shape, model.num_classes)
+        x = dataset.calibration.x
+    rows = inspection.layer_table(model)
+    weights = inspection.weight_stats(model)
+    ranges = inspection.activation_ranges(model, x) if x is not None else None
+    print(f"{model.name} ({model.kind.value}, input {model.input_shape})")
+    print(format_layers(rows))
+    if ranges is not None:
+        print()
+        print(format_activations(ranges))
+    if args.json is not None:
+        write_json(
+            args.json,
+            {
+                "model": model.name,
+                "kind": model.kind.value,
+                "data": args.data,
+                "layers": [row.to_dict() for row in rows],
+                "weights": [stats.to_dict() for stats in weights],
+                "activations": None if ranges is None else [r.to_dict() for r in ranges],
+            },
+        )
+        print(f"\nstatistics written to {args.json}")
+    return 0
