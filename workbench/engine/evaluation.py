@@ -1,146 +1,215 @@
-"""Running `.tflite` bytes on the LiteRT interpreter: batched outputs, scores, latency.
+"""Running and scoring `.tflite` bytes on the LiteRT interpreter.
 
-Evaluation only sees bytes and arrays, so the same code scores a converted variant and a file
-the user brought. Integer model inputs are quantized with the input tensor's own scale and zero
-point, integer outputs dequantized, so callers always pass and get float32.
+Evaluation only sees bytes and arrays, so a converted variant and a file the user brought are
+scored by the same code. Inference is batched: the input is resized to the batch once per
+batch size (the last, partial batch gets its own size), not invoked sample by sample.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from workbench import metrics
 from workbench.datasets.base import Split
-from workbench.errors import DataError, ModelFileError
+from workbench.errors import DataError, ModelFileError, UnsupportedError
+from workbench.metrics import cosine_similarity, snr_db, top1_agreement
+
+WARMUP_INVOKES = 5
+
+
+def default_threads() -> int:
+    """Interpreter threads: the machine's cores, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any) -> Any:
+    """A LiteRT interpreter for `data`; `ModelFileError` when the runtime cannot load it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        return Interpreter(
+            model_content=bytes(data), num_threads=threads or default_threads(), **options
+        )
+    except (ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(
+            f"tflite data: the LiteRT interpreter cannot load it ({first})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Io:
+    """Quantization of one input or output tensor (scale 0 = float)."""
+
+    index: int
+    dtype: type
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def of(cls, detail: dict[str, Any]) -> _Io:
+        scale, zero_point = detail["quantization"]
+        return cls(detail["index"], detail["dtype"], float(scale), int(zero_point))
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        if np.issubdtype(self.dtype, np.integer) and self.scale > 0:
+            info = np.iinfo(self.dtype)
+            q = np.round(x / self.scale) + self.zero_point
+            return np.clip(q, info.min, info.max).astype(self.dtype)
+        return x.astype(self.dtype, copy=False)
+
+    def decode(self, y: np.ndarray) -> np.ndarray:
+        if np.issubdtype(self.dtype, np.integer) and self.scale > 0:
+            return ((y.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
+        return y.astype(np.float32, copy=False)
+
+
+class BatchRunner:
+    """One interpreter that runs arrays in batches; resized only when the batch size changes."""
+
+    def __init__(self, data: bytes, *, threads: int | None = None, **options: Any) -> None:
+        self.interpreter = make_interpreter(data, threads=threads, **options)
+        inputs = self.interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise UnsupportedError(
+                f"model input: {len(inputs)} input tensors; the workbench evaluates models with "
+                "exactly one input"
+            )
+        self.input = _Io.of(inputs[0])
+        self.output = _Io.of(self.interpreter.get_output_details()[0])
+        self.sample_shape = tuple(int(d) for d in inputs[0]["shape"][1:])
+        self._batch = 0
+
+    def resize(self, batch: int) -> None:
+        if batch != self._batch:
+            self.interpreter.resize_tensor_input(
+                self.input.index, [batch, *self.sample_shape], strict=False
+            )
+            self.interpreter.allocate_tensors()
+            self._batch = batch
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """Run one batch (already shaped) and return the float32 output."""
+        self.resize(len(x))
+        self.interpreter.set_tensor(self.input.index, self.input.encode(x))
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self.output.index)
+        if len(y) != len(x):
+            raise UnsupportedError(
+                f"model output: batch {len(y)} for an input batch of {len(x)}; the model has a "
+                "fixed batch size"
+            )
+        return self.output.decode(y)
+
+    def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        x = _check_inputs(x, self.sample_shape)
+        if len(x) == 0:
+            raise DataError("x: no samples to run")
+        try:
+            parts = [self.invoke(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        except UnsupportedError:
+            if batch_size == 1:
+                raise
+            return self.run(x, 1)  # a fixed-batch model: one sample per invoke
+        return np.concatenate(parts)
+
+
+def _check_inputs(x: np.ndarray, sample_shape: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) != sample_shape:
+        raise DataError(
+            f"x: samples have shape {tuple(x.shape[1:])} but the model input expects "
+            f"{sample_shape}; reshape the data to match"
+        )
+    return x
+
+
+def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """The model's float32 outputs for `x`, run in batches of `batch_size`.
+
+    Integer (int8 / uint8) model inputs are quantized with the input tensor's scale and zero
+    point, integer outputs dequantized with the output's.
+    """
+    if batch_size < 1:
+        raise DataError(f"batch_size: {batch_size} is not a positive batch size")
+    return BatchRunner(data).run(x, batch_size)
 
 
 @dataclass(frozen=True)
 class Evaluation:
     """Scores of one model's outputs against the float reference outputs."""
 
-    accuracy: float | None  # top-1 against the labels, None for unlabelled data
+    accuracy: float | None  # top-1 accuracy, None for unlabelled data
     agreement: float  # top-1 agreement with the reference, 0..1
     snr_db: float
     cosine: float
+    samples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
+    """Run `data` on `split` and score it against `reference` (float outputs for split.x)."""
+    outputs = run_tflite(data, split.x)
+    reference = np.asarray(reference, dtype=np.float32)
+    if reference.shape != outputs.shape:
+        raise DataError(
+            f"reference: shape {reference.shape} differs from the model outputs "
+            f"{outputs.shape}; give the float model's outputs on the same samples"
+        )
+    accuracy = None
+    if split.y is not None:
+        predicted = np.argmax(outputs.reshape(len(outputs), -1), axis=1)
+        accuracy = float(np.mean(predicted == np.asarray(split.y)))
+    return Evaluation(
+        accuracy=accuracy,
+        agreement=top1_agreement(reference, outputs),
+        snr_db=snr_db(reference, outputs),
+        cosine=cosine_similarity(
+            reference.reshape(len(reference), -1), outputs.reshape(len(outputs), -1)
+        ),
+        samples=len(outputs),
+    )
 
 
 @dataclass(frozen=True)
 class Latency:
-    """Single-sample invoke time: median and interquartile range over the repeats."""
+    """Single-sample invoke time: median and interquartile range in ms, with the thread count."""
 
     median_ms: float
     spread_ms: float
     threads: int
 
-
-def _interpreter(data: bytes, threads: int) -> Any:
-    from ai_edge_litert.interpreter import Interpreter
-
-    try:
-        return Interpreter(model_content=bytes(data), num_threads=threads)
-    except (ValueError, RuntimeError) as error:
-        raise ModelFileError(f"tflite: the interpreter cannot load the model ({error})") from None
-
-
-def to_input(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Float model inputs in the dtype of the input tensor (quantized for integer inputs)."""
-    dtype = np.dtype(detail["dtype"])
-    if not np.issubdtype(dtype, np.integer):
-        return np.ascontiguousarray(x, dtype=dtype)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ModelFileError(f"tflite: integer input {detail['name']!r} has no quantization scale")
-    info = np.iinfo(dtype)
-    q = np.round(np.asarray(x, dtype=np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def from_output(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Outputs as float32 (dequantized with the output tensor's scale for integer outputs)."""
-    if not np.issubdtype(np.dtype(detail["dtype"]), np.integer):
-        return np.asarray(y, dtype=np.float32)
-    scale, zero_point = detail["quantization"]
-    return ((y.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)
-
-
-def run_tflite(
-    data: bytes, x: np.ndarray, *, batch_size: int = 256, threads: int = 1
-) -> np.ndarray:
-    """The model's first output for every row of `x`, as float32, computed in batches.
-
-    The input is resized to the batch size and tensors are allocated once for the full batches
-    and once more for a shorter last batch.
-    """
-    x = np.asarray(x)
-    if x.ndim == 0 or len(x) == 0:
-        raise DataError("x: give at least one sample (an array with a batch dimension)")
-    interpreter = _interpreter(data, threads)
-    source = interpreter.get_input_details()[0]
-    expected = tuple(int(d) for d in source["shape_signature"][1:])
-    if tuple(x.shape[1:]) != expected and -1 not in expected:
-        raise DataError(
-            f"x: samples of shape {tuple(x.shape[1:])} do not fit the model input {expected}"
-        )
-    outputs, allocated = [], 0
-    for start in range(0, len(x), batch_size):
-        batch = x[start : start + batch_size]
-        if len(batch) != allocated:
-            interpreter.resize_tensor_input(source["index"], [len(batch), *x.shape[1:]])
-            interpreter.allocate_tensors()
-            allocated = len(batch)
-        interpreter.set_tensor(source["index"], to_input(batch, source))
-        interpreter.invoke()
-        target = interpreter.get_output_details()[0]
-        outputs.append(from_output(interpreter.get_tensor(target["index"]), target))
-    return np.concatenate(outputs)
-
-
-def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
-    """Accuracy (when labelled), agreement, SNR and cosine of the model against `reference`."""
-    scores = run_tflite(data, split.x)
-    reference = np.asarray(reference, dtype=np.float32)
-    if reference.shape != scores.shape:
-        raise DataError(
-            f"reference: shape {reference.shape} differs from the model outputs {scores.shape}"
-        )
-    accuracy = None
-    if split.y is not None:
-        predicted = np.argmax(scores.reshape(len(scores), -1), axis=1)
-        accuracy = float(np.mean(predicted == np.asarray(split.y).reshape(-1)))
-    return Evaluation(
-        accuracy=accuracy,
-        agreement=metrics.top1_agreement(reference, scores),
-        snr_db=metrics.snr_db(reference, scores),
-        cosine=metrics.cosine_similarity(
-            reference.reshape(len(reference), -1), scores.reshape(len(scores), -1)
-        ),
-    )
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 def measure_latency(
-    data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int = 1, warmup: int = 5
+    data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
 ) -> Latency:
-    """Time `repeats` single-sample calls (set input, invoke, read output) after a warm-up."""
-    sample = np.asarray(sample)[:1]
-    if len(sample) == 0:
-        raise DataError("sample: give one model input to time")
-    interpreter = _interpreter(data, threads)
-    source = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(source["index"], [1, *sample.shape[1:]])
-    interpreter.allocate_tensors()
-    target = interpreter.get_output_details()[0]
-    value = to_input(sample, source)
-    times = []
-    for step in range(warmup + max(1, repeats)):
-        start = time.perf_counter()
-        interpreter.set_tensor(source["index"], value)
+    """Time `repeats` single-sample invokes after a warm-up (input set once, output read)."""
+    if repeats < 1:
+        raise DataError(f"repeats: {repeats} is not a positive count")
+    threads = threads or default_threads()
+    runner = BatchRunner(data, threads=threads)
+    sample = np.asarray(sample, dtype=np.float32)
+    sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
+    sample = _check_inputs(sample, runner.sample_shape)
+    runner.resize(1)
+    interpreter = runner.interpreter
+    interpreter.set_tensor(runner.input.index, runner.input.encode(sample))
+    for _ in range(WARMUP_INVOKES):
         interpreter.invoke()
-        interpreter.get_tensor(target["index"])
-        if step >= warmup:
-            times.append((time.perf_counter() - start) * 1000.0)
-    q25, median, q75 = np.percentile(times, [25, 50, 75])
-    return Latency(median_ms=float(median), spread_ms=float(q75 - q25), threads=threads)
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        interpreter.invoke()
+        interpreter.get_tensor(runner.output.index)
+        times[i] = time.perf_counter() - start
+    q25, median, q75 = np.percentile(times * 1000.0, [25, 50, 75])
+    return Latency(float(median), float(q75 - q25), threads)

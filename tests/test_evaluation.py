@@ -1,0 +1,106 @@
+"""Evaluation and per-layer error on real conversions of the digits_cnn demo model."""
+
+import numpy as np
+import pytest
+
+from workbench.datasets.base import Split
+from workbench.engine.calibration import Calibration
+from workbench.engine.evaluation import evaluate, measure_latency, run_tflite
+from workbench.engine.layer_error import layer_errors
+from workbench.engine.routes import convert, float_tflite
+from workbench.errors import DataError, ModelFileError
+from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
+
+LAYERS = ["conv1", "conv2", "dense", "classifier"]
+
+
+@pytest.fixture(scope="module")
+def files(digits_model, digits):
+    calibration = Calibration(digits.calibration.x, digits.fingerprint)
+
+    def make(**fields):
+        return convert(digits_model, QuantConfig(**fields), calibration)
+
+    return {
+        "float": float_tflite(digits_model),
+        "int8": make(mode=Mode.INT8),
+        "int8_io": make(mode=Mode.INT8, io_type=IOType.INT8),
+        "uint8_io": make(mode=Mode.INT8, io_type=IOType.UINT8),
+        "per_tensor": make(mode=Mode.INT8, granularity=Granularity.PER_TENSOR),
+        "dynamic": make(mode=Mode.DYNAMIC),
+        "litert_int8": make(route=Route.LITERT, mode=Mode.INT8),
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(digits_model, digits):
+    return np.asarray(digits_model.keras_model(digits.test.x), dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", ["float", "int8", "uint8_io"])
+def test_batched_equals_per_sample(files, digits, name):
+    x = digits.test.x[:45]
+    batched = run_tflite(files[name], x, batch_size=16)  # 16, 16 and a last batch of 13
+    single = np.concatenate([run_tflite(files[name], row[None], batch_size=1) for row in x])
+    assert batched.dtype == np.float32 and batched.shape == (45, 10)
+    np.testing.assert_array_equal(batched, single)
+
+
+@pytest.mark.parametrize("name", ["int8_io", "uint8_io"])
+def test_integer_io_is_quantized_like_the_float_io_model(files, digits, name):
+    """The float-I/O int8 file quantizes its input in a QUANTIZE op; our encoding must match."""
+    x = digits.test.x
+    inside = run_tflite(files["int8"], x)
+    outside = run_tflite(files[name], x)
+    step = 1 / 256  # the softmax output scale
+    assert np.max(np.abs(inside - outside)) <= step + 1e-6
+    assert np.mean(np.argmax(inside, 1) == np.argmax(outside, 1)) >= 0.99
+
+
+def test_evaluate_float_and_int8(files, digits, reference):
+    keras_accuracy = float(np.mean(np.argmax(reference, 1) == digits.test.y))
+    float_scores = evaluate(files["float"], digits.test, reference)
+    int8_scores = evaluate(files["int8"], digits.test, reference)
+    assert float_scores.accuracy == pytest.approx(keras_accuracy, abs=1e-9)
+    assert float_scores.agreement == 1.0 and float_scores.snr_db > 60
+    assert float_scores.cosine == pytest.approx(1.0, abs=1e-6)
+    assert int8_scores.accuracy > 0.9 and int8_scores.agreement > 0.95
+    assert 10 < int8_scores.snr_db < float_scores.snr_db
+    unlabelled = evaluate(files["int8"], Split(digits.test.x), reference)
+    assert unlabelled.accuracy is None and unlabelled.agreement == int8_scores.agreement
+
+
+def test_latency_and_bad_input(files, digits):
+    latency = measure_latency(files["int8"], digits.test.x[:1], repeats=20, threads=1)
+    assert latency.median_ms > 0 and latency.spread_ms >= 0 and latency.threads == 1
+    with pytest.raises(DataError, match="x: samples have shape"):
+        run_tflite(files["float"], np.zeros((3, 4, 4, 1), np.float32))
+    with pytest.raises(ModelFileError, match="tflite"):
+        run_tflite(b"TFL3 but not really a model", digits.test.x[:2])
+
+
+def _by_layer(errors):
+    return {error.layer: error for error in errors}
+
+
+def test_layer_errors_per_channel_and_per_tensor(files, digits):
+    x = digits.test.x[:100]
+    channel = _by_layer(layer_errors(files["float"], files["int8"], x, LAYERS))
+    tensor = _by_layer(layer_errors(files["float"], files["per_tensor"], x, LAYERS))
+    assert list(channel) == LAYERS and list(tensor) == LAYERS
+    first = channel["conv1"]
+    assert first.tensor and first.scale > 0 and first.rmse > 0
+    assert 0.1 < first.rmse_per_scale < 1.0  # one layer of rounding: near 1/sqrt(12) = 0.29
+    assert all(0 < e.rmse_per_scale < 20 for e in channel.values())
+    assert any(tensor[name].rmse_per_scale > channel[name].rmse_per_scale for name in LAYERS)
+
+
+def test_layer_errors_other_routes_and_modes(files, digits):
+    x = digits.test.x[:50]
+    litert = _by_layer(layer_errors(files["float"], files["litert_int8"], x, LAYERS))
+    assert set(litert) == set(LAYERS) and all(e.scale > 0 for e in litert.values())
+    dynamic = layer_errors(files["float"], files["dynamic"], x, LAYERS)
+    assert dynamic and all(e.scale == 0.0 and e.rmse_per_scale == 0.0 for e in dynamic)
+    assert all(e.rmse < 0.5 for e in dynamic)
+    bare = layer_errors(files["float"], files["int8"], x, [])
+    assert len(bare) >= len(LAYERS) and all(e.layer == e.tensor for e in bare)
