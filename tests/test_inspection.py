@@ -10,6 +10,7 @@ from workbench.engine.quiet import silenced
 from workbench.errors import DataError
 from workbench.folding import quantizable_kernels
 from workbench.inspection.stats import StreamingHistogram, tensor_stats
+from workbench.inspection.tflite import tflite_activation_ranges, tflite_layer_table
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
 
@@ -154,3 +155,29 @@ def test_tflite_activation_ranges_agree_with_keras(digits_tflite, digits_model, 
     assert file_ranges[-1].max == pytest.approx(keras_ranges[-1].max, abs=1e-3)
     int8 = inspection.activation_ranges(digits_tflite["int8"], x)
     assert {r.type for r in int8} >= {"CONV_2D", "FULLY_CONNECTED"}
+
+
+def test_tflite_int8_layer_table_stores_what_the_keras_table_predicts(digits_tflite, digits_model):
+    predicted = {r.name: r for r in inspection.layer_table(digits_model)}
+    names = [layer.name for layer in digits_model.keras_model.layers]
+    rows = [r for r in tflite_layer_table(digits_tflite["int8"], names) if r.dtype == "int8"]
+    assert {r.name for r in rows} == {"conv1", "conv2", "dense", "classifier"}
+    for row in rows:  # int8 kernel + int32 bias, byte for byte
+        assert row.bytes_stored == predicted[row.name].bytes_int8
+        assert row.params == predicted[row.name].params
+
+
+def test_tflite_int8_activation_ranges_follow_the_calibrated_keras_ranges(
+    digits_tflite, digits_model, digits
+):
+    names = [layer.name for layer in digits_model.keras_model.layers]
+    x = digits.calibration.x[:100]
+    expected = {r.layer: r for r in inspection.activation_ranges(digits_model, x)}
+    found = {
+        r.layer: r for r in tflite_activation_ranges(digits_tflite["int8"], x, layer_names=names)
+    }
+    for name in ("conv1", "conv2", "dense"):
+        assert found[name].stats.count == expected[name].stats.count
+        assert found[name].min == pytest.approx(expected[name].min, abs=0.05)
+        # calibrated on 32 samples: the int8 range may clip, never by more than 10 %
+        assert found[name].max == pytest.approx(expected[name].max, rel=0.1)
