@@ -1,0 +1,42 @@
+"""`workbench compare` end to end on digits_cnn: table, JSON records, saved files, bad options."""
+
+import json
+
+from workbench.cli import main
+from workbench.tflite_file import read_tflite
+
+KEYS = {
+    "label", "route", "mode", "granularity", "size_bytes", "size_ratio", "accuracy",
+    "accuracy_drop", "agreement", "latency_ms", "convert_s",
+}  # fmt: skip
+
+
+def test_compare_writes_json_and_files(tmp_path, capsys):
+    out, saved = tmp_path / "results.json", tmp_path / "variants"
+    argv = ["compare", "digits_cnn", "--modes", "float32,int8", "--granularity",
+            "per-channel,per-tensor", "--samples", "100", "--json", str(out),
+            "--save-dir", str(saved)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "variant" in printed and "int8 · per-tensor" in printed
+    records = json.loads(out.read_text())
+    assert [r["label"] for r in records] == ["float32", "int8 · per-channel", "int8 · per-tensor"]
+    assert all(KEYS <= set(r) for r in records)
+    baseline, channel, tensor = records
+    assert baseline["size_ratio"] == 1.0 and baseline["accuracy_drop"] == 0.0
+    assert channel["size_ratio"] < 0.4 and channel["accuracy"] > 0.9
+    assert channel["granularity"] == "per-channel" and tensor["granularity"] == "per-tensor"
+    assert all(r["latency_ms"] > 0 and r["convert_s"] >= 0 for r in records)
+    files = sorted(saved.glob("*.tflite"))
+    assert len(files) == 3 and not list(saved.glob("*.tmp"))
+    sizes = {path.stat().st_size for path in files}
+    assert sizes == {r["size_bytes"] for r in records}
+    assert all(read_tflite(path.read_bytes()).ops for path in files)
+
+
+def test_compare_rejects_bad_options(tmp_path, capsys):
+    out = tmp_path / "never.json"
+    assert main(["compare", "digits_cnn", "--modes", "int7", "--json", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: --modes") and "int8" in error and "\n" not in error
+    assert not out.exists()

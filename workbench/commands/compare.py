@@ -1,0 +1,169 @@
+"""`workbench compare [MODEL]`: convert and measure several variants, print one table.
+
+With no options: the default demo model on its dataset and the seven standard variants on the
+converter route. `--json` writes the `VariantResult` records, `--save-dir` the `.tflite` files;
+both are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import UnsupportedError
+from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
+
+COLUMNS = ("variant", "size", "ratio", "accuracy", "drop", "agreement", "latency")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="convert and measure several quantized variants side by side",
+        description=(
+            "Convert a model to several quantized variants, evaluate each on the test split "
+            "and print size, accuracy, agreement with float and latency. Default: the seven "
+            "standard variants (float32, dynamic, float16, int8 per-channel and per-tensor, "
+            "int16x8, int8 with the most sensitive layer kept float)."
+        ),
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="demo model name, .keras, .h5 or .tflite file or SavedModel folder "
+        "(default: the default demo model)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="NAME_OR_PATH",
+        help="dataset name, .npz file or image folder (default: the demo model's dataset)",
+    )
+    parser.add_argument(
+        "--route", default=Route.CONVERTER.value, metavar="R1,R2", help="converter, litert"
+    )
+    parser.add_argument(
+        "--modes",
+        metavar="M1,M2",
+        help=f"modes to compare: {', '.join(m.value for m in Mode)} (default: the standard set)",
+    )
+    parser.add_argument(
+        "--granularity",
+        default=Granularity.PER_CHANNEL.value,
+        metavar="G1,G2",
+        help="per-channel, per-tensor (with --modes)",
+    )
+    parser.add_argument(
+        "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
+    )
+    parser.add_argument("--samples", type=int, default=200, help="calibration samples")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument(
+        "--save-dir", type=Path, metavar="DIR", help="write each variant's .tflite here"
+    )
+    parser.set_defaults(run=run)
+
+
+def _items(text: str | None, kind: type, argument: str) -> list[Any]:
+    values = [part.strip() for part in (text or "").split(",") if part.strip()]
+    try:
+        return [kind(value) for value in values]
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise UnsupportedError(f"{argument}: {text!r} is not a list of {choices}") from None
+
+
+def configs_from_args(args: argparse.Namespace, session: Any) -> list[QuantConfig]:
+    """The configurations the options ask for, float32 first and without duplicates."""
+    routes = _items(args.route, Route, "--route") or [Route.CONVERTER]
+    keep = frozenset(name.strip() for name in args.keep_float.split(",") if name.strip())
+    configs: list[QuantConfig] = []
+    for route in routes:
+        if args.modes is None:
+            configs += session.standard_configs(route)
+            continue
+        modes = _items(args.modes, Mode, "--modes")
+        if not modes:
+            raise UnsupportedError("--modes: give at least one mode")
+        for mode in modes:
+            for granularity in _items(args.granularity, Granularity, "--granularity"):
+                configs.append(QuantConfig(route=route, mode=mode, granularity=granularity))
+    configs = [
+        c.replace(keep_float=sorted(keep | c.keep_float), calibration_samples=args.samples)
+        if c.mode is Mode.INT8
+        else c.replace(calibration_samples=args.samples)
+        for c in configs
+    ]
+    floats = [c for c in configs if c.mode is Mode.FLOAT32][:1]  # one float32 baseline
+    return list(dict.fromkeys(floats + [c for c in configs if c.mode is not Mode.FLOAT32]))
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KB", "MB"):
+        if count < 1024 or unit == "MB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""
+
+
+def format_table(results: Sequence[VariantResult]) -> str:
+    """A plain-text table, one row per variant."""
+
+    def percent(value: float | None, signed: bool = False) -> str:
+        if value is None:
+            return "-"
+        return f"{value:+.2f} pt" if signed else f"{100 * value:.2f} %"
+
+    rows = [COLUMNS] + [
+        (
+            r.label,
+            _size(r.size_bytes),
+            f"{r.size_ratio:.2f}x",
+            percent(r.accuracy),
+            percent(r.accuracy_drop, signed=True),
+            f"{100 * r.agreement:.1f} %",
+            f"{r.latency_ms:.3f} ms",
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                  enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def file_name(model_name: str, config: QuantConfig) -> str:
+    """A file name for a variant: model, label words and the config key."""
+    words = re.sub(r"[^A-Za-z0-9]+", "-", f"{model_name} {config.label}").strip("-").lower()
+    return f"{words}-{config.key[:8]}.tflite"
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.commands.convert import write_atomic
+    from workbench.engine.quiet import silenced
+    from workbench.session import Session
+
+    session = Session(args.model, args.data)
+    configs = configs_from_args(args, session)
+    with silenced():  # the runtime announces its delegate on the first interpreter
+        results = session.compare(configs)
+    print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
+    print(format_table(results))
+    if args.json is not None:
+        records = [result.to_dict() for result in results]
+        write_atomic(args.json, (json.dumps(records, indent=2) + "\n").encode())
+        print(f"wrote {args.json}")
+    if args.save_dir is not None:
+        for result in results:
+            path = args.save_dir / file_name(session.model.name, result.config)
+            write_atomic(path, session.variant(result.config).tflite)
+        print(f"wrote {len(results)} .tflite files to {args.save_dir}")
+    return 0
