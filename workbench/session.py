@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.calibration import Calibration
+from workbench.engine.quiet import silenced
 from workbench.errors import DataError
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult, standard_configs
 
@@ -53,10 +54,11 @@ class Session:
         from workbench.models import DEFAULT_MODEL, DEMO_MODELS, load_model
 
         spec = DEFAULT_MODEL if model is None else model
-        self.model = load_model(spec)
         if data is None and isinstance(spec, str) and spec in DEMO_MODELS:
             data = DEMO_MODELS[spec]
-        self.data = None if data is None else load_dataset(data)
+        with silenced():  # importing TensorFlow prints start-up chatter
+            self.model = load_model(spec)
+            self.data = None if data is None else load_dataset(data)
         if self.data is not None:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
         self.calibration = Calibration(
@@ -136,8 +138,6 @@ class Session:
 
     def _reference(self, x: np.ndarray) -> np.ndarray:
         if self.model.keras_model is not None:
-            from workbench.engine.quiet import silenced
-
             with silenced():
                 scores = self.model.keras_model.predict(x, batch_size=256, verbose=0)
             return np.asarray(scores, dtype=np.float32)

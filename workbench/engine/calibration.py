@@ -36,8 +36,8 @@ class Calibration:
         """The first `count` samples (all of them when there are fewer)."""
         if self._x is None or len(self._x) == 0:
             raise DataError(
-                "data: int8 and int16x8 need calibration data; pass data= (a dataset name, "
-                ".npz file, image folder or array of model inputs)"
+                "data: int8 and int16x8 need calibration data; give data (--data on the command "
+                "line): a dataset name, .npz file, image folder or array of model inputs"
             )
         return self._x[:count]
 

@@ -40,7 +40,11 @@ def _converter(model: ModelSource) -> Any:
         return tf.lite.TFLiteConverter.from_saved_model(str(model.saved_model_dir))
     if model.kind is SourceKind.CONCRETE_FUNCTION:
         return tf.lite.TFLiteConverter.from_concrete_functions(list(model.concrete_functions))
-    raise UnsupportedError(
+    raise _not_from_tflite(model)
+
+
+def _not_from_tflite(model: ModelSource) -> UnsupportedError:
+    return UnsupportedError(
         f"model {model.name!r}: a .tflite file cannot be re-converted by the TFLite converter; "
         "use route litert for it"
     )
@@ -110,6 +114,8 @@ class ConverterRoute:
             return _FLOAT_CACHE[model.fingerprint]
 
     def convert(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
+        if model.kind is SourceKind.TFLITE and config.mode is not Mode.FLOAT32:
+            raise _not_from_tflite(model)
         if config.keep_float and config.mode is not Mode.INT8:
             raise UnsupportedError(
                 f"keep_float: the converter route keeps layers float only in int8 mode, not "

@@ -1,0 +1,99 @@
+"""`workbench convert [MODEL] --mode ... -o OUT.tflite`: write one quantized variant.
+
+The file is written to a temporary name in the target folder and renamed into place, so a
+failed conversion leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert a model to one quantized .tflite variant",
+        description=(
+            "Convert a model to .tflite with one quantization configuration (route, mode, "
+            "granularity, I/O type, layers kept float) and write it atomically."
+        ),
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default=None,
+        help="demo model name, .keras, .h5 or .tflite file or SavedModel folder "
+        "(default: the default demo model)",
+    )
+    parser.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.INT8.value)
+    parser.add_argument(
+        "--granularity",
+        choices=[g.value for g in Granularity],
+        default=Granularity.PER_CHANNEL.value,
+    )
+    parser.add_argument("--route", choices=[r.value for r in Route], default=Route.CONVERTER.value)
+    parser.add_argument(
+        "--io-type", choices=[t.value for t in IOType], default=IOType.FLOAT32.value
+    )
+    parser.add_argument(
+        "--keep-float", metavar="L1,L2", default="", help="layers to keep in float32"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=200, help="calibration samples (int8, int16x8)"
+    )
+    parser.add_argument(
+        "--data",
+        metavar="NAME_OR_PATH",
+        help="calibration data: dataset name, .npz or image folder (default: the demo's dataset)",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="output file (default: MODEL-MODE.tflite here)"
+    )
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> QuantConfig:
+    keep = [name.strip() for name in args.keep_float.split(",") if name.strip()]
+    return QuantConfig(
+        route=args.route,
+        mode=args.mode,
+        granularity=args.granularity,
+        io_type=args.io_type,
+        calibration_samples=args.samples,
+        keep_float=frozenset(keep),
+    )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file next to `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.session import Session
+
+    config = config_from_args(args)
+    session = Session(args.model, args.data)
+    variant = session.variant(config)
+    output = args.output or Path(f"{session.model.name}-{config.mode.value}.tflite")
+    write_atomic(output, variant.tflite)
+    ratio = len(variant.tflite) / len(session.float_bytes)
+    print(
+        f"{output}: {config.label}, {len(variant.tflite) / 1024:.1f} KiB "
+        f"({ratio:.2f} of float32), converted in {variant.convert_s:.1f} s"
+    )
+    return 0
