@@ -53,23 +53,26 @@ class ControlsView(View):
         self.state = state
         self._syncing = False
         layout = {"width": "auto"}
-        style = {"description_width": "110px", "button_width": "auto"}
+        style = {"description_width": "110px"}
+        toggles = {**style, "button_width": "auto"}
         self.route = styled(
-            w.ToggleButtons(options=ROUTE_LABELS, description="Route", style=style), "wb-route"
+            w.ToggleButtons(options=ROUTE_LABELS, description="Route", style=toggles), "wb-route"
         )
         self.mode = styled(
-            w.ToggleButtons(options=mode_options(Route.CONVERTER), description="Mode", style=style),
+            w.ToggleButtons(
+                options=mode_options(Route.CONVERTER), description="Mode", style=toggles
+            ),
             "wb-mode",
         )
         self.granularity = styled(
             w.ToggleButtons(
-                options=[g.value for g in Granularity], description="Granularity", style=style
+                options=[g.value for g in Granularity], description="Granularity", style=toggles
             ),
             "wb-granularity",
         )
         self.io_type = styled(
             w.ToggleButtons(
-                options=[t.value for t in IOType], description="Model I/O", style=style
+                options=[t.value for t in IOType], description="Model I/O", style=toggles
             ),
             "wb-io-type",
         )

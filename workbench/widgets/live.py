@@ -156,23 +156,10 @@ def _summary(tflite: bytes, layer_names: Any) -> Any:
 def _inspect(session: Any) -> Inspection:
     """Range statistics for the explorer; when they cannot be had, a message says why."""
     try:
-        return _inspect_model(session)
+        report = session.inspect()
     except Exception as error:  # noqa: BLE001 - the explorer shows it; variants still work
         log.exception("range statistics failed")
         return Inspection(message=f"range statistics unavailable: {error}")
-
-
-def _inspect_model(session: Any) -> Inspection:
-    from workbench import inspection
-
-    source = session.model
-    if source.keras_model is None:
-        return Inspection(message=f"{source.name}: range statistics need a Keras model")
-    weights = tuple(inspection.weight_stats(source))
-    activations: tuple[Any, ...] = ()
-    message = ""
-    if session.data is not None:
-        activations = tuple(inspection.activation_ranges(source, session.data.calibration.x))
-    else:
-        message = "no data: activation ranges need calibration data"
-    return Inspection(weights, activations, message)
+    activations = tuple(report.get("activations", ()))
+    message = "" if activations else "no data: activation ranges need calibration data"
+    return Inspection(tuple(report.get("weights", ())), activations, message)

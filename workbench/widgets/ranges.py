@@ -13,19 +13,9 @@ from workbench.widgets.view import View, heading, styled
 
 RANGE_CHOICES = (
     ("min / max (what the converter uses)", None),
-    ("99.99th percentile", 99.99),
     ("99.9th percentile", 99.9),
     ("99th percentile", 99.0),
 )
-
-
-def _histogram(stats: Any) -> tuple[Any, Any]:
-    histogram = stats.histogram
-    if isinstance(histogram, dict):
-        return histogram["counts"], histogram["edges"]
-    if isinstance(histogram, tuple | list):
-        return histogram[0], histogram[1]
-    return histogram.counts, histogram.edges
 
 
 def _percentile(stats: Any, q: float) -> tuple[float, float]:
@@ -148,9 +138,10 @@ class RangeView(View):
         if act is not None:
             q = self.range_choice.value
             lo, hi = (act.min, act.max) if q is None else _percentile(act, q)
-            counts, edges = _histogram(act)
+            histogram = act.histogram
             figures.update_figure(
-                self.histogram, figures.activation_histogram(act.layer, counts, edges, lo, hi)
+                self.histogram,
+                figures.activation_histogram(act.layer, histogram.counts, histogram.edges, lo, hi),
             )
         for figure, items in ((self.weights, weights), (self.activations, activations)):
             if figure.data and items:
