@@ -240,3 +240,14 @@ def test_dashboard_command_rejects_unknown_model(capsys):
 
     assert main(["dashboard", "no_such_model", "--no-browser"]) == 2
     assert "no_such_model" in capsys.readouterr().err
+
+
+def test_what_got_quantized_view(app):
+    app.controls.route.value = Route.CONVERTER.value
+    app.controls.mode.value = Mode.INT8.value
+    app.controls.io_type.value = IOType.INT8.value
+    assert app.wait(TIMEOUT)
+    text = app.quantized.tables.value
+    assert "float32 → int8" in text  # the model input became int8
+    assert "QUANTIZE" in text
+    assert all(name in text for name in app.session.layer_names)

@@ -1,4 +1,4 @@
-"""What got quantized: tensor dtypes before and after, inserted ops, I/O types, bytes per layer."""
+"""What got quantized: per-layer dtypes before and after, inserted ops, I/O types, bytes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,77 @@ from workbench.widgets.state import AppState
 from workbench.widgets.view import View, heading, styled
 
 
-def quantized_html(before: dict[str, Any] | None, after: dict[str, Any] | None, label: str) -> str:
-    """Tables from two `QuantizationSummary.to_dict()` records (float model, current variant)."""
+def _arrow(before: Any, after: Any) -> str:
+    return str(after) if before == after else f"{before} → {after}"
+
+
+def quantized_html(before: Any, after: Any, label: str) -> str:
+    """Tables from two `tflite_file.QuantizationSummary` (float model, current variant)."""
     if after is None:
         return '<div class="wb-help">No variant measured yet.</div>'
-    return f'<div class="wb-help">{label}</div>'
+    float_rows = {row.layer: row for row in before.layers} if before is not None else {}
+    io = {
+        "variant": label,
+        "model input": _arrow(
+            ", ".join(before.input_dtypes) if before else "?", ", ".join(after.input_dtypes)
+        ),
+        "model output": _arrow(
+            ", ".join(before.output_dtypes) if before else "?", ", ".join(after.output_dtypes)
+        ),
+        "file size": _arrow(
+            f"{before.size_bytes / 1024:.1f} KB" if before else "?",
+            f"{after.size_bytes / 1024:.1f} KB",
+        ),
+    }
+    layer_rows = []
+    for row in after.layers:
+        old = float_rows.get(row.layer)
+        weights = row.weight_dtype or "–"
+        if row.weight_granularity:
+            weights += f" ({row.weight_granularity})"
+        layer_rows.append(
+            [
+                row.layer,
+                " ".join(row.ops),
+                _arrow(old.weight_dtype if old else "?", weights) if row.weight_dtype else "–",
+                _arrow(old.activation_dtype if old else "?", row.activation_dtype),
+                _arrow(old.bytes if old else "?", row.bytes),
+            ]
+        )
+    conversions = [
+        [
+            c.opcode,
+            c.layer or "–",
+            f"{c.from_dtype} → {c.to_dtype}",
+            "unpacks a weight" if c.of_constant else "converts activations",
+            c.tensor,
+        ]
+        for c in after.conversions
+    ]
+    activations_in_float = [
+        row.layer for row in after.layers if row.activation_dtype in ("float32", "float16")
+    ]
+    note = (
+        f"Layers computing in float: {', '.join(activations_in_float)}."
+        if activations_in_float and len(activations_in_float) < len(after.layers)
+        else ""
+    )
+    parts = [
+        html.key_value_table(io, "wb-quantized-io"),
+        html.table(
+            ["layer", "ops", "weights", "activations", "weight bytes"],
+            layer_rows,
+            "wb-quantized-layers",
+        ),
+        f'<div class="wb-help">{note}</div>' if note else "",
+        f"<b>{len(conversions)} QUANTIZE / DEQUANTIZE ops</b>"
+        if conversions
+        else "<b>No QUANTIZE / DEQUANTIZE ops</b>",
+        html.table(["op", "layer", "dtype", "what", "tensor"], conversions, "wb-quantized-ops")
+        if conversions
+        else "",
+    ]
+    return "".join(parts)
 
 
 class QuantizedView(View):
@@ -29,8 +95,8 @@ class QuantizedView(View):
                 [
                     heading(
                         "What got quantized",
-                        "Each tensor's dtype in the float model and in the current variant, the "
-                        "QUANTIZE / DEQUANTIZE ops the converter inserted, and the model's I/O.",
+                        "Each layer's weight and activation dtype in the float model → the "
+                        "current variant, the QUANTIZE / DEQUANTIZE ops inserted, and the I/O.",
                     ),
                     self.tables,
                 ]
@@ -41,13 +107,5 @@ class QuantizedView(View):
         self._show()
 
     def _show(self) -> None:
-        before, after = self.state.float_summary, self.state.summary
         label = self.state.result.label if self.state.result is not None else ""
-        self.tables.value = quantized_html(
-            before.to_dict() if before is not None else None,
-            after.to_dict() if after is not None else None,
-            label,
-        )
-
-
-__all__ = ["QuantizedView", "html"]
+        self.tables.value = quantized_html(self.state.float_summary, self.state.summary, label)
