@@ -56,7 +56,13 @@ def test_inspect_reads_a_tflite_file(tmp_path, capsys, digits_model):
     assert main(["inspect", str(path), "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "(tflite" in printed
-    assert sum(line.split()[1] == "CONV_2D" for line in printed.splitlines()[2:-1]) == 2
+    rows = [line.split() for line in printed.splitlines()[2:] if line.strip()]
+    assert [row[1] for row in rows if row[1].endswith("_2D")] == [
+        "CONV_2D",
+        "CONV_2D",
+        "MAX_POOL_2D",
+    ]
+    assert [row[-1] for row in rows if row[1] == "CONV_2D"] == ["float32", "float32"]
     record = json.loads(out.read_text())
     assert [w["kind"] for w in record["weights"]] == ["Conv2D", "Conv2D", "Dense", "Dense"]
     assert {w["dtype"] for w in record["weights"]} == {"float32"}
