@@ -64,3 +64,51 @@ def test_int8_without_data_names_the_fix(digits_model):
         session.variant(QuantConfig(mode=Mode.INT8))
     with pytest.raises(DataError, match="data="):
         session.evaluate(QuantConfig(route=Route.CONVERTER, mode=Mode.FLOAT32))
+
+
+def test_evaluate_measures_and_caches(session):
+    config = QuantConfig(mode=Mode.INT8)
+    assert session.cached_result(config.replace(calibration_samples=7)) is None
+    result = session.evaluate(config)
+    evaluations = session.stats.evaluations
+    assert session.evaluate(config) is result
+    assert session.cached_result(config) is result
+    assert session.stats.evaluations == evaluations
+    assert 0.2 < result.size_ratio < 0.35
+    assert result.accuracy is not None and result.accuracy > 0.9
+    assert result.accuracy_drop == pytest.approx(100 * (session.float_accuracy() - result.accuracy))
+    assert result.agreement > 0.95 and result.snr_db > 20 and result.latency_ms > 0
+
+
+def test_layer_errors_added_on_request(session):
+    config = QuantConfig(mode=Mode.INT8, granularity=Granularity.PER_TENSOR)
+    plain = session.evaluate(config)
+    detailed = session.evaluate(config, layers=True)
+    assert not plain.layer_errors
+    assert {e.layer for e in detailed.layer_errors} == set(session.layer_names)
+    assert session.cached_result(config) is detailed
+    assert session.evaluate(config) is detailed
+
+
+def test_compare_puts_float32_first_and_notifies(session):
+    seen = []
+    unsubscribe = session.on_result(seen.append)
+    configs = [QuantConfig(mode=Mode.FLOAT16), QuantConfig(mode=Mode.DYNAMIC)]
+    results = session.compare(configs)
+    unsubscribe()
+    assert [r.config.mode for r in results] == [Mode.FLOAT32, Mode.FLOAT16, Mode.DYNAMIC]
+    assert results[0].size_ratio == 1.0 and results[0].accuracy_drop == 0.0
+    assert {r.config for r in seen} <= {r.config for r in results}
+    assert seen
+    count = len(seen)
+    session.evaluate(QuantConfig(mode=Mode.INT8, io_type="int8"))
+    assert len(seen) == count
+
+
+def test_standard_configs_keep_the_most_sensitive_layer_float(session):
+    layer = session.most_sensitive_layer()
+    errors = session.evaluate(QuantConfig(mode=Mode.INT8), layers=True).layer_errors
+    assert layer == max(errors, key=lambda e: e.rmse_per_scale).layer
+    configs = session.standard_configs(Route.CONVERTER)
+    assert len(configs) == 7 and len(set(configs)) == 7
+    assert configs[-1].keep_float == {layer} and configs[-1].mode is Mode.INT8
