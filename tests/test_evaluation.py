@@ -7,6 +7,7 @@ from workbench.datasets.base import Split
 from workbench.engine.calibration import Calibration
 from workbench.engine.evaluation import evaluate, measure_latency, run_tflite
 from workbench.engine.layer_error import layer_errors
+from workbench.engine.quiet import silenced
 from workbench.engine.routes import convert, float_tflite
 from workbench.errors import DataError, ModelFileError
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
@@ -104,3 +105,24 @@ def test_layer_errors_other_routes_and_modes(files, digits):
     assert all(e.rmse < 0.5 for e in dynamic)
     bare = layer_errors(files["float"], files["int8"], x, [])
     assert len(bare) >= len(LAYERS) and all(e.layer == e.tensor for e in bare)
+
+
+def test_fixed_batch_file_is_run_in_its_batch():
+    """A .tflite exported with batch 1 fixed (no -1 in its signature) cannot be resized."""
+    import tensorflow as tf
+
+    weights = tf.constant(np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 1], tf.float32)])
+    def model(x):
+        return tf.nn.softmax(tf.matmul(tf.reshape(x, [1, 64]), weights))
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [model.get_concrete_function()], model
+    )
+    with silenced():
+        data = converter.convert()
+    x = np.random.default_rng(1).random((10, 8, 8, 1)).astype(np.float32)
+    expected = np.concatenate([model(x[i : i + 1]).numpy() for i in range(len(x))])
+    np.testing.assert_allclose(run_tflite(data, x, batch_size=4), expected, atol=1e-6)
+    assert measure_latency(data, x[:1], repeats=3).median_ms > 0

@@ -82,10 +82,17 @@ class BatchRunner:
         self.input = _Io.of(inputs[0])
         self.output = _Io.of(self.interpreter.get_output_details()[0])
         self.sample_shape = tuple(int(d) for d in inputs[0]["shape"][1:])
+        signature = inputs[0].get("shape_signature", inputs[0]["shape"])
+        # a file exported with a fixed batch (shape signature not -1) cannot be resized
+        self.fixed_batch = int(inputs[0]["shape"][0]) if signature[0] != -1 else None
         self._batch = 0
 
     def resize(self, batch: int) -> None:
-        if batch != self._batch:
+        if self.fixed_batch is not None:
+            if self._batch == 0:
+                self.interpreter.allocate_tensors()
+                self._batch = self.fixed_batch
+        elif batch != self._batch:
             self.interpreter.resize_tensor_input(
                 self.input.index, [batch, *self.sample_shape], strict=False
             )
@@ -93,7 +100,10 @@ class BatchRunner:
             self._batch = batch
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
-        """Run one batch (already shaped) and return the float32 output."""
+        """Run one batch and return the float32 output (fixed-batch models: padded rows)."""
+        count = len(x)
+        if self.fixed_batch is not None and count < self.fixed_batch:
+            x = np.concatenate([x, np.repeat(x[-1:], self.fixed_batch - count, axis=0)])
         self.resize(len(x))
         self.interpreter.set_tensor(self.input.index, self.input.encode(x))
         self.interpreter.invoke()
@@ -103,18 +113,14 @@ class BatchRunner:
                 f"model output: batch {len(y)} for an input batch of {len(x)}; the model has a "
                 "fixed batch size"
             )
-        return self.output.decode(y)
+        return self.output.decode(y[:count])
 
     def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         x = _check_inputs(x, self.sample_shape)
         if len(x) == 0:
             raise DataError("x: no samples to run")
-        try:
-            parts = [self.invoke(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        except UnsupportedError:
-            if batch_size == 1:
-                raise
-            return self.run(x, 1)  # a fixed-batch model: one sample per invoke
+        batch_size = self.fixed_batch or batch_size
+        parts = [self.invoke(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(parts)
 
 
@@ -200,7 +206,9 @@ def measure_latency(
     sample = np.asarray(sample, dtype=np.float32)
     sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
     sample = _check_inputs(sample, runner.sample_shape)
-    runner.resize(1)
+    batch = runner.fixed_batch or 1
+    sample = np.repeat(sample, batch, axis=0)
+    runner.resize(batch)
     interpreter = runner.interpreter
     interpreter.set_tensor(runner.input.index, runner.input.encode(sample))
     for _ in range(WARMUP_INVOKES):
