@@ -32,12 +32,17 @@ def _convert(keras_model, *, representative=None, **settings) -> bytes:
         ("model/conv2d_1x/BiasAdd", None),
         ("model/conv2d/BiasAdd", "conv2d"),  # unsuffixed scopes (tf.keras SavedModels)
         ("outer_1/block1_dw_1/depthwise", "block1_dw"),
+        # conv + batch norm + activation fused: the compute part names the layer
+        ("m_1/block1_dw_relu_1/Relu6;m_1/block1_dw_bn_1/batchnorm/add_1;"
+         "m_1/block1_dw_bn_1/batchnorm/mul_1;m_1/block1_dw_1/depthwise", "block1_dw"),
+        ("m_1/block1_dw_bn_1/batchnorm/mul_1;m_1/block1_dw_1/depthwise", "block1_dw"),
+        ("m_1/block1_dw_relu_1/Relu6", "block1_dw_relu"),
         ("serving_default_image:0", None),
         ("tfl.quantize", None),
     ],
 )
 def test_layer_of(name, expected):
-    layers = ["conv1", "conv2d", "conv2d_1", "block1_dw", "dense"]
+    layers = ["conv1", "conv2d", "conv2d_1", "block1_dw", "block1_dw_bn", "block1_dw_relu", "dense"]
     assert layer_of(name, layers) == expected
 
 

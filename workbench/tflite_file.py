@@ -17,6 +17,12 @@ from typing import Any
 from workbench.errors import ModelFileError
 
 _SUFFIX = re.compile(r"_\d+$")
+_TRAILING_DIGITS = re.compile(r"_?\d+$")
+# Last scope components of the TensorFlow ops that do a layer's main computation.
+_COMPUTE = frozenset(
+    {"convolution", "Conv2D", "Conv3D", "conv1d", "depthwise", "DepthwiseConv2dNative",
+     "MatMul", "BiasAdd", "Einsum", "conv_transpose", "Conv2DBackpropInput"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,23 +164,29 @@ def layer_of(tensor_name: str, layer_names: Sequence[str]) -> str | None:
     each a '/'-separated scope path. A layer matches a run of whole path components, never a
     prefix ("conv2d" never matches "conv2d_1"). Keras 3 appends one ``_N`` to every scope it
     traces (the model scope too, ``sequential_1/conv2d_1_2`` is layer ``conv2d_1``); when the
-    first component carries such a suffix that one suffix is stripped before matching. The
-    layer named in most parts wins, then the longest name, then the first.
+    first component carries such a suffix that one suffix is stripped before matching.
+
+    A fused op names every layer folded into it (conv, batch norm, activation); the layer of
+    its compute part (``convolution``, ``depthwise``, ``MatMul``...) wins, then the layer named
+    in most parts, then the longest name, then the first.
     """
     names = set(layer_names)
     if tensor_name in names:
         return tensor_name
-    votes: Counter[str] = Counter()
-    order: list[str] = []
-    for part in tensor_name.split(";"):
-        found = _match_part(part.split("/"), names)
-        if found is not None:
-            votes[found] += 1
-            if found not in order:
-                order.append(found)
-    if not order:
-        return None
-    return max(order, key=lambda name: (votes[name], len(name), -order.index(name)))
+    parts = tensor_name.split(";")
+    compute = [part for part in parts if _TRAILING_DIGITS.sub("", part.split("/")[-1]) in _COMPUTE]
+    for candidates in (compute, parts):
+        votes: Counter[str] = Counter()
+        order: list[str] = []
+        for part in candidates:
+            found = _match_part(part.split("/"), names)
+            if found is not None:
+                votes[found] += 1
+                if found not in order:
+                    order.append(found)
+        if order:
+            return max(order, key=lambda name: (votes[name], len(name), -order.index(name)))
+    return None
 
 
 def _match_part(components: list[str], names: set[str]) -> str | None:
