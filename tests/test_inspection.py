@@ -181,3 +181,18 @@ def test_tflite_int8_activation_ranges_follow_the_calibrated_keras_ranges(
         assert found[name].min == pytest.approx(expected[name].min, abs=0.05)
         # calibrated on 32 samples: the int8 range may clip, never by more than 10 %
         assert found[name].max == pytest.approx(expected[name].max, rel=0.1)
+
+
+def test_tflite_int4_weights_dequantize_to_the_kernels(digits_model, digits):
+    from workbench.qtyping import Mode, QuantConfig, Route
+    from workbench.session import Session
+
+    config = QuantConfig(route=Route.LITERT, mode=Mode.INT4)
+    data = Session(digits_model, digits).variant(config).tflite
+    stats = inspection.weight_stats(data)
+    kernels = quantizable_kernels(digits_model)
+    assert [s.dtype for s in stats] == ["int4"] * len(kernels)
+    for stat, kernel in zip(stats, kernels, strict=True):
+        # symmetric per-channel int4: code 7 times the channel's scale is its absmax
+        absmax = np.abs(kernel.kernel).max(axis=tuple(range(1, kernel.kernel.ndim)))
+        assert [c.absmax for c in stat.per_channel] == pytest.approx(absmax.tolist(), rel=1e-6)

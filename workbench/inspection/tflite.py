@@ -25,7 +25,8 @@ KERNEL_OPS = {
     "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
     "FULLY_CONNECTED": "Dense",
 }
-_INTEGER = {"int8": "int8", "uint8": "uint8", "int16": "int16", "int32": "int32"}
+# integer code ranges of stored tensors; the interpreter hands int4 weights out unpacked, as int8
+_INTEGER: dict[str, tuple[int, int]] = {**affine.DTYPES, "int4": (-8, 7)}
 
 
 def _interpreter(data: bytes, preserve: bool = False) -> Any:
@@ -39,7 +40,7 @@ def _interpreter(data: bytes, preserve: bool = False) -> Any:
 
 
 def _params(tensor: Tensor) -> affine.AffineParams:
-    qmin, qmax = affine.DTYPES[_INTEGER[tensor.dtype]]
+    qmin, qmax = _INTEGER[tensor.dtype]
     axis = tensor.quantized_dimension if len(tensor.scales) > 1 else None
     scale = np.array(tensor.scales) if axis is not None else np.array(tensor.scales[0])
     zero_point = np.array(tensor.zero_points if axis is not None else tensor.zero_points[0])
