@@ -6,6 +6,7 @@ One multi-output Keras model returns every layer's output for a batch; each outp
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,23 +81,53 @@ def _probes(keras_model: Any) -> list[tuple[str, str, Any]]:
     return probes
 
 
+_SUMMARISERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _summariser(keras_model: Any, fine: int) -> tuple[list[tuple[str, str, Any]], Any]:
+    """The probes of a model and a compiled function batch -> [(min, max, counts)] per probe.
+
+    Everything but the per-probe summaries stays inside TensorFlow; built once per model.
+    """
+    if keras_model in _SUMMARISERS:
+        return _SUMMARISERS[keras_model]
+    import keras
+    import tensorflow as tf
+
+    probes = _probes(keras_model)
+    probe = keras.Model(keras_model.inputs[0], [tensor for _, _, tensor in probes])
+    shape = (None, *keras_model.inputs[0].shape[1:])
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
+    def summarise(batch: Any) -> list[Any]:
+        summaries = []
+        for output in probe(batch, training=False):
+            values = tf.reshape(tf.cast(output, tf.float32), [-1])
+            lo, hi = tf.reduce_min(values), tf.reduce_max(values)
+            width = tf.where(hi > lo, (hi - lo) / fine, 1.0)
+            index = tf.minimum(tf.cast((values - lo) / width, tf.int32), fine - 1)
+            counts = tf.math.bincount(index, minlength=fine, maxlength=fine)
+            summaries.append((lo, hi, counts))
+        return summaries
+
+    _SUMMARISERS[keras_model] = (probes, summarise)
+    return probes, summarise
+
+
 def keras_activation_ranges(keras_model: Any, x: Any, *, batch_size: int = 128) -> list[Any]:
     """Min, max, percentiles and histogram of every layer's output over `x`."""
-    import keras
-
     if len(keras_model.inputs) != 1:
         raise UnsupportedError(
             f"{keras_model.name}: activation ranges need a model with one input, "
             f"not {len(keras_model.inputs)}"
         )
     x = check_inputs(x, tuple(keras_model.inputs[0].shape))
-    probes = _probes(keras_model)
-    probe = keras.Model(keras_model.inputs[0], [tensor for _, _, tensor in probes])
+    probes, summarise = _summariser(keras_model, StreamingHistogram().fine)
     histograms = [StreamingHistogram() for _ in probes]
     for start in range(0, len(x), batch_size):
-        outputs = probe(x[start : start + batch_size], training=False)
-        for histogram, output in zip(histograms, outputs, strict=True):
-            histogram.update(keras.ops.convert_to_numpy(output))
+        summaries = summarise(x[start : start + batch_size])
+        for histogram, (lo, hi, counts) in zip(histograms, summaries, strict=True):
+            histogram.merge(float(lo), float(hi), counts.numpy())
     return [
         ActivationRange(name, kind, histogram.stats())
         for (name, kind, _), histogram in zip(probes, histograms, strict=True)

@@ -121,6 +121,23 @@ class StreamingHistogram:
         self.counts += np.bincount(index, minlength=self.fine)
         self.count += flat.size
 
+    def merge(self, lo: float, hi: float, counts: np.ndarray) -> None:
+        """Add a histogram of one batch: `counts` in equal bins over [lo, hi].
+
+        Each batch bin lands in the fine bin holding its centre, so a value moves by at most
+        half a batch bin plus one fine bin; counts, min and max stay exact.
+        """
+        counts = np.asarray(counts, dtype=np.int64)
+        total = int(counts.sum())
+        if total == 0:
+            return
+        self._grow_to(lo, hi)
+        self.min, self.max = min(self.min, lo), max(self.max, hi)
+        centres = lo + (np.arange(len(counts)) + 0.5) * ((hi - lo) / len(counts))
+        index = np.clip(((centres - self.start) / self.width).astype(np.int64), 0, self.fine - 1)
+        self.counts += np.bincount(index, weights=counts, minlength=self.fine).astype(np.int64)
+        self.count += total
+
     def percentile(self, q: float) -> float:
         cumulative = np.cumsum(self.counts)
         target = q / 100.0 * self.count
