@@ -24,6 +24,9 @@ class ActivationRange:
     layer: str
     type: str
     stats: Stats
+    dtype: str = "float32"  # of the tensor the values were read from
+    scales: tuple[float, ...] = ()  # quantization parameters as stored in a .tflite
+    zero_points: tuple[int, ...] = ()
 
     @property
     def min(self) -> float:
@@ -42,7 +45,14 @@ class ActivationRange:
         return self.stats.histogram
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "type": self.type, **self.stats.to_dict()}
+        return {
+            "layer": self.layer,
+            "type": self.type,
+            "dtype": self.dtype,
+            "scales": list(self.scales),
+            "zero_points": list(self.zero_points),
+            **self.stats.to_dict(),
+        }
 
 
 def check_inputs(x: Any, input_shape: tuple[int | None, ...], argument: str = "x") -> np.ndarray:

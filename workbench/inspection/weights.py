@@ -21,6 +21,8 @@ class WeightStats:
     per_channel: list[Stats] = field(default_factory=list)
     folded_from: str | None = None
     dtype: str = "float32"  # as stored; weights read from a .tflite may be int8 or float16
+    scales: tuple[float, ...] = ()  # quantization parameters as stored in a .tflite
+    zero_points: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +32,8 @@ class WeightStats:
             "channel_axis": self.channel_axis,
             "folded_from": self.folded_from,
             "dtype": self.dtype,
+            "scales": list(self.scales),
+            "zero_points": list(self.zero_points),
             "per_tensor": self.per_tensor.to_dict(),
             "per_channel": [stats.to_dict() for stats in self.per_channel],
         }
