@@ -105,6 +105,15 @@ def write_json(path: Path, record: Any) -> None:
         raise
 
 
+def _tensors(model: Any) -> list[dict[str, Any]] | None:
+    """Every tensor of a `.tflite` model: dtype, shape, scales, zero points (None for Keras)."""
+    if model.tflite_bytes is None:
+        return None
+    from workbench.tflite_file import read_tflite
+
+    return [tensor.to_dict() for tensor in read_tflite(model.tflite_bytes).tensors]
+
+
 def run(args: argparse.Namespace) -> int:
     from workbench import inspection
     from workbench.datasets import load_dataset
@@ -134,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                 "layers": [row.to_dict() for row in rows],
                 "weights": [stats.to_dict() for stats in weights],
                 "activations": None if ranges is None else [r.to_dict() for r in ranges],
+                "tensors": _tensors(model),
             },
         )
         print(f"\nstatistics written to {args.json}")
