@@ -33,8 +33,11 @@ def _convert(keras_model, *, representative=None, **settings) -> bytes:
         ("model/conv2d/BiasAdd", "conv2d"),  # unsuffixed scopes (tf.keras SavedModels)
         ("outer_1/block1_dw_1/depthwise", "block1_dw"),
         # conv + batch norm + activation fused: the compute part names the layer
-        ("m_1/block1_dw_relu_1/Relu6;m_1/block1_dw_bn_1/batchnorm/add_1;"
-         "m_1/block1_dw_bn_1/batchnorm/mul_1;m_1/block1_dw_1/depthwise", "block1_dw"),
+        (
+            "m_1/block1_dw_relu_1/Relu6;m_1/block1_dw_bn_1/batchnorm/add_1;"
+            "m_1/block1_dw_bn_1/batchnorm/mul_1;m_1/block1_dw_1/depthwise",
+            "block1_dw",
+        ),
         ("m_1/block1_dw_bn_1/batchnorm/mul_1;m_1/block1_dw_1/depthwise", "block1_dw"),
         ("m_1/block1_dw_relu_1/Relu6", "block1_dw_relu"),
         ("serving_default_image:0", None),
@@ -149,3 +152,20 @@ def test_summary_io_and_float16(converted, digits_model):
         sum(row.bytes for row in half.layers) + half.bytes_unattributed,
         sum(t.nbytes for t in half.tensors),
     )
+
+
+def test_summary_layer_kept_float(digits_model, digits):
+    """A layer kept float computes in float32 even though a QUANTIZE follows it."""
+    from workbench.engine.calibration import Calibration
+    from workbench.engine.routes import convert
+    from workbench.qtyping import Mode, QuantConfig, Route
+
+    calibration = Calibration(digits.calibration.x[:50], digits.fingerprint)
+    config = QuantConfig(route=Route.LITERT, mode=Mode.INT8, keep_float={"dense"})
+    summary = quantization_summary(
+        convert(digits_model, config, calibration), _layer_names(digits_model)
+    )
+    rows = {row.layer: row for row in summary.layers}
+    assert (rows["dense"].weight_dtype, rows["dense"].activation_dtype) == ("float32", "float32")
+    assert (rows["conv2"].weight_dtype, rows["conv2"].activation_dtype) == ("int8", "int8")
+    assert "dense" in {c.layer for c in summary.conversions if c.opcode == "QUANTIZE"}

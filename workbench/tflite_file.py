@@ -352,7 +352,8 @@ def _layer_row(
     granularity = None
     if weight is not None and weight.quantized:
         granularity = "per-channel" if weight.per_channel else "per-tensor"
-    computing = [op for op in ops if not _unpacks_constant(model, op) and op.outputs]
+    # the layer's own compute ops: not the QUANTIZE / DEQUANTIZE around a layer kept float
+    computing = [op for op in ops if op.opcode not in ("QUANTIZE", "DEQUANTIZE") and op.outputs]
     last = computing[-1] if computing else ops[-1]
     return LayerRow(
         layer=layer,
