@@ -40,3 +40,20 @@ def test_compare_rejects_bad_options(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: --modes") and "int8" in error and "\n" not in error
     assert not out.exists()
+
+
+def test_compare_tflite_input_writes_strict_json(tmp_path, digits_model):
+    """float32 of a .tflite equals its own reference: SNR is inf, written as null, not Infinity."""
+    from workbench.engine.routes import float_tflite
+
+    model = tmp_path / "digits.tflite"
+    model.write_bytes(float_tflite(digits_model))
+    out = tmp_path / "results.json"
+    argv = ["compare", str(model), "--data", "digits", "--route", "litert", "--modes", "float32"]
+    assert main([*argv, "--json", str(out)]) == 0
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    (record,) = json.loads(out.read_text(), parse_constant=refuse)
+    assert record["snr_db"] is None and record["agreement"] == 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -146,6 +147,17 @@ def file_name(model_name: str, config: QuantConfig) -> str:
     return f"{words}-{config.key[:8]}.tflite"
 
 
+def _finite(value: Any) -> Any:
+    """The record with infinite or NaN numbers as None (JSON has no Infinity; SNR can be inf)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from workbench.commands.convert import write_atomic
     from workbench.engine.quiet import silenced
@@ -158,8 +170,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
     if args.json is not None:
-        records = [result.to_dict() for result in results]
-        write_atomic(args.json, (json.dumps(records, indent=2) + "\n").encode())
+        records = [_finite(result.to_dict()) for result in results]
+        text = json.dumps(records, indent=2, allow_nan=False)
+        write_atomic(args.json, (text + "\n").encode())
         print(f"wrote {args.json}")
     if args.save_dir is not None:
         for result in results:
