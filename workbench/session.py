@@ -104,11 +104,10 @@ class Session:
         return self._once("layer_names", self._layer_names)
 
     def _layer_names(self) -> list[str]:
-        if self.model.keras_model is not None:
-            from workbench.folding import quantizable_kernels
+        from workbench.engine.routes.layers import model_layer_names, op_outputs
 
-            return [kernel.layer for kernel in quantizable_kernels(self.model.keras_model)]
-        from workbench.engine.routes.layers import op_outputs
+        if self.model.keras_model is not None:
+            return model_layer_names(self.model)
 
         kinds = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
         return [name for op, name in op_outputs(self.float_bytes) if op in kinds]

@@ -21,10 +21,13 @@ def op_outputs(tflite: bytes) -> list[tuple[str, str]]:
 
 
 def model_layer_names(model: Any) -> list[str]:
-    """Names keep_float may use: Keras layer names, else the op output tensor names."""
-    if model.keras_model is not None:
-        return [layer.name for layer in model.keras_model.layers]
-    return []
+    """Names keep_float may use: the quantizable Keras layers (Conv2D, DepthwiseConv2D, Dense;
+    their BatchNorm and activation are fused into their op), or [] for graphs without Keras."""
+    if model.keras_model is None:
+        return []
+    from workbench.folding import quantizable_kernels
+
+    return [kernel.layer for kernel in quantizable_kernels(model.keras_model)]
 
 
 def ops_of_layers(
