@@ -111,18 +111,30 @@ def test_fixed_batch_file_is_run_in_its_batch():
     """A .tflite exported with batch 1 fixed (no -1 in its signature) cannot be resized."""
     import tensorflow as tf
 
-    weights = tf.constant(np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32))
+    rng = np.random.default_rng(0)
+    kernel = tf.constant(rng.normal(size=(3, 3, 1, 4)).astype(np.float32))
+    weights = tf.constant(rng.normal(size=(256, 3)).astype(np.float32) * 0.1)
 
     @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 1], tf.float32)])
     def model(x):
-        return tf.nn.softmax(tf.matmul(tf.reshape(x, [1, 64]), weights))
+        hidden = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME"))
+        return tf.nn.softmax(tf.matmul(tf.reshape(hidden, [1, 256]), weights))
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [model.get_concrete_function()], model
-    )
-    with silenced():
-        data = converter.convert()
-    x = np.random.default_rng(1).random((10, 8, 8, 1)).astype(np.float32)
+    x = rng.random((10, 8, 8, 1)).astype(np.float32)
+
+    def convert(quantize):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [model.get_concrete_function()], model
+        )
+        if quantize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([row[None]] for row in x)
+        with silenced():
+            return converter.convert()
+
+    data, quantized = convert(False), convert(True)
     expected = np.concatenate([model(x[i : i + 1]).numpy() for i in range(len(x))])
     np.testing.assert_allclose(run_tflite(data, x, batch_size=4), expected, atol=1e-6)
     assert measure_latency(data, x[:1], repeats=3).median_ms > 0
+    errors = layer_errors(data, quantized, x, [])
+    assert errors and all(e.scale > 0 and 0 < e.rmse_per_scale < 3 for e in errors)

@@ -72,8 +72,9 @@ def layer_errors(
     quant_runner = BatchRunner(quant_tflite, **options)
     squared = dict.fromkeys(keys, 0.0)
     counts = dict.fromkeys(keys, 0)
-    for start in range(0, len(x), BATCH_SIZE):
-        batch = x[start : start + BATCH_SIZE]
+    batch_size = float_runner.fixed_batch or quant_runner.fixed_batch or BATCH_SIZE
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size]
         float_runner.invoke(batch)
         quant_runner.invoke(batch)
         for key in keys:
@@ -81,6 +82,8 @@ def layer_errors(
             value = _dequantized(quant_runner, quant_outputs[key])
             if reference.shape != value.shape:
                 continue  # the two files disagree on this tensor: not comparable
+            if reference.ndim and reference.shape[0] > len(batch):  # rows padding a fixed batch
+                reference, value = reference[: len(batch)], value[: len(batch)]
             squared[key] += float(np.sum((value - reference) ** 2))
             counts[key] += reference.size
     errors = []
