@@ -174,3 +174,37 @@ def test_litert_integer_io_is_refused(digits_model, calibration):
     config = QuantConfig(route=Route.LITERT, mode=Mode.INT8, io_type=IOType.INT8)
     with pytest.raises(UnsupportedError, match="route converter"):
         convert(digits_model, config, calibration)
+
+
+def tiny_model(name, fn):
+    """Dense -> an odd op in a Lambda layer -> Dense: a model with one problem op."""
+    import keras
+
+    from workbench.models import load_model
+
+    inputs = keras.Input((8,), name="x")
+    hidden = keras.layers.Dense(8, name="d1")(inputs)
+    hidden = keras.layers.Lambda(fn, name=f"odd_{name}")(hidden)
+    outputs = keras.layers.Dense(4, name="d2")(hidden)
+    return load_model(keras.Model(inputs, outputs, name=f"m_{name}"))
+
+
+def test_op_without_int16_kernel_names_op_and_layer():
+    import keras
+
+    model = tiny_model("sin", keras.ops.sin)
+    x = np.random.default_rng(0).random((16, 8), dtype=np.float32)
+    with pytest.raises(UnsupportedError, match=r"op SIN \(layer odd_sin\).*int8"):
+        convert(model, QuantConfig(mode=Mode.INT16X8), Calibration(x))
+    litert = convert(model, QuantConfig(route=Route.LITERT, mode=Mode.INT16X8), Calibration(x))
+    assert "int16" in dtypes(litert)
+
+
+def test_op_without_builtin_kernel_names_op_and_layer():
+    import keras
+
+    from workbench.errors import ConversionError
+
+    model = tiny_model("erf", keras.ops.erf)
+    with pytest.raises(ConversionError, match=r"op tf\.Erf in layer odd_erf"):
+        convert(model, QuantConfig(mode=Mode.FLOAT32), Calibration(None))

@@ -8,7 +8,6 @@ calibrates again; keep-float is not available there.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,12 +17,13 @@ import numpy as np
 from workbench.engine.calibration import Calibration
 from workbench.engine.quiet import silenced
 from workbench.engine.routes import register
+from workbench.engine.routes.failures import explain
 from workbench.engine.routes.layers import (
     model_layer_names,
     op_outputs,
     ops_of_layers,
 )
-from workbench.errors import ConversionError, UnsupportedError
+from workbench.errors import UnsupportedError
 from workbench.models.source import ModelSource, SourceKind
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
@@ -69,24 +69,8 @@ def _run(model: ModelSource, what: str, setup: Callable[[Any], None]) -> bytes:
             raise
         except Exception as error:  # the converter raises many types, all with long text
             failure = error
-    raise ConversionError(_explain(model, what, f"{failure} {capture.text}")) from None
-
-
-def _explain(model: ModelSource, what: str, text: str) -> str:
-    """One line: which op (and layer) failed and what to try."""
-    op = re.search(r"'(tfl?\.\w+)' op", text)
-    where = re.search(r'loc\((?:fused\[)?"([^"]+)"', text)
-    detail = f"op {op.group(1)}" if op else "an op"
-    if where:
-        from workbench.tflite_file import layer_of
-
-        layer = layer_of(where.group(1), model_layer_names(model)) or where.group(1)
-        detail += f" in layer {layer}"
-    first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), "")
-    return (
-        f"model {model.name!r}: the TFLite converter failed on {detail} while making {what} "
-        f"({first[:160] or 'no message'}); try another mode, keep that layer float or route litert"
-    )
+    float_tflite = ConverterRoute().float_tflite
+    raise explain(model, what, failure, capture.text, lambda: float_tflite(model)) from None
 
 
 def _set_per_tensor(converter: Any, config: QuantConfig) -> None:
@@ -180,7 +164,7 @@ class ConverterRoute:
                 )
             except Exception as error:  # pybind raises plain exceptions with MLIR text
                 failure = error
-        raise ConversionError(_explain(model, config.label, f"{failure} {capture.text}"))
+        raise explain(model, config.label, failure, capture.text)
 
     def _int16x8(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
         import tensorflow as tf
