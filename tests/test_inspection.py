@@ -181,6 +181,10 @@ def test_tflite_int8_activation_ranges_follow_the_calibrated_keras_ranges(
         assert found[name].min == pytest.approx(expected[name].min, abs=0.05)
         # calibrated on 32 samples: the int8 range may clip, never by more than 10 %
         assert found[name].max == pytest.approx(expected[name].max, rel=0.1)
+        # the file's own quantization parameters bound what the int8 tensor can hold
+        (scale,), (zero_point,) = found[name].scales, found[name].zero_points
+        assert found[name].dtype == "int8"
+        assert found[name].max <= (127 - zero_point) * scale * (1 + 1e-6)
 
 
 def test_tflite_int4_weights_dequantize_to_the_kernels(digits_model, digits):
@@ -196,3 +200,5 @@ def test_tflite_int4_weights_dequantize_to_the_kernels(digits_model, digits):
         # symmetric per-channel int4: code 7 times the channel's scale is its absmax
         absmax = np.abs(kernel.kernel).max(axis=tuple(range(1, kernel.kernel.ndim)))
         assert [c.absmax for c in stat.per_channel] == pytest.approx(absmax.tolist(), rel=1e-6)
+        assert np.float32(stat.scales) * 7 == pytest.approx(absmax, rel=1e-6)
+        assert set(stat.zero_points) == {0}

@@ -133,6 +133,8 @@ def tflite_weight_stats(data: bytes, layer_names: Sequence[str] = ()) -> list[We
                 per_tensor=tensor_stats(values),
                 per_channel=channel_stats(values, axis),
                 dtype=stored.dtype,
+                scales=stored.scales,
+                zero_points=stored.zero_points,
             )
         )
     return stats
@@ -169,6 +171,8 @@ def tflite_activation_ranges(
         for histogram, (_, _, tensor) in zip(histograms, probes, strict=True):
             histogram.update(real_values(tensor, interpreter.get_tensor(tensor.index)))
     return [
-        ActivationRange(label, kind, histogram.stats())
-        for (label, kind, _), histogram in zip(probes, histograms, strict=True)
+        ActivationRange(
+            label, kind, histogram.stats(), tensor.dtype, tensor.scales, tensor.zero_points
+        )
+        for (label, kind, tensor), histogram in zip(probes, histograms, strict=True)
     ]
