@@ -136,6 +136,8 @@ def test_toggling_controls_converts_and_updates_board(app):
     assert _board_label(app) == app.state.result.label
     assert list(app.board.chart.data[0].y) != old_sizes
     assert app.controls.granularity.disabled
+    controls.mode.value = Mode.INT8.value  # back to int8: the granularity choice is kept
+    assert app.state.config == config
 
 
 def test_cached_variant_is_applied_without_the_worker(app):

@@ -165,8 +165,6 @@ class ControlsView(View):
             self.mode.value = mode.value if mode.value in options else Mode.INT8.value
             self.granularity.disabled = not Mode(self.mode.value).has_granularity
             self.io_type.disabled = Mode(self.mode.value) is not Mode.INT8
-            if self.io_type.disabled:
-                self.io_type.value = IOType.FLOAT32.value
             self.samples.disabled = not Mode(self.mode.value).needs_calibration
         finally:
             self._syncing = previous
@@ -178,8 +176,12 @@ class ControlsView(View):
         try:
             self.route.value = config.route.value
             self._sync_options(config.route, config.mode)
-            self.granularity.value = config.granularity.value
-            self.io_type.value = config.io_type.value
+            # A mode without granularity (or integer I/O) keeps the user's last choice on
+            # screen, so that going back to int8 restores it.
+            if config.mode.has_granularity:
+                self.granularity.value = config.granularity.value
+            if config.mode is Mode.INT8:
+                self.io_type.value = config.io_type.value
             if (
                 config.calibration_samples
                 and config.calibration_samples not in self.samples.options
