@@ -208,3 +208,22 @@ def test_op_without_builtin_kernel_names_op_and_layer():
     model = tiny_model("erf", keras.ops.erf)
     with pytest.raises(ConversionError, match=r"op tf\.Erf in layer odd_erf"):
         convert(model, QuantConfig(mode=Mode.FLOAT32), Calibration(None))
+
+
+def test_saved_model_and_concrete_function_sources(digits_model, calibration, tmp_path):
+    import tensorflow as tf
+
+    from workbench.engine.quiet import silenced
+    from workbench.engine.routes.layers import model_layer_names
+    from workbench.models import load_model
+
+    with silenced():
+        digits_model.keras_model.export(str(tmp_path / "saved"))
+    saved = load_model(tmp_path / "saved")
+    assert model_layer_names(saved) == ["conv1", "conv2", "dense", "classifier"]
+    kept = convert(saved, QuantConfig(mode=Mode.INT8, keep_float={"conv2"}), calibration)
+    assert "float32" in {d["dtype"].__name__ for d in tensors(kept) if "conv2" in d["name"]}
+    spec = tf.TensorSpec([None, 8, 8, 1], tf.float32)
+    function = tf.function(lambda x: digits_model.keras_model(x)).get_concrete_function(spec)
+    data = convert(load_model(function), QuantConfig(mode=Mode.INT8), calibration)
+    assert {"int8", "int32"} <= dtypes(data)

@@ -104,13 +104,9 @@ class Session:
         return self._once("layer_names", self._layer_names)
 
     def _layer_names(self) -> list[str]:
-        from workbench.engine.routes.layers import model_layer_names, op_outputs
+        from workbench.engine.routes.layers import model_layer_names
 
-        if self.model.keras_model is not None:
-            return model_layer_names(self.model)
-
-        kinds = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-        return [name for op, name in op_outputs(self.float_bytes) if op in kinds]
+        return model_layer_names(self.model)
 
     @property
     def float_bytes(self) -> bytes:

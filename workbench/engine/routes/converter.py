@@ -20,7 +20,6 @@ from workbench.engine.routes import register
 from workbench.engine.routes.failures import explain
 from workbench.engine.routes.layers import (
     model_layer_names,
-    op_outputs,
     ops_of_layers,
 )
 from workbench.errors import UnsupportedError
@@ -148,7 +147,7 @@ class ConverterRoute:
         calibrated = self.calibrated(model, config.calibration_samples, calibration)
         denylisted = []
         if config.keep_float:
-            names = model_layer_names(model) or [name for _, name in op_outputs(calibrated)]
+            names = model_layer_names(model)
             found = ops_of_layers(calibrated, config.keep_float, names)
             denylisted = sorted(t for tensors in found.values() for t in tensors)
         with silenced() as capture:

@@ -6,6 +6,7 @@ list into the op output tensor names both quantizers take, with one clear error 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,14 +21,40 @@ def op_outputs(tflite: bytes) -> list[tuple[str, str]]:
     return [(op.opcode, model.tensors[op.outputs[0]].name) for op in model.ops if op.outputs]
 
 
+QUANTIZABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+_SUFFIX = re.compile(r"_\d+$")
+
+
 def model_layer_names(model: Any) -> list[str]:
     """Names keep_float may use: the quantizable Keras layers (Conv2D, DepthwiseConv2D, Dense;
-    their BatchNorm and activation are fused into their op), or [] for graphs without Keras."""
-    if model.keras_model is None:
-        return []
-    from workbench.folding import quantizable_kernels
+    their BatchNorm and activation are fused into their op); for a graph without Keras (a
+    SavedModel, concrete functions, a .tflite), the scope names of its quantizable ops."""
+    if model.keras_model is not None:
+        from workbench.folding import quantizable_kernels
 
-    return [kernel.layer for kernel in quantizable_kernels(model.keras_model)]
+        return [kernel.layer for kernel in quantizable_kernels(model.keras_model)]
+    from workbench.engine.routes import float_tflite
+
+    return graph_layer_names(float_tflite(model))
+
+
+def graph_layer_names(tflite: bytes) -> list[str]:
+    """One name per quantizable op: the scope that holds it (``model_1/conv2_1/Relu`` -> conv2,
+    Keras' ``_N`` tracing suffix removed), else its whole output tensor name."""
+    from workbench.tflite_file import layer_of
+
+    names: list[str] = []
+    for opcode, tensor in op_outputs(tflite):
+        if opcode not in QUANTIZABLE_OPS:
+            continue
+        path = tensor.split(";")[0].split("/")
+        scope = path[-2] if len(path) > 1 else tensor
+        if len(path) > 1 and _SUFFIX.search(path[0]):
+            scope = _SUFFIX.sub("", scope)
+        if scope in names or layer_of(tensor, [scope]) != scope:
+            scope = tensor
+        names.append(scope)
+    return names
 
 
 def ops_of_layers(

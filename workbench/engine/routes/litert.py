@@ -16,7 +16,7 @@ from typing import Any
 from workbench.engine.calibration import Calibration
 from workbench.engine.quiet import silenced
 from workbench.engine.routes import ROUTES, register
-from workbench.engine.routes.layers import model_layer_names, op_outputs, ops_of_layers
+from workbench.engine.routes.layers import model_layer_names, ops_of_layers
 from workbench.errors import ConversionError, UnsupportedError
 from workbench.models.source import ModelSource
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
@@ -111,7 +111,7 @@ class LitertRoute:
         for end in ("INPUT", "OUTPUT"):  # model I/O stays float32, as on the converter route
             quantizer.update_quantization_recipe(".*", end, None, AlgorithmName.NO_QUANTIZE)
         if config.keep_float:
-            names = model_layer_names(model) or [name for _, name in op_outputs(float_bytes)]
+            names = model_layer_names(model)
             found = ops_of_layers(float_bytes, config.keep_float, names)
             for tensor in sorted(t for tensors in found.values() for t in tensors):
                 quantizer.update_quantization_recipe(
