@@ -114,3 +114,13 @@ def test_to_dict_is_json():
 
     params = affine.weight_params(np.eye(3, dtype=np.float32), kind="Dense", per_channel=True)
     assert json.loads(json.dumps(params.to_dict()))["axis"] == 0
+
+
+def test_stored_scale_is_the_converters_float32_arithmetic():
+    # (float(max) - float(min)) / 255 in float32 can differ from the float64 scale rounded
+    lo, hi = -22.79255, 46.88931
+    params = affine.params_from_range(lo, hi, dtype="int8")
+    expected = (np.float32(hi) - np.float32(lo)) / np.float32(255)
+    assert params.stored_scale == expected and params.stored_scale.dtype == np.float32
+    assert params.scale == (hi - lo) / 255
+    assert params.replace(scale=np.array(0.5)).stored_scale == np.float32(0.5)

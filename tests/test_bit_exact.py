@@ -8,6 +8,7 @@ and Dense layer the int8 kernel, its scales and zero points and the int32 bias r
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -86,7 +87,8 @@ def _calibrated(keras_model, x):
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter._experimental_calibrate_only = True
-    with silenced():
+    with silenced(), warnings.catch_warnings():  # "statistics for quantized inputs expected"
+        warnings.simplefilter("ignore", UserWarning)
         return converter.convert()
 
 
@@ -188,6 +190,41 @@ def converted(request):
 def test_weights_scales_zero_points_and_biases_equal_the_converter(converted, per_channel):
     name, kernels, calibrated = converted
     _assert_bit_exact(_quantized(calibrated, per_channel), kernels, per_channel)
+
+
+def _calibrated_ranges(calibrated):
+    """{tensor name: (min, max)} the calibration recorded in the calibrated flatbuffer."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(calibrated, 0).Subgraphs(0)
+    ranges = {}
+    for i in range(graph.TensorsLength()):
+        tensor = graph.Tensors(i)
+        quantization = tensor.Quantization()
+        if quantization is not None and quantization.MinLength() == 1:
+            ranges[tensor.Name().decode()] = (
+                float(quantization.MinAsNumpy()[0]),
+                float(quantization.MaxAsNumpy()[0]),
+            )
+    return ranges
+
+
+def test_activation_scales_and_zero_points_follow_from_the_calibrated_ranges(converted):
+    """Asymmetric int8 activations: (min, max) from calibration -> the file's scale and zp."""
+    from workbench.tflite_file import read_tflite
+
+    _, _, calibrated = converted
+    ranges = _calibrated_ranges(calibrated)
+    activations = [
+        t
+        for t in read_tflite(_quantized(calibrated, per_channel=True)).tensors
+        if t.dtype == "int8" and not t.constant and t.name in ranges
+    ]
+    assert len(activations) >= 3
+    for tensor in activations:
+        params = affine.params_from_range(*ranges[tensor.name], dtype="int8")
+        assert tensor.scales == (float(params.stored_scale),), tensor.name
+        assert tensor.zero_points == (int(params.zero_point),), tensor.name
 
 
 def test_folding_happens_where_the_converter_folds(converted):

@@ -4,12 +4,14 @@
 the range is widened to include 0 so that 0.0 is exactly representable, the zero point is
 nudged to an integer, activations are asymmetric int8 (or symmetric int16), weights are
 symmetric int8 in [-127, 127] with zero point 0, per tensor or per output channel, and
-rounding is half away from zero. Scales are computed in float64 and stored as float32
-(`AffineParams.stored_scale`, what the flatbuffer holds). `quantize` divides exactly, except for
-parameters carrying an `inverse_scale` (weights and biases): those multiply by that float32
-factor in float32, as the converter does when it writes constant tensors (``127 / absmax`` per
-tensor, ``1 / scale`` per channel and for biases), so the integers match the `.tflite` bit for
-bit.
+rounding is half away from zero.
+
+Scales are computed in float64 (`AffineParams.scale`, the exact mapping the teaching views
+show); `AffineParams.stored_scale` is the float32 a `.tflite` holds, computed with the
+converter's float32 arithmetic. `quantize` divides exactly, except for parameters carrying an
+`inverse_scale` (weights and biases): those multiply by that float32 factor in float32, as the
+converter does when it writes constant tensors (``127 / absmax`` per tensor, ``1 / scale`` per
+channel and for biases), so the integers match the `.tflite` bit for bit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class AffineParams:
     """Quantization parameters of one tensor; per-channel when `axis` is not None.
 
     `scale` (float64) and `zero_point` (int64) are 0-d for per-tensor, 1-d along `axis`.
+    `stored_scale` (float32) is the scale as a `.tflite` stores it (default: `scale` rounded).
     `inverse_scale` (float32, shaped like `scale`), when set, is what `quantize` multiplies by.
     """
 
@@ -47,6 +50,7 @@ class AffineParams:
     qmax: int
     axis: int | None = None
     inverse_scale: np.ndarray | None = None
+    stored_scale: np.ndarray | None = None  # filled from `scale` when not given
 
     def __post_init__(self) -> None:
         scale = np.asarray(self.scale, dtype=np.float64)
@@ -64,17 +68,14 @@ class AffineParams:
             if inverse.shape != scale.shape:
                 raise ValueError(f"inverse_scale {inverse.shape} differs from scale {scale.shape}")
             object.__setattr__(self, "inverse_scale", inverse)
+        stored = scale if self.stored_scale is None else self.stored_scale
+        object.__setattr__(self, "stored_scale", np.asarray(stored, dtype=np.float32))
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "zero_point", zero_point)
 
     @property
     def per_channel(self) -> bool:
         return self.axis is not None
-
-    @property
-    def stored_scale(self) -> np.ndarray:
-        """The scale as a `.tflite` file stores it (float32)."""
-        return self.scale.astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +88,8 @@ class AffineParams:
 
     def replace(self, **changes: Any) -> AffineParams:
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if "scale" in changes:  # a new scale brings its own stored (and inverse) scale
+            fields.update(stored_scale=None, inverse_scale=None)
         return AffineParams(**{**fields, **changes})
 
 
@@ -134,13 +137,16 @@ def params_from_range(
         return AffineParams(scale, np.zeros(scale.shape, dtype=np.int64), qmin, qmax, axis)
     empty = hi == lo
     scale = np.where(empty, 1.0, (hi - lo) / (qmax - qmin))
+    # the converter's float32 arithmetic: (float(max) - float(min)) / (qmax - qmin)
+    width32 = hi.astype(np.float32) - lo.astype(np.float32)
+    stored = np.where(empty, np.float32(1.0), width32 / np.float32(qmax - qmin))
     # Like MLIR's getNudgedScaleAndZeroPoint: take the zero point from whichever end of the
     # range carries the smaller rounding error, then nudge it onto the integer grid.
     from_min, from_max = qmin - lo / scale, qmax - hi / scale
     use_min = abs(qmin) + np.abs(lo / scale) < abs(qmax) + np.abs(hi / scale)
     zero_point = np.clip(round_half_away(np.where(use_min, from_min, from_max)), qmin, qmax)
     zero_point = np.where(empty, qmin, zero_point).astype(np.int64)
-    return AffineParams(scale, zero_point, qmin, qmax, axis)
+    return AffineParams(scale, zero_point, qmin, qmax, axis, stored_scale=stored)
 
 
 def weight_params(kernel: np.ndarray, *, kind: str, per_channel: bool) -> AffineParams:
