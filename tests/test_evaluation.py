@@ -138,3 +138,16 @@ def test_fixed_batch_file_is_run_in_its_batch():
     assert measure_latency(data, x[:1], repeats=3).median_ms > 0
     errors = layer_errors(data, quantized, x, [])
     assert errors and all(e.scale > 0 and 0 < e.rmse_per_scale < 3 for e in errors)
+
+
+def test_layer_errors_are_each_layers_own(files, digits):
+    """Like the QuantizationDebugger: a layer is compared on the quantized run's own inputs, so
+    int8 max-pooling and reshaping add nothing (float32 rounding aside), whatever error arrives
+    before them."""
+    x = digits.test.x[:50]
+    per_op = {
+        e.layer.rsplit("/", 1)[-1]: e for e in layer_errors(files["float"], files["int8"], x, [])
+    }
+    assert per_op["MaxPool2d"].rmse_per_scale < 1e-4 and per_op["Reshape"].rmse_per_scale < 1e-4
+    others = [e for name, e in per_op.items() if name not in ("MaxPool2d", "Reshape")]
+    assert others and all(e.rmse_per_scale > 0.1 for e in others)
