@@ -49,8 +49,8 @@ def test_npz_labelled_and_unlabelled(tmp_path):
     assert len(data.train) + len(data.calibration) + len(data.test) == 50
     assert data.test.x.max() <= 1.0  # uint8 declared as bytes, scaled
     np.savez(tmp_path / "free.npz", x=x.astype(np.float32))
-    free = load_dataset(str(tmp_path / "free.npz"))
-    assert not free.labelled and free.test.y is None
+    free = load_dataset(str(tmp_path / "free.npz"), name="my data")
+    assert not free.labelled and free.test.y is None and free.name == "my data"
 
 
 def test_image_folder(tmp_path):

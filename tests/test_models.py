@@ -25,10 +25,29 @@ def test_demo_models_reach_their_accuracy(digits_model, digits, shapes_model, sh
     assert {"DepthwiseConv2D", "BatchNormalization", "ReLU", "GlobalAveragePooling2D"} <= kinds
 
 
-def test_demo_metadata_matches_the_committed_model(digits_model, digits):
-    metadata = json.loads((DEMO_DIR / "digits_cnn.json").read_text())
-    assert metadata["dataset"] == "digits"
-    assert metadata["test_accuracy"] == pytest.approx(_accuracy(digits_model, digits))
+@pytest.mark.parametrize("name", sorted(DEMO_MODELS))
+def test_demo_metadata_matches_the_committed_model(name, request):
+    dataset = DEMO_MODELS[name]
+    model = request.getfixturevalue(f"{dataset}_model")
+    metadata = json.loads((DEMO_DIR / f"{name}.json").read_text())
+    assert metadata["dataset"] == dataset and metadata["seed"] == 0
+    assert metadata["test_accuracy"] == pytest.approx(
+        _accuracy(model, request.getfixturevalue(dataset)), abs=1e-9
+    )
+
+
+def test_shapes_mobilenet_has_the_spread_depthwise_ranges_of_real_mobilenets(shapes_model):
+    """BatchNorm folded into the depthwise kernels leaves some channels with far wider ranges
+    than the median one: the property that makes int8 per-tensor lose to per-channel."""
+    from workbench.folding import quantizable_kernels
+
+    spreads = []
+    for kernel in quantizable_kernels(shapes_model):
+        if kernel.kind == "DepthwiseConv2D":
+            other = tuple(a for a in range(kernel.kernel.ndim) if a != kernel.channel_axis)
+            absmax = np.abs(kernel.kernel).max(axis=other)
+            spreads.append(absmax.max() / np.median(absmax))
+    assert len(spreads) == 5 and max(spreads) > 20
 
 
 def test_file_forms_round_trip(tmp_path, digits_model, digits):

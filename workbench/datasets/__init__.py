@@ -34,9 +34,9 @@ def load_dataset(
     if isinstance(spec, str | Path):
         path = Path(spec)
         if path.suffix == ".npz" and path.is_file():
-            return user.load_npz(path, seed=seed)
+            return user.load_npz(path, name=name, seed=seed)
         if path.is_dir():
-            return user.load_image_folder(path, seed=seed, image_size=image_size)
+            return user.load_image_folder(path, name=name, seed=seed, image_size=image_size)
         if path.exists():
             raise DataError(
                 f"{path}: not a dataset; give an .npz file or a folder of class folders"

@@ -55,7 +55,7 @@ def _labels(y: Any, count: int, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def load_npz(path: Path, *, seed: int = 0) -> Dataset:
+def load_npz(path: Path, *, name: str | None = None, seed: int = 0) -> Dataset:
     """An `.npz` with an `x` array and optionally `y` labels."""
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -69,11 +69,15 @@ def load_npz(path: Path, *, seed: int = 0) -> Dataset:
             f"{path}: no array named 'x' (found {sorted(arrays)}); save with "
             "numpy.savez(path, x=inputs, y=labels)"
         )
-    return from_arrays(arrays["x"], arrays.get("y"), name=path.stem, seed=seed)
+    return from_arrays(arrays["x"], arrays.get("y"), name=name or path.stem, seed=seed)
 
 
 def load_image_folder(
-    path: Path, *, seed: int = 0, image_size: tuple[int, int] | None = None
+    path: Path,
+    *,
+    name: str | None = None,
+    seed: int = 0,
+    image_size: tuple[int, int] | None = None,
 ) -> Dataset:
     """One sub-folder per class; images resized to `image_size` or to the first image's size."""
     from PIL import Image, UnidentifiedImageError
@@ -100,7 +104,7 @@ def load_image_folder(
     x = np.stack(images)
     if x.ndim == 3:
         x = x[..., None]
-    return from_arrays(x, labels, name=path.name, seed=seed, class_names=tuple(classes))
+    return from_arrays(x, labels, name=name or path.name, seed=seed, class_names=tuple(classes))
 
 
 def from_tf_dataset(dataset: Any, *, name: str, seed: int = 0) -> Dataset:

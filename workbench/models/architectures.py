@@ -25,26 +25,41 @@ def build_digits_cnn() -> Any:
 
 
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1))  # (pointwise filters, stride)
+WEIGHT_DECAY = 5e-4  # L2 on full convolutions only; depthwise kernels get none (MobileNet paper)
 
 
-def build_shapes_mobilenet() -> Any:
-    """MobileNet-v1 style: Conv+BN+ReLU6 stem, depthwise-separable blocks, pooling, dense head."""
+def build_shapes_mobilenet(bn_epsilon: float = 1e-5) -> Any:
+    """MobileNet-v1 style: Conv+BN+ReLU6 stem, depthwise-separable blocks, pooling, dense head.
+
+    `bn_epsilon` defaults to PyTorch's 1e-5 (Keras uses 1e-3): it bounds the gain that folding
+    a BatchNorm gives a channel whose variance collapsed, which is what spreads the ranges of
+    folded depthwise kernels in trained MobileNets.
+    """
     import keras
     from keras import layers
 
+    def batch_norm(name: str) -> Any:
+        return layers.BatchNormalization(epsilon=bn_epsilon, name=name)
+
+    decay = keras.regularizers.L2(WEIGHT_DECAY)
+
     inputs = keras.Input((32, 32, 3), name="image")
-    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.Conv2D(
+        32, 3, strides=2, padding="same", use_bias=False, kernel_regularizer=decay, name="stem"
+    )(inputs)
+    x = batch_norm("stem_bn")(x)
     x = layers.ReLU(6.0, name="stem_relu")(x)
     for index, (filters, stride) in enumerate(BLOCKS, start=1):
         prefix = f"block{index}"
         x = layers.DepthwiseConv2D(
             3, strides=stride, padding="same", use_bias=False, name=f"{prefix}_dw"
         )(x)
-        x = layers.BatchNormalization(name=f"{prefix}_dw_bn")(x)
+        x = batch_norm(f"{prefix}_dw_bn")(x)
         x = layers.ReLU(6.0, name=f"{prefix}_dw_relu")(x)
-        x = layers.Conv2D(filters, 1, use_bias=False, name=f"{prefix}_pw")(x)
-        x = layers.BatchNormalization(name=f"{prefix}_pw_bn")(x)
+        x = layers.Conv2D(
+            filters, 1, use_bias=False, kernel_regularizer=decay, name=f"{prefix}_pw"
+        )(x)
+        x = batch_norm(f"{prefix}_pw_bn")(x)
         x = layers.ReLU(6.0, name=f"{prefix}_pw_relu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(0.2, name="dropout")(x)
