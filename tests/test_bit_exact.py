@@ -129,7 +129,7 @@ def _layer_ops(tflite, kernels):
     return interpreter, details, matched
 
 
-def _assert_bit_exact(tflite, kernels, per_channel):
+def _assert_bit_exact(tflite, kernels, per_channel, bias_dtype="int32"):
     interpreter, details, ops = _layer_ops(tflite, kernels)
     for kernel in kernels:
         op = ops[kernel.layer]
@@ -154,8 +154,8 @@ def _assert_bit_exact(tflite, kernels, per_channel):
             continue
         bias = details[op["inputs"][2]]
         input_scale = details[op["inputs"][0]]["quantization_parameters"]["scales"][0]
-        bias_params = affine.bias_params(input_scale, params)
-        assert bias["dtype"] == np.int32, kernel.layer
+        bias_params = affine.bias_params(input_scale, params, dtype=bias_dtype)
+        assert bias["dtype"] == np.dtype(bias_dtype), kernel.layer
         np.testing.assert_array_equal(
             bias["quantization_parameters"]["scales"],
             bias_params.stored_scale.reshape(-1),
@@ -246,3 +246,32 @@ def test_folding_happens_where_the_converter_folds(converted):
         assert [layer for layer, bn in folded.items() if bn is None] == [
             k.layer for k in kernels if k.kind == "Dense"
         ]
+
+
+def test_int16x8_symmetric_int16_activations_and_int8_weights():
+    """int16x8 (the converter's older quantizer path): int16 activations symmetric with
+    ``scale = absmax / 32767`` and zero point 0; int8 weights as in full int8, int64 biases."""
+    import tensorflow as tf
+
+    from workbench.tflite_file import read_tflite
+
+    keras_model = _small_model()
+    x = np.random.default_rng(0).uniform(-1, 1, (SAMPLES, 12, 12, 3)).astype(np.float32)
+    ranges = _calibrated_ranges(_calibrated(keras_model, x))
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([sample[None]] for sample in x)
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+    ]
+    with silenced():
+        tflite = converter.convert()
+    activations = [
+        t for t in read_tflite(tflite).tensors if t.dtype == "int16" and t.name in ranges
+    ]
+    assert len(activations) >= 5
+    for tensor in activations:
+        params = affine.params_from_range(*ranges[tensor.name], dtype="int16", symmetric=True)
+        assert tensor.scales == (float(params.stored_scale),), tensor.name
+        assert tensor.zero_points == (0,), tensor.name
+    _assert_bit_exact(tflite, quantizable_kernels(keras_model), True, bias_dtype="int64")

@@ -28,6 +28,7 @@ DTYPES: dict[str, tuple[int, int]] = {
     "uint8": (0, 255),
     "int16": (-32768, 32767),
     "int32": (-(2**31) + 1, 2**31 - 1),
+    "int64": (-(2**63) + 1, 2**63 - 1),  # biases of int16x8 models
 }
 
 # Output-channel axis of each kernel kind in TFLite layout:
@@ -166,10 +167,13 @@ def weight_params(kernel: np.ndarray, *, kind: str, per_channel: bool) -> Affine
     return params.replace(inverse_scale=inverse)
 
 
-def bias_params(input_scale: float, weights: AffineParams) -> AffineParams:
-    """int32 bias parameters: ``scale = input_scale * weight_scale`` (float32), zero point 0."""
+def bias_params(input_scale: float, weights: AffineParams, dtype: str = "int32") -> AffineParams:
+    """Bias parameters: ``scale = input_scale * weight_scale`` (float32), zero point 0.
+
+    Biases are int32 next to int8 activations and int64 next to int16 activations.
+    """
     scale = np.float32(input_scale) * weights.stored_scale
-    qmin, qmax = DTYPES["int32"]
+    qmin, qmax = _limits(dtype, narrow_range=False)
     zero_point = np.zeros(scale.shape, dtype=np.int64)
     axis = None if weights.axis is None else 0
     inverse = np.float32(1.0) / scale
