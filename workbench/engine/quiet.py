@@ -1,8 +1,9 @@
 """Silence the converter: its C++ and Python chatter is captured, never shown to the user.
 
 `silenced()` redirects file descriptors 1 and 2 (where TensorFlow's C++ code writes), Python's
-`sys.stdout` / `sys.stderr` and TensorFlow's loggers into one buffer. The captured text is kept
-on the yielded `Capture`, so a failure can quote the converter's own explanation.
+`sys.stdout` / `sys.stderr`, Python warnings and TensorFlow's loggers into one buffer. The
+captured text is kept on the yielded `Capture`, so a failure can quote the converter's own
+explanation.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -49,7 +51,12 @@ def silenced() -> Iterator[Capture]:
             os.dup2(sink.fileno(), 2)
             for name in _LOGGERS:
                 logging.getLogger(name).setLevel(logging.ERROR + 10)
-            with contextlib.redirect_stdout(python_text), contextlib.redirect_stderr(python_text):
+            with (
+                contextlib.redirect_stdout(python_text),
+                contextlib.redirect_stderr(python_text),
+                warnings.catch_warnings(record=True) as caught,
+            ):
+                warnings.simplefilter("always")
                 yield capture
         finally:
             for name, level in levels.items():
@@ -60,4 +67,5 @@ def silenced() -> Iterator[Capture]:
                 os.close(fd)
             sink.seek(0)
             native = sink.read().decode(errors="replace")
-            capture.text = python_text.getvalue() + native
+            recorded = "".join(f"warning: {w.message}\n" for w in caught)
+            capture.text = python_text.getvalue() + native + recorded
