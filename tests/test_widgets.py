@@ -80,10 +80,10 @@ def test_affine_explainer_starts_on_minus3_6_int8():
     assert info["max_rounding_error"] <= info["scale"] / 2 + 1e-6
     assert info["max_clipping_error"] > info["scale"]
     explainer = AffineExplainer()
-    before = explainer.chart.data[0].y
+    before = explainer.chart.figure.data[0].y
     explainer.dtype.value = "int16"
     assert "65535" in explainer.numbers.value or "32767" in explainer.numbers.value
-    assert explainer.chart.data[0].y != before
+    assert explainer.chart.figure.data[0].y != before
 
 
 # --- the app on digits_cnn ---------------------------------------------------------------------
@@ -115,15 +115,15 @@ def test_first_render_measures_baseline_current_and_ranges(app):
     assert state.summary is not None and state.float_summary is not None
     assert state.inspection is not None and state.inspection.weights
     assert _board_label(app) == QuantConfig().label
-    assert len(app.board.chart.data) == 4
-    assert list(app.board.chart.data[0].x) == [r.label for r in state.board_rows()]
-    assert len(app.layer_errors.chart.data[0].x) == len(state.result.layer_errors)
-    assert app.ranges.weights.data and app.ranges.channels.data
+    assert len(app.board.chart.figure.data) == 4
+    assert list(app.board.chart.figure.data[0].x) == [r.label for r in state.board_rows()]
+    assert len(app.layer_errors.chart.figure.data[0].x) == len(state.result.layer_errors)
+    assert app.ranges.weights.figure.data and app.ranges.channels.figure.data
 
 
 def test_toggling_controls_converts_and_updates_board(app):
     session, controls = app.session, app.controls
-    old_sizes = list(app.board.chart.data[0].y)
+    old_sizes = list(app.board.chart.figure.data[0].y)
     controls.granularity.value = Granularity.PER_TENSOR.value
     assert app.wait(TIMEOUT)
     config = QuantConfig(granularity=Granularity.PER_TENSOR)
@@ -134,7 +134,7 @@ def test_toggling_controls_converts_and_updates_board(app):
     assert app.wait(TIMEOUT)
     assert app.state.result.config.mode is Mode.FLOAT16
     assert _board_label(app) == app.state.result.label
-    assert list(app.board.chart.data[0].y) != old_sizes
+    assert list(app.board.chart.figure.data[0].y) != old_sizes
     assert app.controls.granularity.disabled
     controls.mode.value = Mode.INT8.value  # back to int8: the granularity choice is kept
     assert app.state.config == config
@@ -208,10 +208,10 @@ def test_error_reaches_the_status_line(app):
 def test_range_explorer_selection(app):
     names = [s.layer for s in app.state.inspection.weights]
     app.state.selected_layer = names[-1]
-    colors = list(app.ranges.weights.data[0].marker.color)
+    colors = list(app.ranges.weights.figure.data[0].marker.color)
     assert colors[-1] != colors[0]
-    assert names[-1] in app.ranges.channels.layout.title.text
-    assert np.isfinite(np.asarray(app.ranges.channels.data[0].y, dtype=float)).all()
+    assert names[-1] in app.ranges.channels.figure.layout.title.text
+    assert np.isfinite(np.asarray(app.ranges.channels.figure.data[0].y, dtype=float)).all()
 
 
 # --- the dashboard command ---------------------------------------------------------------------

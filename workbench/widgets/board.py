@@ -7,6 +7,7 @@ from typing import Any
 import ipywidgets as w
 
 from workbench.widgets import figures, html
+from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, heading, styled
 
@@ -41,7 +42,7 @@ class BoardView(View):
         self.state = state
         self._shown: tuple = ()
         self.table = styled(w.HTML(), "wb-board")
-        self.chart = styled(figures.figure_widget(figures.board_chart([])), "wb-board-chart")
+        self.chart = Plot(figures.board_chart([]), "wb-board-chart")
         self.pin = styled(w.Button(description="Pin current", icon="thumb-tack"), "wb-pin")
         self.unpin = styled(w.Button(description="Clear pins"), "wb-unpin")
         self.variant = styled(
@@ -61,7 +62,7 @@ class BoardView(View):
                         "pin variants to keep them on the board.",
                     ),
                     self.table,
-                    self.chart,
+                    self.chart.widget,
                     w.HBox([self.pin, self.unpin]),
                     w.HBox([self.variant, self.prepare]),
                     self.links,
@@ -86,7 +87,7 @@ class BoardView(View):
             return
         self._shown = shown
         self.table.value = html.board_table(rows, current_key=current, pinned_keys=pinned)
-        figures.update_figure(self.chart, figures.board_chart(rows, current))
+        self.chart.show(figures.board_chart(rows, current))
         self.variant.options = [(row.label, row.config.key) for row in rows]
         self.variant.value = current if current in self.state.results else None
         if rows:

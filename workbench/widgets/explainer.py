@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from workbench.widgets import figures
 from workbench.widgets.html import key_value_table
+from workbench.widgets.plot import Plot
 from workbench.widgets.view import View, heading, styled
 
 DTYPES = (("8 bits (int8)", "int8"), ("8 bits (uint8)", "uint8"), ("16 bits (int16)", "int16"))
@@ -64,7 +65,7 @@ class AffineExplainer(View):
             w.Dropdown(options=DTYPES, value=dtype, description="Integers"), "wb-affine-dtype"
         )
         self.numbers = styled(w.HTML(), "wb-affine-numbers")
-        self.chart = styled(figures.figure_widget(self._figure()), "wb-affine-chart")
+        self.chart = Plot(self._figure(), "wb-affine-chart")
         self.widget = styled(
             w.VBox(
                 [
@@ -75,7 +76,7 @@ class AffineExplainer(View):
                     ),
                     w.HBox([self.range, self.dtype]),
                     self.numbers,
-                    self.chart,
+                    self.chart.widget,
                 ]
             ),
             "wb-explainer",
@@ -117,4 +118,4 @@ class AffineExplainer(View):
             },
             "wb-affine-table",
         )
-        figures.update_figure(self.chart, self._figure(info))
+        self.chart.show(self._figure(info))

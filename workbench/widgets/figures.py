@@ -1,12 +1,10 @@
 """Pure figure builders: plain data in, a `plotly.graph_objects.Figure` out.
 
-Views keep one long-lived `FigureWidget` each and copy a freshly built figure into it with
-`update_figure` (one `batch_update`, so one message to the browser).
+Views keep one long-lived `Plot` each (`plot.py`) and hand it a freshly built figure.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -31,47 +29,6 @@ def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
         showlegend=False,
     )
     return fig
-
-
-def figure_widget(figure: go.Figure) -> go.FigureWidget:
-    """A long-lived widget built from a first figure (an empty widget filled before it is
-    displayed does not show later trace updates in the browser)."""
-    return go.FigureWidget(figure)
-
-
-def update_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
-    """Make the long-lived `widget` show `figure`, in one batched update where possible."""
-    same_shape = len(widget.data) == len(figure.data) and all(
-        old.type == new.type for old, new in zip(widget.data, figure.data, strict=True)
-    )
-    if not same_shape:
-        widget.data = []
-        widget.add_traces(list(figure.data))
-        widget.layout = figure.layout
-    else:
-        with widget.batch_update():
-            for old, new in zip(widget.data, figure.data, strict=True):
-                _update_changed(old, new.to_plotly_json(), old.to_plotly_json())
-            _update_changed(
-                widget.layout, figure.layout.to_plotly_json(), widget.layout.to_plotly_json()
-            )
-    # Views created later (the page is still loading, or a second display) start from these
-    # two synced traits, which plotly refreshes only when the widget itself is displayed.
-    widget._widget_data = copy.deepcopy(widget._data)
-    widget._widget_layout = copy.deepcopy(widget._layout_obj._props)
-
-
-def _update_changed(target: Any, new: dict[str, Any], current: dict[str, Any]) -> None:
-    """Send only the top-level properties that differ: re-sending an unchanged compound
-    property (e.g. the same marker colours) blanks it in the browser."""
-    changed = {
-        key: value
-        for key, value in new.items()
-        if key not in ("type", "uid") and current.get(key) != value
-    }
-    removed = {key: None for key in current if key not in new and key not in ("type", "uid")}
-    if changed or removed:
-        target.update({**removed, **changed}, overwrite=True)
 
 
 def range_bars(
@@ -246,7 +203,7 @@ def layer_error_chart(
     )
     fig.update_xaxes(tickangle=-40)
     fig.update_yaxes(title_text="RMSE / scale")
-    return _layout(fig, "Per-layer error against float (click a bar to select the layer)")
+    return _layout(fig, "Per-layer error against float")
 
 
 def affine_mapping(

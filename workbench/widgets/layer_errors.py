@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from workbench.widgets import figures
+from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, heading, styled
 
@@ -15,9 +16,7 @@ class LayerErrorView(View):
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._syncing = False
-        self.chart = styled(
-            figures.figure_widget(figures.layer_error_chart(())), "wb-layer-error-chart"
-        )
+        self.chart = Plot(figures.layer_error_chart(()), "wb-layer-error-chart")
         self.sort = styled(w.Checkbox(value=True, description="sort by error"), "wb-error-sort")
         self.layer = styled(w.Dropdown(description="Layer", options=[]), "wb-error-layer")
         self.keep = styled(w.Button(description="Keep in float", icon="lock"), "wb-keep-float")
@@ -32,7 +31,7 @@ class LayerErrorView(View):
                         "above it are candidates to keep in float.",
                     ),
                     self.note,
-                    self.chart,
+                    self.chart.widget,
                     w.HBox([self.layer, self.keep, self.sort]),
                 ]
             ),
@@ -42,16 +41,7 @@ class LayerErrorView(View):
         self.layer.observe(self._on_layer, "value")
         self.keep.on_click(lambda _: self._keep())
         state.observe(lambda _: self._show(), ["result", "selected_layer"])
-        self._bind_clicks()
         self._show()
-
-    def _bind_clicks(self) -> None:
-        if self.chart.data:
-            self.chart.data[0].on_click(self._on_click)
-
-    def _on_click(self, trace, points, _selector) -> None:  # noqa: ANN001 - plotly callback
-        if points.point_inds:
-            self.state.selected_layer = str(trace.x[points.point_inds[0]])
 
     def _on_layer(self, change: dict) -> None:
         if change["new"] and not self._syncing:
@@ -75,15 +65,11 @@ class LayerErrorView(View):
             )
         else:
             self.note.value = f'<div class="wb-help">{result.label}</div>'
-        before = len(self.chart.data)
-        figures.update_figure(
-            self.chart,
+        self.chart.show(
             figures.layer_error_chart(
                 errors, sort=self.sort.value, keep_float=sorted(self.state.config.keep_float)
             ),
         )
-        if len(self.chart.data) != before:
-            self._bind_clicks()
         names = [e.layer for e in errors]
         if list(self.layer.options) != names:
             self._syncing = True
