@@ -83,8 +83,9 @@ def test_int8_variants_share_one_calibration(digits_model, digits):
     assert calibration.calibrations == 1
 
 
-def test_conversion_is_deterministic(digits_model, digits):
-    config = QuantConfig(mode=Mode.INT8)
+@pytest.mark.parametrize("route", list(Route))
+def test_conversion_is_deterministic(digits_model, digits, route):
+    config = QuantConfig(route=route, mode=Mode.INT8, keep_float={"dense"})
     first = convert(digits_model, config, Calibration(digits.calibration.x))
     second = convert(digits_model, config, Calibration(digits.calibration.x))
     assert first == second
@@ -106,8 +107,14 @@ def test_keep_float_layer_stays_float(digits_model, calibration):
 
 
 def test_unknown_keep_float_layer_is_named(digits_model, calibration):
-    with pytest.raises(UnsupportedError, match="nope"):
+    with pytest.raises(UnsupportedError, match="nope.*choose from conv1, conv2, dense"):
         convert(digits_model, QuantConfig(mode=Mode.INT8, keep_float={"nope"}), calibration)
+
+
+def test_keep_float_outside_int8_on_converter_points_to_litert(digits_model, calibration):
+    config = QuantConfig(mode=Mode.DYNAMIC, keep_float={"conv1"})
+    with pytest.raises(UnsupportedError, match="route litert"):
+        convert(digits_model, config, calibration)
 
 
 def test_int8_without_data_says_what_to_do(digits_model):
