@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent
+BATCH_SIZE = 256  # run_tflite's default
+THREADS = 1  # both sides of the throughput figures: batching is what is measured
 sys.path.insert(0, str(ROOT.parent))
 
 from workbench.commands.convert import write_atomic  # noqa: E402
 from workbench.datasets import load_dataset  # noqa: E402
-from workbench.engine.evaluation import default_threads, run_tflite  # noqa: E402
+from workbench.engine.evaluation import BatchRunner, default_threads  # noqa: E402
 from workbench.engine.quiet import silenced  # noqa: E402
 from workbench.models import DEMO_MODELS, load_model  # noqa: E402
 from workbench.qtyping import Granularity, Mode, QuantConfig  # noqa: E402
@@ -57,6 +59,11 @@ def seconds(work: Callable[[], Any], repeats: int = 3) -> float:
     return statistics.median(_times(work) for _ in range(repeats))
 
 
+def best(work: Callable[[], Any], repeats: int) -> float:
+    """Best wall time of `repeats` calls (as timeit advises: other load only adds time)."""
+    return min(_times(work) for _ in range(repeats))
+
+
 def _times(work: Callable[[], Any]) -> float:
     start = time.perf_counter()
     work()
@@ -64,17 +71,22 @@ def _times(work: Callable[[], Any]) -> float:
 
 
 def ratio(slow: Callable[[], Any], fast: Callable[[], Any], repeats: int) -> float:
-    """median(slow) / median(fast), the two run alternately so that load drift hits both."""
+    """Best time of `slow` / best time of `fast`, run alternately so that load hits both."""
     pairs = [(_times(slow), _times(fast)) for _ in range(repeats)]
-    return statistics.median(s for s, _ in pairs) / statistics.median(f for _, f in pairs)
+    return min(s for s, _ in pairs) / min(f for _, f in pairs)
 
 
-def guide_loop(data: bytes, x: np.ndarray) -> np.ndarray:
-    """The TFLite guide's evaluation loop: one set_tensor / invoke / get_tensor per sample."""
+def guide_interpreter(data: bytes) -> Any:
+    """An interpreter set up as the TFLite guide does it (default options, batch 1)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=data)
+    interpreter = Interpreter(model_content=data, num_threads=THREADS)
     interpreter.allocate_tensors()
+    return interpreter
+
+
+def guide_loop(interpreter: Any, x: np.ndarray) -> np.ndarray:
+    """The TFLite guide's evaluation loop: one set_tensor / invoke / get_tensor per sample."""
     source = interpreter.get_input_details()[0]
     target = interpreter.get_output_details()[0]
     outputs = []
@@ -123,9 +135,10 @@ def eval_throughput(name: str, target: float, repeats: int) -> Figure:
     session = Session(name)
     data = session.variant(QuantConfig(mode=Mode.INT8)).tflite
     x = session.data.test.x
-    agree = np.argmax(run_tflite(data, x), 1) == np.argmax(guide_loop(data, x), 1)  # warm-up
-    assert agree.mean() > 0.99, "the two loops must compute the same model"
-    value = ratio(lambda: guide_loop(data, x), lambda: run_tflite(data, x), repeats)
+    runner, interpreter = BatchRunner(data, threads=THREADS), guide_interpreter(data)
+    batched, looped = runner.run(x, BATCH_SIZE), guide_loop(interpreter, x)  # both warmed up
+    assert np.mean(np.argmax(batched, 1) == np.argmax(looped, 1)) > 0.99, "not the same model"
+    value = ratio(lambda: guide_loop(interpreter, x), lambda: runner.run(x, BATCH_SIZE), repeats)
     return Figure(f"eval throughput vs per-sample loop, {name} int8", value, target, "x")
 
 
@@ -146,7 +159,7 @@ def standard_variants(model: Any, dataset: Any) -> Figure:
             found = ops_of_layers(session.float_bytes, config.keep_float, names)
             keep = [tensor for tensors in found.values() for tensor in tensors]
         data = naive_convert(model, config, dataset.calibration.x, keep)
-        guide_loop(data, dataset.test.x)
+        guide_loop(guide_interpreter(data), dataset.test.x)
     naive = time.perf_counter() - start
     label = f"7 standard variants vs naive, {model.name} ({engine:.0f} s vs {naive:.0f} s)"
     return Figure(label, naive / engine, 5.0, "x")
@@ -163,7 +176,7 @@ def overhead_and_cache(model: Any, dataset: Any) -> list[Figure]:
 
     value = ratio(engine, lambda: naive_convert(model, config, dataset.calibration.x, []), 3)
     first = statistics.median(s.variant(config).convert_s for s in sessions)
-    cached = seconds(lambda: sessions[0].variant(config), repeats=20)
+    cached = best(lambda: sessions[0].variant(config), repeats=20)
     return [
         Figure(f"engine overhead over a raw converter call, {model.name} dynamic",
                100.0 * (value - 1.0), 15.0, "%", higher_is_better=False),
@@ -196,8 +209,8 @@ def activation_ranges_cost(model: Any, dataset: Any) -> Figure:
 
     forward()
     activation_ranges(model, x)  # warm-up: both trace their graphs once
-    ratio = seconds(lambda: activation_ranges(model, x)) / seconds(forward)
-    return Figure(f"activation ranges vs one forward pass, {model.name}", ratio, 1.5, "x",
+    value = ratio(lambda: activation_ranges(model, x), forward, repeats=3)
+    return Figure(f"activation ranges vs one forward pass, {model.name}", value, 1.5, "x",
                   higher_is_better=False)  # fmt: skip
 
 
