@@ -163,6 +163,12 @@ def run(args: argparse.Namespace) -> int:
     from workbench.engine.quiet import silenced
     from workbench.session import Session
 
+    for text, kind, argument in (
+        (args.route, Route, "--route"),
+        (args.modes, Mode, "--modes"),
+        (args.granularity, Granularity, "--granularity"),
+    ):
+        _items(text, kind, argument)  # bad options fail before the model is loaded
     session = Session(args.model, args.data)
     configs = configs_from_args(args, session)
     with silenced():  # the runtime announces its delegate on the first interpreter
