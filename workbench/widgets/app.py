@@ -51,6 +51,8 @@ class Workbench(View):
         self.quantized = QuantizedView(self.state)
         self.ranges = RangeView(self.state)
         self.explainer = AffineExplainer()
+        self.controls.widget.layout = w.Layout(width="460px")
+        self.board.widget.layout = w.Layout(flex="1 1 600px", min_width="600px")
         self.widget = styled(
             w.VBox(
                 [

@@ -103,12 +103,13 @@ class RangeView(View):
         from workbench.affine import params_from_range
 
         selected = self.state.selected_layer
-        if selected in self.layer.options:
-            self._syncing = True
-            try:
-                self.layer.value = selected
-            finally:
-                self._syncing = False
+        if selected not in self.layer.options:
+            selected = self.layer.options[0] if self.layer.options else ""
+        self._syncing = True
+        try:
+            self.layer.value = selected or None
+        finally:
+            self._syncing = False
         for plot, items, title in (
             (self.weights, inspection.weights, "Weight range per layer"),
             (self.activations, inspection.activations, "Activation range per layer"),
