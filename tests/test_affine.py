@@ -124,3 +124,23 @@ def test_stored_scale_is_the_converters_float32_arithmetic():
     assert params.stored_scale == expected and params.stored_scale.dtype == np.float32
     assert params.scale == (hi - lo) / 255
     assert params.replace(scale=np.array(0.5)).stored_scale == np.float32(0.5)
+
+
+def test_near_dead_channels_get_the_converters_minimum_and_bias_fitting_scales():
+    kernel = np.zeros((3, 4), dtype=np.float32)  # Dense (out, in)
+    kernel[0] = [0.5, -1.0, 0.25, 0.0]
+    kernel[1, 0] = 1e-9  # a near-dead channel
+    kernel[2, 0] = 2e-9  # near-dead with a large bias
+    plain = affine.weight_params(kernel, kind="Dense", per_channel=True)
+    np.testing.assert_array_equal(
+        plain.stored_scale, np.float32([1.0 / 127, 1e-6 / 254, 1e-6 / 254])
+    )
+    bias = np.array([0.1, 1e-3, 10.0], dtype=np.float32)
+    fitted = affine.weight_params(
+        kernel, kind="Dense", per_channel=True, bias=bias, input_scale=0.02
+    )
+    expected = 10.0 / affine.BIAS_MAX / 0.02  # only the third channel's bias overflows
+    np.testing.assert_array_equal(fitted.stored_scale[:2], plain.stored_scale[:2])
+    assert fitted.stored_scale[2] == np.float32(expected)
+    int32 = affine.quantize(bias, affine.bias_params(0.02, fitted))
+    assert np.abs(int32).max() <= affine.BIAS_MAX + 1

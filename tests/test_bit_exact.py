@@ -136,7 +136,14 @@ def _assert_bit_exact(tflite, kernels, per_channel, bias_dtype="int32"):
         weight = details[op["inputs"][1]]
         written = weight["quantization_parameters"]
         assert weight["dtype"] == np.int8, kernel.layer
-        params = affine.weight_params(kernel.kernel, kind=kernel.kind, per_channel=per_channel)
+        input_scale = details[op["inputs"][0]]["quantization_parameters"]["scales"][0]
+        params = affine.weight_params(
+            kernel.kernel,
+            kind=kernel.kind,
+            per_channel=per_channel,
+            bias=kernel.bias if op["inputs"][2] >= 0 else None,
+            input_scale=input_scale,
+        )
         expected_axis = kernel.channel_axis if per_channel else 0
         assert written["quantized_dimension"] == expected_axis, kernel.layer
         np.testing.assert_array_equal(
@@ -153,7 +160,6 @@ def _assert_bit_exact(tflite, kernels, per_channel, bias_dtype="int32"):
         if op["inputs"][2] < 0:
             continue
         bias = details[op["inputs"][2]]
-        input_scale = details[op["inputs"][0]]["quantization_parameters"]["scales"][0]
         bias_params = affine.bias_params(input_scale, params, dtype=bias_dtype)
         assert bias["dtype"] == np.dtype(bias_dtype), kernel.layer
         np.testing.assert_array_equal(

@@ -150,21 +150,64 @@ def params_from_range(
     return AffineParams(scale, zero_point, qmin, qmax, axis, stored_scale=stored)
 
 
-def weight_params(kernel: np.ndarray, *, kind: str, per_channel: bool) -> AffineParams:
-    """Symmetric int8 [-127, 127] parameters of a kernel in TFLite layout (see CHANNEL_AXIS)."""
+BIAS_MAX = (2**31 - 1) // 2  # the converter keeps int32 biases within half the int32 range
+SMALLEST_HALF_RANGE = 5e-7  # per-channel weight ranges narrower than 1e-6 widen to +-5e-7
+
+
+def weight_params(
+    kernel: np.ndarray,
+    *,
+    kind: str,
+    per_channel: bool,
+    bias: np.ndarray | None = None,
+    input_scale: float | None = None,
+) -> AffineParams:
+    """Symmetric int8 [-127, 127] parameters of a kernel in TFLite layout (see CHANNEL_AXIS).
+
+    As the converter does: per channel, a range narrower than ``2 * SMALLEST_HALF_RANGE`` is
+    widened to it (MLIR's ExpandVerySmallRange); given the layer's (folded) `bias` and its
+    input's scale, a weight scale so small that the int32 bias would pass `BIAS_MAX` is raised
+    to ``|bias| / BIAS_MAX / input_scale`` (near-dead channels with a BatchNorm bias need it).
+    """
     if kind not in CHANNEL_AXIS:
         raise UnsupportedError(f"kind: {kind!r} is not one of {', '.join(CHANNEL_AXIS)}")
     kernel = np.asarray(kernel, dtype=np.float32)
     axis = CHANNEL_AXIS[kind] if per_channel else None
     others = tuple(i for i in range(kernel.ndim) if i != axis)
     lo, hi = kernel.min(axis=others), kernel.max(axis=others)
+    if per_channel:
+        lo, hi = np.minimum(lo, -SMALLEST_HALF_RANGE), np.maximum(hi, SMALLEST_HALF_RANGE)
     params = params_from_range(lo, hi, dtype="int8", symmetric=True, narrow_range=True, axis=axis)
     if per_channel:
         inverse = np.float32(1.0) / params.stored_scale
     else:  # PortableSymmetricQuantizeFloats: 127 / absmax, not 1 / scale
         absmax = np.maximum(-lo, hi)
         inverse = np.float32(127.0) / absmax if absmax > 0 else np.float32(1.0)
-    return params.replace(inverse_scale=inverse)
+    params = params.replace(inverse_scale=inverse)
+    if bias is None or input_scale is None:
+        return params
+    return _fit_bias(params, np.asarray(bias, dtype=np.float32), float(input_scale))
+
+
+def _fit_bias(weights: AffineParams, bias: np.ndarray, input_scale: float) -> AffineParams:
+    """Raise weight scales whose int32 bias would not fit (QuantizationDriver's adjustment)."""
+    halves = np.abs(bias).astype(np.float64)
+    if weights.axis is None:
+        halves = np.array(halves.max() if halves.size else 0.0)
+    bias_scale = input_scale * weights.stored_scale.astype(np.float64)
+    overflow = (
+        halves / bias_scale > BIAS_MAX
+        if weights.axis is not None
+        else (halves / bias_scale >= BIAS_MAX)
+    )
+    if not np.any(overflow):
+        return weights
+    scale = np.where(overflow, halves / BIAS_MAX / input_scale, weights.scale)
+    stored = scale.astype(np.float32)
+    inverse = weights.inverse_scale
+    if weights.axis is not None:  # per tensor, the legacy writer keeps its own inverse
+        inverse = np.float32(1.0) / stored
+    return weights.replace(scale=scale, stored_scale=stored, inverse_scale=inverse)
 
 
 def bias_params(input_scale: float, weights: AffineParams, dtype: str = "int32") -> AffineParams:
