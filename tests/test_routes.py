@@ -175,6 +175,8 @@ def test_litert_route_takes_a_tflite_file(digits_model, calibration, tmp_path):
     source = load_model(path)
     data = convert(source, QuantConfig(route=Route.LITERT, mode=Mode.INT8), calibration)
     assert {"int8", "int32"} <= dtypes(data)
+    with pytest.raises(UnsupportedError, match="already quantized"):
+        convert(load_model(data), QuantConfig(route=Route.LITERT, mode=Mode.INT4), calibration)
 
 
 def test_litert_integer_io_is_refused(digits_model, calibration):

@@ -68,6 +68,19 @@ _RECIPES: dict[Mode, Callable[[Any, QuantConfig], None]] = {
 }
 
 
+def _require_float_weights(model: ModelSource, tflite: bytes) -> None:
+    """A `.tflite` whose weights are already quantized cannot be quantized again."""
+    from workbench.tflite_file import read_tflite
+
+    stored = {t.dtype for t in read_tflite(tflite).tensors if t.constant}
+    quantized = sorted(stored & {"int4", "int8", "uint8", "int16", "float16"})
+    if quantized:
+        raise UnsupportedError(
+            f"model {model.name!r}: the .tflite is already quantized ({', '.join(quantized)} "
+            "weights); give the float32 model (.keras, SavedModel or float .tflite) instead"
+        )
+
+
 @register(Route.LITERT)
 class LitertRoute:
     """ai-edge / LiteRT Quantizer recipes applied to the float `.tflite`."""
@@ -84,6 +97,7 @@ class LitertRoute:
         float_bytes = self.float_tflite(model)
         if config.mode is Mode.FLOAT32:
             return float_bytes
+        _require_float_weights(model, float_bytes)
         result = None
         if config.mode.needs_calibration:
             result = self.calibration_result(model, config.calibration_samples, calibration)
