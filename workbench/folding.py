@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from workbench.affine import CHANNEL_AXIS
+from workbench.errors import UnsupportedError
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +131,9 @@ def quantizable_kernels(model: Any) -> list[Kernel]:
     """Every Conv2D / DepthwiseConv2D / Dense kernel of a Keras model (or a `ModelSource`
     holding one), BatchNorm folded where the converter folds it, in model order."""
     keras_model = getattr(model, "keras_model", None) or model
+    if not hasattr(keras_model, "layers"):
+        name = getattr(model, "name", type(model).__name__)
+        raise UnsupportedError(f"{name}: quantizable kernels are read from a Keras model")
     layers = flat_layers(keras_model)
     consumers = _consumers(layers)
     kernels = []
