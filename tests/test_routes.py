@@ -236,3 +236,37 @@ def test_saved_model_and_concrete_function_sources(digits_model, calibration, tm
     function = tf.function(lambda x: digits_model.keras_model(x)).get_concrete_function(spec)
     data = convert(load_model(function), QuantConfig(mode=Mode.INT8), calibration)
     assert {"int8", "int32"} <= dtypes(data)
+
+
+@pytest.mark.parametrize(
+    ("granularity", "io_type"),
+    [(Granularity.PER_CHANNEL, IOType.FLOAT32), (Granularity.PER_TENSOR, IOType.INT8)],
+)
+def test_fast_int8_path_equals_the_converters_own(
+    digits_model, digits, calibration, granularity, io_type
+):
+    """calibrate-once + mlir_quantize gives the same tensors and outputs as convert()."""
+    import tensorflow as tf
+
+    from workbench.engine.evaluation import run_tflite
+    from workbench.engine.quiet import silenced
+    from workbench.tflite_file import read_tflite
+
+    x = digits.calibration.x
+    with silenced():
+        converter = tf.lite.TFLiteConverter.from_keras_model(digits_model.keras_model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x[i : i + 1]] for i in range(len(x)))
+        converter._experimental_disable_per_channel = granularity is Granularity.PER_TENSOR
+        if io_type is IOType.INT8:
+            converter.inference_input_type = converter.inference_output_type = tf.int8
+        reference = converter.convert()
+    config = QuantConfig(mode=Mode.INT8, granularity=granularity, io_type=io_type)
+    mine = convert(digits_model, config, calibration)
+    pairs = list(zip(read_tflite(reference).tensors, read_tflite(mine).tensors, strict=True))
+    assert all(
+        (a.name, a.dtype, a.scales, a.zero_points) == (b.name, b.dtype, b.scales, b.zero_points)
+        for a, b in pairs
+    )
+    test = digits.test.x[:200]
+    np.testing.assert_array_equal(run_tflite(reference, test), run_tflite(mine, test))
