@@ -67,6 +67,9 @@ def test_inspect_reads_a_tflite_file(tmp_path, capsys, digits_model):
     assert [w["kind"] for w in record["weights"]] == ["Conv2D", "Conv2D", "Dense", "Dense"]
     assert {w["dtype"] for w in record["weights"]} == {"float32"}
     assert record["activations"] is None
+    kernels = [t for t in record["tensors"] if t["constant"] and len(t["shape"]) == 4]
+    assert sorted(t["shape"] for t in kernels) == [[16, 3, 3, 1], [32, 3, 3, 16]]
+    assert all(t["dtype"] == "float32" and t["scales"] == [] for t in kernels)
 
 
 @pytest.mark.parametrize(

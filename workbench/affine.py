@@ -26,6 +26,7 @@ from workbench.errors import UnsupportedError
 DTYPES: dict[str, tuple[int, int]] = {
     "int8": (-128, 127),
     "uint8": (0, 255),
+    "int4": (-8, 7),  # weight-only int4 (LiteRT route)
     "int16": (-32768, 32767),
     "int32": (-(2**31) + 1, 2**31 - 1),
     "int64": (-(2**63) + 1, 2**63 - 1),  # biases of int16x8 models
