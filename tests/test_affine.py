@@ -100,7 +100,7 @@ def test_zero_width_range_and_bad_arguments():
     empty = affine.params_from_range(0.0, 0.0, dtype="int8", symmetric=True)
     assert float(empty.scale) == 1.0 and int(empty.zero_point) == 0
     with pytest.raises(UnsupportedError, match="dtype"):
-        affine.params_from_range(-1, 1, dtype="int4")
+        affine.params_from_range(-1, 1, dtype="int2")
     with pytest.raises(UnsupportedError, match="kind"):
         affine.weight_params(np.ones((2, 2)), kind="LSTM", per_channel=True)
     with pytest.raises(UnsupportedError, match="signed"):
