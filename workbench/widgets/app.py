@@ -80,7 +80,7 @@ class Workbench(View):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the newest background job has finished; False on timeout."""
-        return self.controller.worker.wait(timeout)
+        return self.controller.wait(timeout)
 
     def close(self) -> None:
         self.controller.close()

@@ -123,17 +123,25 @@ def download_link(data: bytes, filename: str, text: str, mime: str) -> str:
     )
 
 
-def status_line(status: TaskStatus, pending: bool = False) -> str:
-    """One line: icon, state, what, and the error message when it failed."""
+def status_line(status: TaskStatus, pending: bool = False, detail: TaskStatus | None = None) -> str:
+    """One line: icon, state, what, and the error message when it failed; then what the
+    detail worker (per-layer error, ranges) is doing, if anything."""
     icon = _STATUS_ICONS[status.state.value]
     what = f" — {escape(status.label)}" if status.label else ""
-    detail = f": {escape(status.message)}" if status.message else ""
+    extra, detail = detail, f": {escape(status.message)}" if status.message else ""
     seconds = f" ({status.seconds:.2f} s)" if status.seconds and not status.state.busy else ""
     return (
         f'<div class="wb-status-line" data-state="{status.state.value}" '
         f'data-generation="{status.generation}" data-pending="{int(pending)}">'
-        f"{icon} <b>{status.state.value}</b>{what}{detail}{seconds}</div>"
+        f"{icon} <b>{status.state.value}</b>{what}{detail}{seconds}{_detail(extra)}</div>"
     )
+
+
+def _detail(status: TaskStatus | None) -> str:
+    if status is None or not (status.state.busy or status.state.value == "failed"):
+        return ""
+    text = f"{status.state.value}: {status.message}" if status.message else status.state.value
+    return f' <span class="wb-detail-status">· {escape(text)}</span>'
 
 
 def key_value_table(items: Mapping[str, Any], css: str) -> str:

@@ -25,6 +25,9 @@ class LiveController:
         self.state = state
         self.layer_errors = layer_errors
         self.worker = Worker(self._on_status)
+        # Per-layer error and range statistics run on a second worker, so a new request never
+        # waits behind them (each worker supersedes only its own jobs).
+        self.details = Worker(self._on_detail_status, self.worker._deliver_lock)
         self._summaries: dict[tuple[int, str], Any] = {}
         state.observe(self._on_config, "config")
 
@@ -45,9 +48,11 @@ class LiveController:
             def apply() -> None:
                 self._apply_result(session, result, summary)
 
-            return self.worker.supersede(
+            generation = self.worker.supersede(
                 apply, TaskStatus(TaskState.DONE, label=config.label, message="from cache")
             )
+            self._submit_details(session, result)
+            return generation
         return self.worker.submit(lambda job: self._measure(job, session, config), config.label)
 
     def load(self, model: Any, data: Any = None, *, name: str = "") -> int:
@@ -56,14 +61,23 @@ class LiveController:
 
     def cancel(self) -> None:
         self.worker.cancel()
+        self.details.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until both workers have finished their newest jobs; False on timeout."""
+        return self.worker.wait(timeout) and self.details.wait(timeout)
 
     def close(self) -> None:
         self.worker.close()
+        self.details.close()
 
     # --- worker side ---
 
     def _on_status(self, status: TaskStatus) -> None:
         self.state.status = status
+
+    def _on_detail_status(self, status: TaskStatus) -> None:
+        self.state.detail_status = status
 
     def _on_config(self, change: dict[str, Any]) -> None:
         self.request(change["new"])
@@ -71,11 +85,7 @@ class LiveController:
     def _cached(self, session: Any, config: QuantConfig) -> tuple[VariantResult, Any] | None:
         result = session.cached_result(config)
         summary = self._summaries.get((id(session), config.key))
-        if result is None or summary is None:
-            return None
-        if self.layer_errors and _quantized(config) and not result.layer_errors:
-            return None
-        return result, summary
+        return None if result is None or summary is None else (result, summary)
 
     def _load(self, job: Job, model: Any, data: Any) -> None:
         from workbench.session import Session
@@ -118,10 +128,22 @@ class LiveController:
         result = session.evaluate(config)
         summary = _summary(variant.tflite, session.layer_names)
         self._summaries[(id(session), config.key)] = summary
-        job.deliver(lambda: self._apply_result(session, result, summary))
-        if self.layer_errors and _quantized(config) and not result.layer_errors:
+        if job.deliver(lambda: self._apply_result(session, result, summary)):
+            self._submit_details(session, result)
+
+    def _submit_details(self, session: Any, result: VariantResult) -> None:
+        config = result.config
+        wants_layers = self.layer_errors and _quantized(config) and not result.layer_errors
+        if wants_layers or self.state.inspection is None:
+            self.details.submit(
+                lambda job: self._details(job, session, config, wants_layers), config.label
+            )
+
+    def _details(self, job: Job, session: Any, config: QuantConfig, layers: bool) -> None:
+        if layers:
             job.step(TaskState.EVALUATING, "per-layer error")
             detailed = session.evaluate(config, layers=True)
+            summary = self._summaries[(id(session), config.key)]
             job.deliver(lambda: self._apply_result(session, detailed, summary))
         if self.state.inspection is None:
             job.step(TaskState.EVALUATING, "weight and activation ranges")

@@ -33,7 +33,8 @@ class AppState(traitlets.HasTraits):
     config = traitlets.Instance(QuantConfig, kw={})
     pinned = traitlets.Tuple()  # QuantConfigs the board keeps next to the current one
     selected_layer = traitlets.Unicode("")
-    status = traitlets.Instance(TaskStatus, kw={})
+    status = traitlets.Instance(TaskStatus, kw={})  # converting and evaluating `config`
+    detail_status = traitlets.Instance(TaskStatus, kw={})  # per-layer error, range statistics
     result = traitlets.Instance(VariantResult, allow_none=True)  # of `config`, once measured
     baseline = traitlets.Instance(VariantResult, allow_none=True)  # float32 on the same route
     results = traitlets.Dict()  # config.key -> VariantResult, everything measured this session

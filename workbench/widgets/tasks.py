@@ -83,14 +83,19 @@ class Job:
 class Worker:
     """A single daemon thread running the newest submitted job."""
 
-    def __init__(self, listener: Callable[[TaskStatus], None] | None = None) -> None:
+    def __init__(
+        self,
+        listener: Callable[[TaskStatus], None] | None = None,
+        deliver_lock: threading.RLock | None = None,
+    ) -> None:
         self.listener = listener
         self.generation = 0
         self.status = TaskStatus()
         self.finished = threading.Event()
         self.finished.set()
         self._lock = threading.Condition()
-        self._deliver_lock = threading.RLock()
+        # Shared by workers that write the same screen, so their deliveries never interleave.
+        self._deliver_lock = deliver_lock or threading.RLock()
         self._pending: tuple[Job, Callable[[Job], Any]] | None = None
         self._running: Job | None = None
         self._closed = False
