@@ -174,7 +174,8 @@ def overhead_and_cache(model: Any, dataset: Any) -> list[Figure]:
         sessions.append(Session(model, dataset))
         sessions[-1].variant(config)
 
-    value = ratio(engine, lambda: naive_convert(model, config, dataset.calibration.x, []), 3)
+    naive_convert(model, config, dataset.calibration.x, [])  # warm-up: TF's first trace is slow
+    value = ratio(engine, lambda: naive_convert(model, config, dataset.calibration.x, []), 5)
     first = statistics.median(s.variant(config).convert_s for s in sessions)
     cached = best(lambda: sessions[0].variant(config), repeats=20)
     return [
