@@ -253,3 +253,13 @@ def test_what_got_quantized_view(app):
     assert "float32 → int8" in text  # the model input became int8
     assert "QUANTIZE" in text
     assert all(name in text for name in app.session.layer_names)
+
+
+def test_upload_of_a_wrong_file_type_is_a_clear_message(app):
+    session = app.session
+    app.pickers._on_model_upload({"new": [{"name": "notes.txt", "content": b"hello"}]})
+    assert app.state.status.state is TaskState.FAILED
+    assert "notes.txt" in app.status.line.value and ".keras" in app.status.line.value
+    app.pickers._on_data_upload({"new": [{"name": "data.csv", "content": b"1,2"}]})
+    assert "data.csv" in app.state.status.message and ".npz" in app.state.status.message
+    assert app.session is session
