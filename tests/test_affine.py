@@ -144,3 +144,14 @@ def test_near_dead_channels_get_the_converters_minimum_and_bias_fitting_scales()
     assert fitted.stored_scale[2] == np.float32(expected)
     int32 = affine.quantize(bias, affine.bias_params(0.02, fitted))
     assert np.abs(int32).max() <= affine.BIAS_MAX + 1
+
+
+def test_litert_tool_floors_the_range_and_rounds_half_to_even():
+    kernel = np.array([[1.27, 0.025, -0.035], [0.0, 0.0, 0.0]], dtype=np.float32)  # Dense
+    params = affine.weight_params(kernel, kind="Dense", per_channel=True, tool="litert")
+    np.testing.assert_array_equal(params.stored_scale, np.float32([1.27, 1e-9]) / np.float32(127))
+    assert params.half_even and params.zero_point.tolist() == [0, 0]
+    q = affine.quantize(kernel, params)
+    assert q[0].tolist() == [127, 2, -4]  # 2.5 -> 2 and -3.5 -> -4: ties to even
+    with pytest.raises(UnsupportedError, match="tool"):
+        affine.weight_params(kernel, kind="Dense", per_channel=True, tool="onnx")

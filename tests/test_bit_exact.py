@@ -281,3 +281,41 @@ def test_int16x8_symmetric_int16_activations_and_int8_weights():
         assert tensor.scales == (float(params.stored_scale),), tensor.name
         assert tensor.zero_points == (0,), tensor.name
     _assert_bit_exact(tflite, quantizable_kernels(keras_model), True, bias_dtype="int64")
+
+
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per-channel", "per-tensor"])
+def test_litert_quantizer_weights_equal_the_core_with_its_rules(shapes_model, shapes, per_channel):
+    """The LiteRT route (float .tflite, then the LiteRT Quantizer's static int8 recipe) writes
+    ``max(absmax, 1e-9) / 127`` scales and rounds half to even; `tool="litert"` predicts it,
+    near-dead channels of the folded depthwise/pointwise kernels included."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from workbench.qtyping import Granularity, Mode, QuantConfig, Route
+    from workbench.session import Session
+    from workbench.tflite_file import op_layers, read_tflite
+
+    granularity = Granularity.PER_CHANNEL if per_channel else Granularity.PER_TENSOR
+    config = QuantConfig(
+        route=Route.LITERT, mode=Mode.INT8, granularity=granularity, calibration_samples=32
+    )
+    tflite = Session(shapes_model, shapes).variant(config).tflite
+    kernels = {k.layer: k for k in quantizable_kernels(shapes_model)}
+    model, interpreter = read_tflite(tflite), Interpreter(model_content=tflite)
+    layers = op_layers(model, list(kernels))
+    checked = 0
+    for op in model.ops:
+        if op.opcode not in WEIGHT_OPS:
+            continue
+        kernel, weight = kernels[layers[op.index]], model.tensors[op.inputs[1]]
+        params = affine.weight_params(
+            kernel.kernel, kind=kernel.kind, per_channel=per_channel, tool="litert"
+        )
+        assert weight.scales == tuple(float(s) for s in params.stored_scale.reshape(-1))
+        assert weight.quantized_dimension == (kernel.channel_axis if per_channel else 0)
+        np.testing.assert_array_equal(
+            interpreter.get_tensor(weight.index),
+            affine.quantize(kernel.kernel, params).astype(np.int8),
+            err_msg=kernel.layer,
+        )
+        checked += 1
+    assert checked == len(kernels)

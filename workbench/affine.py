@@ -11,7 +11,9 @@ show); `AffineParams.stored_scale` is the float32 a `.tflite` holds, computed wi
 converter's float32 arithmetic. `quantize` divides exactly, except for parameters carrying an
 `inverse_scale` (weights and biases): those multiply by that float32 factor in float32, as the
 converter does when it writes constant tensors (``127 / absmax`` per tensor, ``1 / scale`` per
-channel and for biases), so the integers match the `.tflite` bit for bit.
+channel and for biases), so the integers match the `.tflite` bit for bit. Parameters made for
+the LiteRT Quantizer (``weight_params(..., tool="litert")``) follow its numpy instead: divide
+by the float32 scale in float32 and round half to even (``np.rint``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class AffineParams:
     `scale` (float64) and `zero_point` (int64) are 0-d for per-tensor, 1-d along `axis`.
     `stored_scale` (float32) is the scale as a `.tflite` stores it (default: `scale` rounded).
     `inverse_scale` (float32, shaped like `scale`), when set, is what `quantize` multiplies by.
+    `half_even` selects the LiteRT Quantizer's arithmetic (float32 division, ties to even).
     """
 
     scale: np.ndarray
@@ -53,6 +56,7 @@ class AffineParams:
     axis: int | None = None
     inverse_scale: np.ndarray | None = None
     stored_scale: np.ndarray | None = None  # filled from `scale` when not given
+    half_even: bool = False
 
     def __post_init__(self) -> None:
         scale = np.asarray(self.scale, dtype=np.float64)
@@ -162,6 +166,7 @@ def weight_params(
     per_channel: bool,
     bias: np.ndarray | None = None,
     input_scale: float | None = None,
+    tool: str = "converter",
 ) -> AffineParams:
     """Symmetric int8 [-127, 127] parameters of a kernel in TFLite layout (see CHANNEL_AXIS).
 
@@ -169,6 +174,8 @@ def weight_params(
     widened to it (MLIR's ExpandVerySmallRange); given the layer's (folded) `bias` and its
     input's scale, a weight scale so small that the int32 bias would pass `BIAS_MAX` is raised
     to ``|bias| / BIAS_MAX / input_scale`` (near-dead channels with a BatchNorm bias need it).
+    ``tool="litert"`` gives the LiteRT Quantizer's parameters: ``max(absmax, 1e-9) / 127`` in
+    float32, no bias adjustment, its own rounding (see `AffineParams.half_even`).
     """
     if kind not in CHANNEL_AXIS:
         raise UnsupportedError(f"kind: {kind!r} is not one of {', '.join(CHANNEL_AXIS)}")
@@ -176,6 +183,10 @@ def weight_params(
     axis = CHANNEL_AXIS[kind] if per_channel else None
     others = tuple(i for i in range(kernel.ndim) if i != axis)
     lo, hi = kernel.min(axis=others), kernel.max(axis=others)
+    if tool == "litert":
+        return _litert_weight_params(lo, hi, axis)
+    if tool != "converter":
+        raise UnsupportedError(f"tool: {tool!r} is not one of converter, litert")
     if per_channel:
         lo, hi = np.minimum(lo, -SMALLEST_HALF_RANGE), np.maximum(hi, SMALLEST_HALF_RANGE)
     params = params_from_range(lo, hi, dtype="int8", symmetric=True, narrow_range=True, axis=axis)
@@ -188,6 +199,14 @@ def weight_params(
     if bias is None or input_scale is None:
         return params
     return _fit_bias(params, np.asarray(bias, dtype=np.float32), float(input_scale))
+
+
+def _litert_weight_params(lo: np.ndarray, hi: np.ndarray, axis: int | None) -> AffineParams:
+    """The LiteRT Quantizer's symmetric int8 weight parameters (uniform_quantize_tensor.py)."""
+    bound = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), np.float32(1e-9)).astype(np.float32)
+    stored = bound / np.float32(127)
+    zero_point = np.zeros(stored.shape, dtype=np.int64)
+    return AffineParams(stored, zero_point, -127, 127, axis, stored_scale=stored, half_even=True)
 
 
 def _fit_bias(weights: AffineParams, bias: np.ndarray, input_scale: float) -> AffineParams:
@@ -235,6 +254,10 @@ def _along_axis(values: np.ndarray, params: AffineParams, ndim: int) -> np.ndarr
 def quantize(x: np.ndarray, params: AffineParams) -> np.ndarray:
     """Integers (int64) ``clip(round(x / scale) + zero_point, qmin, qmax)``."""
     zero_point = _along_axis(params.zero_point, params, np.ndim(x))
+    if params.half_even:  # LiteRT Quantizer: rint(x / scale + zero_point) in float32
+        stored = _along_axis(params.stored_scale, params, np.ndim(x))
+        scaled = np.asarray(x, dtype=np.float32) / stored
+        return np.clip(np.rint(scaled + zero_point).astype(np.int64), params.qmin, params.qmax)
     if params.inverse_scale is not None:
         inverse = _along_axis(params.inverse_scale, params, np.ndim(x))
         scaled = np.asarray(x, dtype=np.float32) * inverse
