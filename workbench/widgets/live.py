@@ -53,6 +53,7 @@ class LiveController:
             )
             self._submit_details(session, result)
             return generation
+        self.details.supersede()  # details of an older variant would only compete for the CPU
         return self.worker.submit(lambda job: self._measure(job, session, config), config.label)
 
     def load(self, model: Any, data: Any = None, *, name: str = "") -> int:
