@@ -144,6 +144,7 @@ def eval_throughput(name: str, target: float, repeats: int) -> Figure:
 
 def standard_variants(model: Any, dataset: Any) -> Figure:
     """Seven standard variants: Session.compare vs fresh converter calls + per-sample loops."""
+    naive_convert(model, QuantConfig(mode=Mode.FLOAT32), dataset.calibration.x, [])  # warm-up
     start = time.perf_counter()
     session = Session(model, dataset)
     configs = session.standard_configs()
