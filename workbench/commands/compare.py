@@ -170,9 +170,8 @@ def run(args: argparse.Namespace) -> int:
     ):
         _items(text, kind, argument)  # bad options fail before the model is loaded
     session = Session(args.model, args.data)
-    configs = configs_from_args(args, session)
     with silenced():  # the runtime announces its delegate on the first interpreter
-        results = session.compare(configs)
+        results = session.compare(configs_from_args(args, session))
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
     if args.json is not None:
