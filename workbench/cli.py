@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"workbench.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"workbench.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"workbench.commands.{name}").register(subparsers)
     return parser
 
 
