@@ -3,6 +3,8 @@
 
 Waits are on selectors only. Toggle-to-numbers times are measured and printed (run with -s),
 never asserted. WORKBENCH_BROWSER_MODEL picks the model (default digits_cnn, for speed).
+Screenshots go to a temporary folder; `WORKBENCH_BROWSER_MODEL=shapes_mobilenet
+WORKBENCH_SCREENSHOTS=docs` regenerates the README's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -21,7 +24,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-DOCS = ROOT / "docs"
+DOCS = Path(
+    os.environ.get("WORKBENCH_SCREENSHOTS", Path(tempfile.gettempdir()) / "workbench-screenshots")
+)
 MODEL = os.environ.get("WORKBENCH_BROWSER_MODEL", "digits_cnn")
 ARGS = [
     "--no-sandbox",
@@ -166,7 +171,7 @@ def test_dashboard_switches_variants_and_board_follows(page):
     )
     page.wait_for_selector('.wb-status-line[data-state="done"]')
     page.wait_for_selector(".wb-layer-error-chart .bars path")
-    DOCS.mkdir(exist_ok=True)
+    DOCS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 3400})
     page.screenshot(path=str(DOCS / "dashboard.png"))
     page.set_viewport_size({"width": 1400, "height": 1000})
