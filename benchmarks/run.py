@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent
 BATCH_SIZE = 256  # run_tflite's default
 sys.path.insert(0, str(ROOT.parent))
 
-from workbench.commands.convert import write_atomic  # noqa: E402
 from workbench.datasets import load_dataset  # noqa: E402
 from workbench.engine.evaluation import BatchRunner, default_threads  # noqa: E402
 from workbench.engine.quiet import silenced  # noqa: E402
+from workbench.files import write_bytes_atomically  # noqa: E402
 from workbench.models import DEMO_MODELS, load_model  # noqa: E402
 from workbench.qtyping import Granularity, Mode, QuantConfig  # noqa: E402
 from workbench.session import Session  # noqa: E402
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mark} {figure.name:<{width}}  {figure.value:9.2f} {figure.unit:<2} ({target})")
     print(f"total {time.perf_counter() - start:.0f} s, {default_threads()} interpreter threads")
     records = [figure.record() for figure in figures]
-    write_atomic(args.out, (json.dumps(records, indent=2) + "\n").encode())
+    write_bytes_atomically(args.out, (json.dumps(records, indent=2) + "\n").encode())
     return 0 if all(figure.met for figure in figures) else 1
 
 

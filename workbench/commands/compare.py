@@ -159,8 +159,8 @@ def _finite(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.commands.convert import write_atomic
     from workbench.engine.quiet import silenced
+    from workbench.files import write_bytes_atomically
     from workbench.session import Session
 
     for text, kind, argument in (
@@ -177,11 +177,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         records = [_finite(result.to_dict()) for result in results]
         text = json.dumps(records, indent=2, allow_nan=False)
-        write_atomic(args.json, (text + "\n").encode())
+        write_bytes_atomically(args.json, (text + "\n").encode())
         print(f"wrote {args.json}")
     if args.save_dir is not None:
         for result in results:
             path = args.save_dir / file_name(session.model.name, result.config)
-            write_atomic(path, session.variant(result.config).tflite)
+            write_bytes_atomically(path, session.variant(result.config).tflite)
         print(f"wrote {len(results)} .tflite files to {args.save_dir}")
     return 0

@@ -7,11 +7,10 @@ failed conversion leaves nothing behind.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from workbench.files import write_bytes_atomically
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
 
@@ -70,19 +69,6 @@ def config_from_args(args: argparse.Namespace) -> QuantConfig:
     )
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file next to `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from workbench.session import Session
 
@@ -90,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     session = Session(args.model, args.data)
     variant = session.variant(config)
     output = args.output or Path(f"{session.model.name}-{config.mode.value}.tflite")
-    write_atomic(output, variant.tflite)
+    write_bytes_atomically(output, variant.tflite)
     ratio = len(variant.tflite) / len(session.float_bytes)
     print(
         f"{output}: {config.label}, {len(variant.tflite) / 1024:.1f} KiB "

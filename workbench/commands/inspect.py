@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import DataError
+from workbench.files import write_bytes_atomically
 
 
 def register(subparsers: Any) -> None:
@@ -94,15 +93,7 @@ def write_json(path: Path, record: Any) -> None:
     folder = path.resolve().parent
     if not folder.is_dir():
         raise DataError(f"--json {path}: folder {folder} does not exist; create it first")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(record, handle)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(path, json.dumps(record).encode())
 
 
 def _tensors(model: Any) -> list[dict[str, Any]] | None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from workbench.files import write_atomically
 from workbench.models.architectures import build_digits_cnn, build_shapes_mobilenet
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -88,24 +87,12 @@ def train(name: str, out_dir: Path = DEMO_DIR) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     untrained = recipe["build"](**recipe["architecture"])
     untrained.set_weights(model.get_weights())
-    _write_atomically(out_dir / f"{name}.keras", untrained.save)
-    _write_atomically(
+    write_atomically(out_dir / f"{name}.keras", untrained.save)
+    write_atomically(
         out_dir / f"{name}.json",
         lambda path: Path(path).write_text(json.dumps(metadata, indent=2) + "\n"),
     )
     return metadata
-
-
-def _write_atomically(target: Path, write: Any) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=target.suffix)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def main(argv: list[str] | None = None) -> None:
