@@ -202,3 +202,23 @@ def test_tflite_int4_weights_dequantize_to_the_kernels(digits_model, digits):
         assert [c.absmax for c in stat.per_channel] == pytest.approx(absmax.tolist(), rel=1e-6)
         assert np.float32(stat.scales) * 7 == pytest.approx(absmax, rel=1e-6)
         assert set(stat.zero_points) == {0}
+
+
+def test_batch_norm_folds_in_a_sequential_model_loaded_from_file(tmp_path):
+    import keras
+
+    from workbench.folding import quantizable_kernels
+    from workbench.models import load_model
+
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            keras.layers.Conv2D(4, 3, use_bias=False, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+        ]
+    )
+    model.save(tmp_path / "seq.keras")
+    loaded = load_model(tmp_path / "seq.keras")
+    loaded.keras_model.predict(np.zeros((2, 6, 6, 2), np.float32), verbose=0)
+    (kernel,) = quantizable_kernels(loaded)
+    assert kernel.folded_from == "bn"

@@ -110,7 +110,9 @@ def _consumers(layers: list[Any]) -> dict[int, list[Any]]:
     for layer in layers:
         for node in getattr(layer, "_inbound_nodes", []):
             for parent in node.parent_nodes:
-                consumers[id(parent.operation)].append(layer)
+                users = consumers[id(parent.operation)]
+                if not any(user is layer for user in users):  # a loaded model repeats nodes
+                    users.append(layer)
     return consumers
 
 
