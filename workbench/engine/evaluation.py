@@ -8,6 +8,7 @@ batch size (the last, partial batch gets its own size), not invoked sample by sa
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,14 +27,24 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+_RUNTIME_ANNOUNCED = threading.Event()
+
+
 def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any) -> Any:
     """A LiteRT interpreter for `data`; `ModelFileError` when the runtime cannot load it."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        return Interpreter(
+        interpreter = Interpreter(
             model_content=bytes(data), num_threads=threads or default_threads(), **options
         )
+        if not _RUNTIME_ANNOUNCED.is_set():
+            from workbench.engine.quiet import silenced
+
+            with silenced():  # the first allocation prints the CPU delegate's banner, once
+                interpreter.allocate_tensors()
+            _RUNTIME_ANNOUNCED.set()
+        return interpreter
     except (ValueError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(
