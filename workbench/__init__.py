@@ -6,6 +6,7 @@ that needs them is called.
 
 __version__ = "0.1.0"
 
+from workbench.engine.quiet import silenced  # noqa: E402
 from workbench.errors import (  # noqa: E402
     ConversionError,
     DataError,
@@ -33,4 +34,5 @@ __all__ = [
     "Route",
     "UnsupportedError",
     "WorkbenchError",
+    "silenced",
 ]
