@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.commands.arguments import add_data, add_model, names
 from workbench.errors import UnsupportedError
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
 
@@ -32,18 +33,8 @@ def register(subparsers: Any) -> None:
             "int16x8, int8 with the most sensitive layer kept float)."
         ),
     )
-    parser.add_argument(
-        "model",
-        nargs="?",
-        default=None,
-        help="demo model name, .keras, .h5 or .tflite file or SavedModel folder "
-        "(default: the default demo model)",
-    )
-    parser.add_argument(
-        "--data",
-        metavar="NAME_OR_PATH",
-        help="dataset name, .npz file or image folder (default: the demo model's dataset)",
-    )
+    add_model(parser)
+    add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
     parser.add_argument(
         "--route", default=Route.CONVERTER.value, metavar="R1,R2", help="converter, litert"
     )
@@ -70,7 +61,7 @@ def register(subparsers: Any) -> None:
 
 
 def _items(text: str | None, kind: type, argument: str) -> list[Any]:
-    values = [part.strip() for part in (text or "").split(",") if part.strip()]
+    values = names(text)
     try:
         return [kind(value) for value in values]
     except ValueError:
@@ -81,7 +72,7 @@ def _items(text: str | None, kind: type, argument: str) -> list[Any]:
 def configs_from_args(args: argparse.Namespace, session: Any) -> list[QuantConfig]:
     """The configurations the options ask for, float32 first and without duplicates."""
     routes = _items(args.route, Route, "--route") or [Route.CONVERTER]
-    keep = frozenset(name.strip() for name in args.keep_float.split(",") if name.strip())
+    keep = frozenset(names(args.keep_float))
     configs: list[QuantConfig] = []
     for route in routes:
         if args.modes is None:

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from workbench.commands.arguments import add_data, add_model, names
 from workbench.files import write_bytes_atomically
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
@@ -23,13 +24,7 @@ def register(subparsers: Any) -> None:
             "granularity, I/O type, layers kept float) and write it atomically."
         ),
     )
-    parser.add_argument(
-        "model",
-        nargs="?",
-        default=None,
-        help="demo model name, .keras, .h5 or .tflite file or SavedModel folder "
-        "(default: the default demo model)",
-    )
+    add_model(parser)
     parser.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.INT8.value)
     parser.add_argument(
         "--granularity",
@@ -46,10 +41,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--samples", type=int, default=200, help="calibration samples (int8, int16x8)"
     )
-    parser.add_argument(
-        "--data",
-        metavar="NAME_OR_PATH",
-        help="calibration data: dataset name, .npz or image folder (default: the demo's dataset)",
+    add_data(
+        parser, "calibration data: dataset name, .npz or image folder (default: the demo's dataset)"
     )
     parser.add_argument(
         "-o", "--output", type=Path, help="output file (default: MODEL-MODE.tflite here)"
@@ -58,7 +51,7 @@ def register(subparsers: Any) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> QuantConfig:
-    keep = [name.strip() for name in args.keep_float.split(",") if name.strip()]
+    keep = names(args.keep_float)
     return QuantConfig(
         route=args.route,
         mode=args.mode,

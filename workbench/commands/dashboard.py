@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from workbench.commands.arguments import add_data, add_model
 from workbench.errors import ModelFileError
 
 MODEL_ENV = "WORKBENCH_MODEL"  # read by notebooks/dashboard.ipynb
@@ -84,8 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="open the interactive workbench in the browser (Voila)",
         description="Serve notebooks/dashboard.ipynb with Voila: the whole workbench on one page.",
     )
-    parser.add_argument("model", nargs="?", help="demo name or model file (default: demo)")
-    parser.add_argument("--data", help="dataset name or .npz file (default: the model's own)")
+    add_model(parser, "demo name or model file (default: demo)")
+    add_data(parser, "dataset name or .npz file (default: the model's own)")
     parser.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")

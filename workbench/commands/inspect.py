@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workbench.commands.arguments import add_data, add_model
 from workbench.errors import DataError
 from workbench.files import write_bytes_atomically
 
@@ -25,13 +26,10 @@ def register(subparsers: Any) -> None:
             "ranges from data, as JSON."
         ),
     )
-    parser.add_argument(
-        "model",
-        nargs="?",
-        default=None,
-        help="demo model name, .keras, .h5 or .tflite file (default: the default demo model)",
+    add_model(
+        parser, "demo model name, .keras, .h5 or .tflite file (default: the default demo model)"
     )
-    parser.add_argument("--data", metavar="NAME_OR_PATH", help="dataset name, .npz or image folder")
+    add_data(parser, "dataset name, .npz or image folder")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write all statistics here")
     parser.set_defaults(run=run)
 
