@@ -98,32 +98,28 @@ class ControlsView(View):
         )
         self.clear = styled(w.Button(description="Quantize all", layout=layout), "wb-clear-float")
         self.suggestion = styled(w.HTML(), "wb-suggestion")
-        self.widget = styled(
-            w.VBox(
-                [
-                    heading(
-                        "Quantization", "Every change converts and evaluates in the background."
-                    ),
-                    self.route,
-                    self.mode,
-                    self.granularity,
-                    self.io_type,
-                    self.samples,
-                    self.keep_float,
-                    w.HBox([self.suggest, self.clear]),
-                    self.suggestion,
-                ]
-            ),
-            "wb-controls",
-        )
-        for control in (
+        controls = (
             self.route,
             self.mode,
             self.granularity,
             self.io_type,
             self.samples,
             self.keep_float,
-        ):
+        )
+        self.widget = styled(
+            w.VBox(
+                [
+                    heading(
+                        "Quantization", "Every change converts and evaluates in the background."
+                    ),
+                    *controls,
+                    w.HBox([self.suggest, self.clear]),
+                    self.suggestion,
+                ]
+            ),
+            "wb-controls",
+        )
+        for control in controls:
             control.observe(self._on_control, "value")
         self.suggest.on_click(lambda _: self._keep(suggested_layers(self.state)))
         self.clear.on_click(lambda _: self._keep([]))
