@@ -150,7 +150,6 @@ def _finite(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.engine.quiet import silenced
     from workbench.files import write_bytes_atomically
     from workbench.session import Session
 
@@ -161,8 +160,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         _items(text, kind, argument)  # bad options fail before the model is loaded
     session = Session(args.model, args.data)
-    with silenced():  # the runtime announces its delegate on the first interpreter
-        results = session.compare(configs_from_args(args, session))
+    results = session.compare(configs_from_args(args, session))
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
     if args.json is not None:
