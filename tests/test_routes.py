@@ -245,7 +245,7 @@ def test_saved_model_and_concrete_function_sources(digits_model, calibration, tm
 def test_fast_int8_path_equals_the_converters_own(
     digits_model, digits, calibration, granularity, io_type
 ):
-    """calibrate-once + mlir_quantize gives the same tensors and outputs as convert()."""
+    """calibrate once + mlir_quantize gives the same tensors and outputs as convert()."""
     import tensorflow as tf
 
     from workbench.engine.evaluation import run_tflite
@@ -268,5 +268,39 @@ def test_fast_int8_path_equals_the_converters_own(
         (a.name, a.dtype, a.scales, a.zero_points) == (b.name, b.dtype, b.scales, b.zero_points)
         for a, b in pairs
     )
+    test = digits.test.x[:200]
+    np.testing.assert_array_equal(run_tflite(reference, test), run_tflite(mine, test))
+
+
+def test_int16x8_from_the_shared_calibration_equals_the_converters_own(
+    digits_model, digits, calibration
+):
+    """int16x8 quantized from the int8 variants' calibration matches its own convert()."""
+    import tensorflow as tf
+
+    from workbench.engine.evaluation import run_tflite
+    from workbench.engine.quiet import silenced
+    from workbench.tflite_file import read_tflite
+
+    x = digits.calibration.x
+    with silenced():
+        converter = tf.lite.TFLiteConverter.from_keras_model(digits_model.keras_model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x[i : i + 1]] for i in range(len(x)))
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        reference = converter.convert()
+    before = calibration.calibrations
+    convert(digits_model, QuantConfig(mode=Mode.INT8), calibration)
+    mine = convert(digits_model, QuantConfig(mode=Mode.INT16X8), calibration)
+    assert calibration.calibrations - before <= 1  # int8 and int16x8 share one calibration
+    assert mine == convert(digits_model, QuantConfig(mode=Mode.INT16X8), calibration)
+    pairs = list(zip(read_tflite(reference).tensors, read_tflite(mine).tensors, strict=True))
+    assert all(
+        (a.name, a.dtype, a.scales, a.zero_points) == (b.name, b.dtype, b.scales, b.zero_points)
+        for a, b in pairs
+    )
+    assert "int16" in {a.dtype for a, _ in pairs}
     test = digits.test.x[:200]
     np.testing.assert_array_equal(run_tflite(reference, test), run_tflite(mine, test))

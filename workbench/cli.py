@@ -16,8 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
         description=(
-            "Quantize TensorFlow models to TFLite / LiteRT and see what it does, "
-            "layer by layer."
+            "Quantize TensorFlow models to TFLite / LiteRT and see what it does, layer by layer."
         ),
     )
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")

@@ -1,15 +1,19 @@
 """The TFLiteConverter route: float32, dynamic, float16, int8 (float/int8/uint8 I/O), int16x8.
 
-int8 calibrates once per (model, samples) with `_experimental_calibrate_only`, then each
-variant is a fast `mlir_quantize` of the calibrated model (per-tensor and keep-float included).
-int16x8 uses the converter's own int16 path (its MLIR quantizer cannot make int16 models), which
-calibrates again; keep-float is not available there.
+float32, dynamic and float16 are one `TFLiteConverter.convert()` each. The integer modes do what
+`convert()` does inside, split so that the work is shared: TF's `Calibrator` runs the samples
+through the float32 model once per (model, samples); each int8 variant is then `mlir_quantize` of
+the calibrated model (per-tensor and keep-float included) and each int16x8 variant is the same
+calibrator's `QuantizeModel` (the converter's int16 path; keep-float is not available there).
+The files carry the same tensors, quantization and outputs as `convert()`'s; only the
+conversion-options metadata differs.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +31,17 @@ from workbench.models.source import ModelSource, SourceKind
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
 _FLOAT_CACHE: dict[str, bytes] = {}
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """The float model with calibration statistics, and TF's calibrator that recorded them."""
+
+    model: bytes
+    calibrator: Any  # tensorflow.lite.python.optimize.calibrator.Calibrator, fed once
+    lock: threading.Lock = field(default_factory=threading.Lock)  # it quantizes one at a time
+
+
 _FLOAT_LOCK = threading.Lock()
 
 
@@ -127,24 +142,28 @@ class ConverterRoute:
 
         return _run(model, config.label, setup)
 
-    def calibrated(self, model: ModelSource, samples: int, calibration: Calibration) -> bytes:
-        """The float model with calibration statistics, made once per (model, data, samples)."""
-        import tensorflow as tf
-
+    def calibrated(self, model: ModelSource, samples: int, calibration: Calibration) -> Calibrated:
+        """The float model calibrated on the samples, made once per (model, data, samples)."""
         x = calibration.samples(samples)
-
-        def setup(converter: Any) -> None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = _representative(x)
-            converter._experimental_calibrate_only = True  # noqa: SLF001
-
         key = ("converter", model.fingerprint, samples)
-        return calibration.prepare(key, lambda: _run(model, "the calibrated model", setup))
+        return calibration.prepare(key, lambda: self._calibrate(model, x))
+
+    def _calibrate(self, model: ModelSource, x: np.ndarray) -> Calibrated:
+        from tensorflow.lite.python.optimize import calibrator
+
+        float_tflite = self.float_tflite(model)
+        with silenced() as capture:
+            try:
+                tool = calibrator.Calibrator(calibrator.add_intermediate_tensors(float_tflite))
+                return Calibrated(bytes(tool.calibrate(_representative(x))), tool)
+            except Exception as error:  # the calibrator raises plain exceptions
+                failure = error
+        raise explain(model, "calibration", failure, capture.text) from None
 
     def _int8(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
         from tensorflow.lite.python import convert
 
-        calibrated = self.calibrated(model, config.calibration_samples, calibration)
+        calibrated = self.calibrated(model, config.calibration_samples, calibration).model
         denylisted = []
         if config.keep_float:
             names = model_layer_names(model)
@@ -166,19 +185,24 @@ class ConverterRoute:
         raise explain(model, config.label, failure, capture.text)
 
     def _int16x8(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
-        import tensorflow as tf
-
-        x = calibration.samples(config.calibration_samples)
-        ops_set = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-
-        def setup(converter: Any) -> None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = _representative(x)
-            converter.target_spec.supported_ops = [ops_set]
-            _set_per_tensor(converter, config)
-
-        key = ("converter-int16x8", model.fingerprint, config.key)
-        return calibration.prepare(key, lambda: _run(model, config.label, setup))
+        calibrated = self.calibrated(model, config.calibration_samples, calibration)
+        with calibrated.lock, silenced() as capture:
+            try:
+                return bytes(
+                    calibrated.calibrator._calibrator.QuantizeModel(  # noqa: SLF001
+                        np.dtype(np.float32).num,  # input and output stay float32,
+                        np.dtype(np.float32).num,
+                        False,  # no float fallback, as with the int16x8 ops set alone,
+                        np.dtype(np.int16).num,  # int16 activations,
+                        np.dtype(np.int64).num,  # int64 biases: what convert() passes
+                        config.granularity is Granularity.PER_TENSOR,
+                        False,
+                    )
+                )
+            except Exception as error:  # pybind raises plain exceptions
+                failure = error
+        float_tflite = self.float_tflite
+        raise explain(model, config.label, failure, capture.text, lambda: float_tflite(model))
 
 
 _MODES: dict[Mode, Callable[..., bytes]] = {
