@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ class ModelSource:
     """A model ready for conversion and inspection.
 
     Exactly the field for `kind` is set among `keras_model`, `saved_model_dir`,
-    `concrete_functions` and `tflite_bytes`. `fingerprint` is a content hash that keys caches.
+    `concrete_functions` and `tflite_bytes`. `fingerprint` is a content hash that keys caches;
+    `derived` keeps what the routes made from the model (its float32 `.tflite`) as long as it lives.
     `input_shape` includes the batch dimension (None); `num_classes` is the width of the output
     when it is a classifier's vector of scores, else None.
     """
@@ -34,6 +35,7 @@ class ModelSource:
     saved_model_dir: Path | None = None
     concrete_functions: tuple[Any, ...] = ()
     tflite_bytes: bytes | None = None
+    derived: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"ModelSource({self.name!r}, {self.kind.value}, input={self.input_shape})"

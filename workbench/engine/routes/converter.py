@@ -30,7 +30,7 @@ from workbench.errors import UnsupportedError
 from workbench.models.source import ModelSource, SourceKind
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
-_FLOAT_CACHE: dict[str, bytes] = {}
+_CONVERTING = threading.RLock()  # one TensorFlow conversion at a time, whichever thread asks
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,6 @@ class Calibrated:
     model: bytes
     calibrator: Any  # tensorflow.lite.python.optimize.calibrator.Calibrator, fed once
     lock: threading.Lock = field(default_factory=threading.Lock)  # it quantizes one at a time
-
-
-_FLOAT_LOCK = threading.Lock()
 
 
 def _converter(model: ModelSource) -> Any:
@@ -74,7 +71,7 @@ def _representative(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
 
 def _run(model: ModelSource, what: str, setup: Callable[[Any], None]) -> bytes:
     """Build a converter, apply `setup`, convert silently; failures become ConversionError."""
-    with silenced() as capture:
+    with _CONVERTING, silenced() as capture:
         try:
             converter = _converter(model)
             setup(converter)
@@ -106,10 +103,10 @@ class ConverterRoute:
     def float_tflite(self, model: ModelSource) -> bytes:
         if model.kind is SourceKind.TFLITE:
             return model.tflite_bytes
-        with _FLOAT_LOCK:
-            if model.fingerprint not in _FLOAT_CACHE:
-                _FLOAT_CACHE[model.fingerprint] = _run(model, "float32", lambda c: None)
-            return _FLOAT_CACHE[model.fingerprint]
+        with _CONVERTING:
+            if "float32" not in model.derived:
+                model.derived["float32"] = _run(model, "float32", lambda c: None)
+            return model.derived["float32"]
 
     def convert(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
         if model.kind is SourceKind.TFLITE and config.mode is not Mode.FLOAT32:
