@@ -25,11 +25,11 @@ BATCH_SIZE = 256  # run_tflite's default
 sys.path.insert(0, str(ROOT.parent))
 
 from workbench.datasets import load_dataset  # noqa: E402
-from workbench.engine.evaluation import BatchRunner, default_threads  # noqa: E402
+from workbench.engine.evaluation import ParallelRunner, default_threads  # noqa: E402
 from workbench.engine.quiet import silenced  # noqa: E402
 from workbench.files import write_bytes_atomically  # noqa: E402
 from workbench.models import DEMO_MODELS, load_model  # noqa: E402
-from workbench.qtyping import Granularity, Mode, QuantConfig  # noqa: E402
+from workbench.qtyping import Granularity, Mode, QuantConfig, Route  # noqa: E402
 from workbench.session import Session  # noqa: E402
 
 
@@ -130,27 +130,34 @@ def naive_convert(model: Any, config: QuantConfig, x: np.ndarray, keep: list[str
 
 
 def eval_throughput(name: str, target: float, repeats: int) -> Figure:
-    """Batched engine evaluation of the int8 variant vs the guide's per-sample loop."""
+    """The engine's evaluation of the int8 variant vs the guide's per-sample loop."""
     session = Session(name)
     data = session.variant(QuantConfig(mode=Mode.INT8)).tflite
     x = session.data.test.x
-    runner, interpreter = BatchRunner(data), guide_interpreter(data)  # each with its defaults
+    runner, interpreter = ParallelRunner(data), guide_interpreter(data)  # each with its defaults
     batched, looped = runner.run(x, BATCH_SIZE), guide_loop(interpreter, x)  # both warmed up
     assert np.mean(np.argmax(batched, 1) == np.argmax(looped, 1)) > 0.99, "not the same model"
     value = ratio(lambda: guide_loop(interpreter, x), lambda: runner.run(x, BATCH_SIZE), repeats)
     return Figure(f"eval throughput vs per-sample loop, {name} int8", value, target, "x")
 
 
-def standard_variants(model: Any, dataset: Any) -> Figure:
-    """Seven standard variants: Session.compare vs fresh converter calls + per-sample loops."""
-    naive_convert(model, QuantConfig(mode=Mode.FLOAT32), dataset.calibration.x, [])  # warm-up
-    start = time.perf_counter()
-    session = Session(model, dataset)
-    configs = session.standard_configs()
-    session.compare(configs)
-    engine = time.perf_counter() - start
+def standard_variants(dataset: Any, route: Route) -> Figure:
+    """Seven standard variants: Session.compare vs fresh converter calls + per-sample loops.
+
+    Each side starts from a freshly loaded model, so neither reuses the other's conversions.
+    """
     from workbench.engine.routes.layers import ops_of_layers
 
+    model = load_model("shapes_mobilenet")
+    naive_convert(model, QuantConfig(mode=Mode.FLOAT32), dataset.calibration.x, [])  # warm-up
+    model = load_model("shapes_mobilenet")
+    start = time.perf_counter()
+    session = Session(model, dataset)
+    configs = session.standard_configs(route)
+    session.compare(configs)
+    engine = time.perf_counter() - start
+
+    model = load_model("shapes_mobilenet")
     start = time.perf_counter()
     for config in configs:
         keep = []
@@ -161,7 +168,10 @@ def standard_variants(model: Any, dataset: Any) -> Figure:
         data = naive_convert(model, config, dataset.calibration.x, keep)
         guide_loop(guide_interpreter(data), dataset.test.x)
     naive = time.perf_counter() - start
-    label = f"7 standard variants vs naive, {model.name} ({engine:.0f} s vs {naive:.0f} s)"
+    label = (
+        f"7 standard variants vs naive, {model.name}, engine on route {route.value} "
+        f"({engine:.1f} s vs {naive:.1f} s)"
+    )
     return Figure(label, naive / engine, 5.0, "x")
 
 
@@ -226,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = [
         eval_throughput("digits_cnn", 5.0, repeats=200),
         eval_throughput("shapes_mobilenet", 2.5, repeats=25),
-        standard_variants(shapes_model, shapes),
+        standard_variants(shapes, Route.CONVERTER),
+        standard_variants(shapes, Route.LITERT),
         *overhead_and_cache(shapes_model, shapes),
         granularity_switch(shapes_model, shapes),
         activation_ranges_cost(shapes_model, shapes),

@@ -11,6 +11,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from workbench.errors import DataError
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult, standard_configs
 
 LAYER_ERROR_SAMPLES = 64  # test inputs fed through both interpreters for per-layer error
+COMPARE_THREADS = 2  # variants converted and evaluated at once by `compare`
 
 
 @dataclass(frozen=True, repr=False)
@@ -230,13 +232,18 @@ class Session:
         return layer_errors(self.float_bytes, self.variant(config).tflite, x, self.layer_names)
 
     def compare(self, configs: Iterable[QuantConfig]) -> list[VariantResult]:
-        """Evaluate several configurations; the float32 baseline comes first."""
+        """Evaluate several configurations; the float32 baseline comes first.
+
+        Two at a time: TensorFlow conversions hold the GIL and run one at a time, while the
+        interpreter releases it, so one variant's evaluation overlaps the next one's conversion.
+        """
         configs = list(dict.fromkeys(configs))
         route = configs[0].route if configs else Route.CONVERTER
         if not any(c.mode is Mode.FLOAT32 for c in configs):
             configs.insert(0, QuantConfig(route=route, mode=Mode.FLOAT32))
         configs.sort(key=lambda c: c.mode is not Mode.FLOAT32)
-        return [self.evaluate(config) for config in configs]
+        with ThreadPoolExecutor(COMPARE_THREADS, thread_name_prefix="workbench-compare") as pool:
+            return list(pool.map(self.evaluate, configs))
 
     def on_result(self, callback: Callable[[VariantResult], None]) -> Callable[[], None]:
         """Call `callback(result)` after each new measurement; returns an unsubscribe function."""
