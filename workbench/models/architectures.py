@@ -25,11 +25,13 @@ def build_digits_cnn() -> Any:
 
 
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1))  # (pointwise filters, stride)
+HEAD_FILTERS = 1280  # MobileNetV2's last 1x1 convolution
 WEIGHT_DECAY = 5e-4  # L2 on full convolutions only; depthwise kernels get none (MobileNet paper)
 
 
 def build_shapes_mobilenet(bn_epsilon: float = 1e-5) -> Any:
-    """MobileNet-v1 style: Conv+BN+ReLU6 stem, depthwise-separable blocks, pooling, dense head.
+    """MobileNet style with MobileNetV2's 1x1 head: Conv+BN+ReLU6 stem, depthwise-separable
+    blocks, a 1x1 Conv+BN+ReLU6 to 1280 channels, pooling, dense classifier.
 
     `bn_epsilon` defaults to PyTorch's 1e-5 (Keras uses 1e-3): it bounds the gain that folding
     a BatchNorm gives a channel whose variance collapsed, which is what spreads the ranges of
@@ -61,6 +63,9 @@ def build_shapes_mobilenet(bn_epsilon: float = 1e-5) -> Any:
         )(x)
         x = batch_norm(f"{prefix}_pw_bn")(x)
         x = layers.ReLU(6.0, name=f"{prefix}_pw_relu")(x)
+    x = layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, kernel_regularizer=decay, name="head")(x)
+    x = batch_norm("head_bn")(x)
+    x = layers.ReLU(6.0, name="head_relu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(0.2, name="dropout")(x)
     outputs = layers.Dense(10, activation="softmax", name="classifier")(x)
