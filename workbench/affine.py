@@ -195,7 +195,8 @@ def weight_params(
     else:  # PortableSymmetricQuantizeFloats: 127 / absmax, not 1 / scale
         absmax = np.maximum(-lo, hi)
         inverse = np.float32(127.0) / absmax if absmax > 0 else np.float32(1.0)
-    params = params.replace(inverse_scale=inverse)
+    # the converter carries the float32 scale on (in double): it is what bias scales multiply
+    params = params.replace(scale=params.stored_scale.astype(np.float64), inverse_scale=inverse)
     if bias is None or input_scale is None:
         return params
     return _fit_bias(params, np.asarray(bias, dtype=np.float32), float(input_scale))
@@ -231,11 +232,14 @@ def _fit_bias(weights: AffineParams, bias: np.ndarray, input_scale: float) -> Af
 
 
 def bias_params(input_scale: float, weights: AffineParams, dtype: str = "int32") -> AffineParams:
-    """Bias parameters: ``scale = input_scale * weight_scale`` (float32), zero point 0.
+    """Bias parameters: ``scale = input_scale * weight_scale``, zero point 0.
 
-    Biases are int32 next to int8 activations and int64 next to int16 activations.
+    The product is taken in double and rounded to float32 once, as the converter writes it: its
+    weight scale is the stored float32 one, except on channels raised to fit their bias, where it
+    is the double before rounding. Biases are int32 next to int8 activations and int64 next to
+    int16 activations.
     """
-    scale = np.float32(input_scale) * weights.stored_scale
+    scale = (np.float64(np.float32(input_scale)) * weights.scale).astype(np.float32)
     qmin, qmax = _limits(dtype, narrow_range=False)
     zero_point = np.zeros(scale.shape, dtype=np.int64)
     axis = None if weights.axis is None else 0
