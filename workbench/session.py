@@ -48,6 +48,14 @@ class SessionStats:
     calibrations: int = 0
 
 
+_SLOW_FIRST = (Mode.FLOAT32, Mode.INT16X8, Mode.DYNAMIC, Mode.FLOAT16)
+
+
+def _slowest(config: QuantConfig) -> int:
+    """Start order in `compare`: the baseline, then the modes slowest to convert or run."""
+    return _SLOW_FIRST.index(config.mode) if config.mode in _SLOW_FIRST else len(_SLOW_FIRST)
+
+
 class Session:
     """A model and its data, with cached conversions and measurements. Thread-safe."""
 
@@ -234,8 +242,8 @@ class Session:
     def compare(self, configs: Iterable[QuantConfig]) -> list[VariantResult]:
         """Evaluate several configurations; the float32 baseline comes first.
 
-        Two at a time: TensorFlow conversions hold the GIL and run one at a time, while the
-        interpreter releases it, so one variant's evaluation overlaps the next one's conversion.
+        Two at a time, the slowest first: TensorFlow conversions hold the GIL and run one at a
+        time, while the interpreter releases it, so evaluations overlap conversions.
         """
         configs = list(dict.fromkeys(configs))
         route = configs[0].route if configs else Route.CONVERTER
@@ -243,7 +251,8 @@ class Session:
             configs.insert(0, QuantConfig(route=route, mode=Mode.FLOAT32))
         configs.sort(key=lambda c: c.mode is not Mode.FLOAT32)
         with ThreadPoolExecutor(COMPARE_THREADS, thread_name_prefix="workbench-compare") as pool:
-            return list(pool.map(self.evaluate, configs))
+            started = {c: pool.submit(self.evaluate, c) for c in sorted(configs, key=_slowest)}
+            return [started[config].result() for config in configs]
 
     def on_result(self, callback: Callable[[VariantResult], None]) -> Callable[[], None]:
         """Call `callback(result)` after each new measurement; returns an unsubscribe function."""
