@@ -1,8 +1,10 @@
 """The dashboard in a real browser: Voila serves notebooks/dashboard.ipynb, headless Chromium
-(Playwright) switches per-channel -> per-tensor and int8 -> float16 and reads the board.
+(Playwright) switches per-channel -> per-tensor and int8 -> float16 and reads the board, and
+clicks a bar of the weight-range overview (a plotly FigureWidget) to select its layer.
 
-Waits are on selectors only. Toggle-to-numbers times are measured and printed (run with -s),
-never asserted. WORKBENCH_BROWSER_MODEL picks the model (default digits_cnn, for speed).
+Waits are on selectors only. Toggle-to-numbers times, each from an idle dashboard (the status
+line's data-idle: no request, detail or warm-up work running), are measured and printed (run
+with -s), never asserted. WORKBENCH_BROWSER_MODEL picks the model (default digits_cnn, for speed).
 Screenshots go to a temporary folder; `WORKBENCH_BROWSER_MODEL=shapes_mobilenet
 WORKBENCH_SCREENSHOTS=docs` regenerates the README's.
 """
@@ -74,7 +76,8 @@ def dashboard(tmp_path_factory):
     log = (tmp_path_factory.mktemp("voila") / "voila.log").open("w")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        _wait_for_http(f"http://127.0.0.1:{port}/", process)
+        # A static file: fetching the page itself would start a second kernel running the app.
+        _wait_for_http(f"http://127.0.0.1:{port}/voila/static/voila.js", process)
         yield f"http://127.0.0.1:{port}/"
     finally:
         process.terminate()
@@ -94,6 +97,11 @@ def page(dashboard):
         browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(180_000)
+        page.console_errors = []
+        page.on(
+            "console",
+            lambda m: m.type == "error" and page.console_errors.append(m.text),
+        )
         page.goto(dashboard)
         yield page
         browser.close()
@@ -110,8 +118,10 @@ def _row(page, role: str = "current") -> dict:
 
 
 def _toggle(page, group: str, text: str, label: str) -> float:
-    """Click a toggle button; wait until the board's current row is `label` with numbers
-    and the status is done; return the seconds from click to that (measured in the page)."""
+    """Once nothing runs in the background, click a toggle button; wait until the board's
+    current row is `label` with numbers and the status is done; return the seconds from
+    click to that (measured in the page)."""
+    page.wait_for_selector('.wb-status-line[data-idle="1"]')
     page.evaluate("window.__wbClick = performance.now()")
     page.locator(f".{group} button", has_text=text).first.click()
     page.wait_for_function(
@@ -178,6 +188,32 @@ def test_dashboard_switches_variants_and_board_follows(page):
     page.locator(".wb-board-view").screenshot(path=str(DOCS / "board.png"))
     page.locator(".wb-layer-errors").screenshot(path=str(DOCS / "layer-errors.png"))
     print("\nbrowser timings (s):", json.dumps(timings, indent=1), file=sys.stderr)
+
+
+def test_clicking_an_overview_bar_selects_its_layer(page):
+    overview, strip = ".wb-weight-ranges", ".wb-channel-strip .gtitle"
+    page.wait_for_selector(f"{overview} .bars path")  # the FigureWidget is drawn
+    page.wait_for_selector(strip)
+    names = page.eval_on_selector(
+        f"{overview}.js-plotly-plot, {overview} .js-plotly-plot", "plot => plot.data[0].x"
+    )
+    selected = page.eval_on_selector(".wb-range-layer select", "e => e.value")
+    index = next(i for i in reversed(range(len(names))) if names[i] != selected)
+    bar = page.locator(f"{overview} .bars .point path").nth(index)
+    bar.scroll_into_view_if_needed()
+    box = bar.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.wait_for_selector(f"{overview} .hoverlayer .hovertext")  # plotly found the bar
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "([strip, name]) => document.querySelector(strip).textContent.startsWith(name + ':')",
+        arg=[strip, names[index]],
+        polling="raf",
+    )
+    assert page.eval_on_selector(".wb-range-layer select", "e => e.value") == names[index]
+    errors = [text for text in page.console_errors if "anywidget" in text.lower()]
+    assert not errors, errors
 
 
 def test_twenty_quick_toggles_end_on_the_last(page):

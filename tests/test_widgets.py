@@ -121,6 +121,17 @@ def test_first_render_measures_baseline_current_and_ranges(app):
     assert app.ranges.weights.figure.data and app.ranges.channels.figure.data
 
 
+def test_litert_route_is_prepared_in_the_background(app):
+    assert app.state.config.route is Route.CONVERTER  # nobody asked for LiteRT yet
+    samples = app.state.config.calibration_samples
+    litert = QuantConfig(route=Route.LITERT, mode=Mode.INT8, calibration_samples=samples)
+    assert app.state.warmup_status.state is TaskState.DONE
+    assert app.session.variant(litert).cached  # the warm-up converted it, not this call
+    baseline = QuantConfig(route=Route.LITERT, mode=Mode.FLOAT32)
+    assert app.session.cached_result(baseline) is not None
+    assert 'data-idle="1"' in app.status.line.value
+
+
 def test_toggling_controls_converts_and_updates_board(app):
     session, controls = app.session, app.controls
     old_sizes = list(app.board.chart.figure.data[0].y)
@@ -212,6 +223,64 @@ def test_range_explorer_selection(app):
     assert colors[-1] != colors[0]
     assert names[-1] in app.ranges.channels.figure.layout.title.text
     assert np.isfinite(np.asarray(app.ranges.channels.figure.data[0].y, dtype=float)).all()
+
+
+def _click(plot, index: int) -> None:
+    """What plotly's front end sends when a user clicks point `index` of the first trace."""
+    trace = plot.figure.data[0]
+    plot.figure._js2py_pointsCallback = {
+        "event_type": "plotly_click",
+        "points": {
+            "xs": [trace.x[index]],
+            "ys": [trace.y[index]],
+            "point_indexes": [index],
+            "trace_indexes": [0],
+        },
+        "device_state": {"alt": False, "ctrl": False, "meta": False, "shift": False},
+        "selector": None,
+    }
+
+
+def test_clicking_a_bar_selects_its_layer_as_the_dropdown_does(app):
+    from plotly.graph_objects import FigureWidget
+
+    ranges, errors = app.ranges, app.layer_errors
+    assert isinstance(ranges.weights.figure, FigureWidget)
+    names = list(ranges.weights.figure.data[0].x)
+    target = next(name for name in reversed(names) if name != app.state.selected_layer)
+    _click(ranges.weights, names.index(target))
+    assert app.state.selected_layer == target
+    assert ranges.layer.value == target
+    assert ranges.channels.figure.layout.title.text.startswith(f"{target}:")
+    colors = list(ranges.weights.figure.data[0].marker.color)
+    assert colors[names.index(target)] != colors[names.index(target) - 1]
+
+    shown = list(errors.chart.figure.data[0].x)
+    other = next(name for name in shown if name != target)
+    _click(errors.chart, shown.index(other))
+    assert app.state.selected_layer == other
+    assert errors.layer.value == other and ranges.layer.value == other
+    errors.layer.value = target  # the dropdown still selects, for keyboard users
+    assert app.state.selected_layer == target
+
+
+def test_figure_loader_gets_the_bundle_once_and_the_current_figure(app, monkeypatch):
+    plot = app.ranges.weights
+    sent = []
+    monkeypatch.setattr(plot.widget.comm, "send", lambda data, buffers=None: sent.append(data))
+    plot.widget._widget_data = []  # what a front end that connected too early would hold
+    plot._on_message(plot.widget, {"type": "sync"}, [])
+    update, done = sent[-2:]
+    assert update["method"] == "update" and done["content"] == {"type": "sync"}
+    assert update["state"]["_widget_data"][0]["x"] == list(plot.figure.data[0].x)
+    assert update["state"]["_widget_layout"]["title"]["text"] == "Weight range per layer"
+    monkeypatch.setattr(
+        plot.widget.comm, "send", lambda data, buffers=None: sent.append((data, buffers))
+    )
+    plot._on_message(plot.widget, {"type": "bundle"}, [])
+    message, buffers = sent[-1]
+    assert message["content"] == {"type": "bundle"}
+    assert b"FigureModel" in bytes(buffers[0]) and len(buffers[0]) > 1_000_000
 
 
 # --- the dashboard command ---------------------------------------------------------------------

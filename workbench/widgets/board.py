@@ -24,14 +24,19 @@ class StatusView(View):
         if cancel is not None:
             self.cancel.on_click(lambda _: cancel())
         self.widget = styled(w.HBox([self.line, self.cancel]), "wb-status-bar")
-        state.observe(lambda _: self._show(), ["status", "detail_status", "result", "config"])
+        state.observe(
+            lambda _: self._show(),
+            ["status", "detail_status", "warmup_status", "result", "config"],
+        )
         self._show()
 
     def _show(self) -> None:
         status = self.state.status
         result = self.state.result
         pending = result is None or result.config != self.state.config
-        self.line.value = html.status_line(status, pending, self.state.detail_status)
+        self.line.value = html.status_line(
+            status, pending, self.state.detail_status, self.state.warmup_status
+        )
         self.cancel.disabled = not status.state.busy
 
 

@@ -123,17 +123,27 @@ def download_link(data: bytes, filename: str, text: str, mime: str) -> str:
     )
 
 
-def status_line(status: TaskStatus, pending: bool = False, detail: TaskStatus | None = None) -> str:
+def status_line(
+    status: TaskStatus,
+    pending: bool = False,
+    detail: TaskStatus | None = None,
+    warmup: TaskStatus | None = None,
+) -> str:
     """One line: icon, state, what, and the error message when it failed; then what the
-    detail worker (per-layer error, ranges) is doing, if anything."""
+    detail worker (per-layer error, ranges) and the warm-up are doing, if anything.
+    `data-idle` is 1 when nothing runs in the background."""
     icon = _STATUS_ICONS[status.state.value]
     what = f" — {escape(status.label)}" if status.label else ""
-    extra, detail = detail, f": {escape(status.message)}" if status.message else ""
+    message = f": {escape(status.message)}" if status.message else ""
     seconds = f" ({status.seconds:.2f} s)" if status.seconds and not status.state.busy else ""
+    running = [s for s in (status, detail, warmup) if s is not None and s.state.busy]
+    warming = _detail(warmup) if warmup is not None and warmup.state.busy else ""
     return (
         f'<div class="wb-status-line" data-state="{status.state.value}" '
-        f'data-generation="{status.generation}" data-pending="{int(pending)}">'
-        f"{icon} <b>{status.state.value}</b>{what}{detail}{seconds}{_detail(extra)}</div>"
+        f'data-generation="{status.generation}" data-pending="{int(pending)}" '
+        f'data-idle="{int(not running and not pending)}">'
+        f"{icon} <b>{status.state.value}</b>{what}{message}{seconds}{_detail(detail)}{warming}"
+        "</div>"
     )
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import ipywidgets as w
 
 from workbench.widgets import figures
-from workbench.widgets.plot import Plot
+from workbench.widgets.plot import ClickPlot
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, heading, styled
 
 
 class LayerErrorView(View):
-    """Bar chart of RMSE/scale per layer against the 1/sqrt(12) line; select, keep in float."""
+    """Bar chart of RMSE/scale per layer against the 1/sqrt(12) line; click or pick a layer,
+    keep it in float."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._syncing = False
-        self.chart = Plot(figures.layer_error_chart(()), "wb-layer-error-chart")
+        self.chart = ClickPlot(figures.layer_error_chart(()), "wb-layer-error-chart", self.select)
         self.sort = styled(w.Checkbox(value=True, description="sort by error"), "wb-error-sort")
         self.layer = styled(w.Dropdown(description="Layer", options=[]), "wb-error-layer")
         self.keep = styled(w.Button(description="Keep in float", icon="lock"), "wb-keep-float")
@@ -42,6 +43,11 @@ class LayerErrorView(View):
         self.keep.on_click(lambda _: self._keep())
         state.observe(lambda _: self._show(), ["result", "selected_layer"])
         self._show()
+
+    def select(self, layer: str) -> None:
+        """Select `layer` as the Layer dropdown does; a click on a bar calls this."""
+        if layer in self.layer.options:
+            self.state.selected_layer = layer
 
     def _on_layer(self, change: dict) -> None:
         if change["new"] and not self._syncing:

@@ -7,7 +7,7 @@ from typing import Any
 import ipywidgets as w
 
 from workbench.widgets import figures
-from workbench.widgets.plot import Plot
+from workbench.widgets.plot import ClickPlot, Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, heading, styled
 
@@ -25,20 +25,22 @@ def _percentile(stats: Any, q: float) -> tuple[float, float]:
     return lo, table.get(q, stats.max)
 
 
-def _empty(title: str, css: str) -> Plot:
-    return Plot(figures.range_bars([], [], [], title=title), css)
+def _empty(title: str) -> Any:
+    return figures.range_bars([], [], [], title=title)
 
 
 class RangeView(View):
-    """Overview bars per layer and detail plots for the selected layer."""
+    """Overview bars per layer (click one to select it) and detail plots for the selected one."""
 
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._syncing = False
-        self.weights = _empty("Weight range per layer", "wb-weight-ranges")
-        self.channels = _empty("Per-channel ranges", "wb-channel-strip")
-        self.activations = _empty("Activation range per layer", "wb-activation-ranges")
-        self.histogram = _empty("Activation histogram", "wb-activation-histogram")
+        self.weights = ClickPlot(_empty("Weight range per layer"), "wb-weight-ranges", self.select)
+        self.channels = Plot(_empty("Per-channel ranges"), "wb-channel-strip")
+        self.activations = ClickPlot(
+            _empty("Activation range per layer"), "wb-activation-ranges", self.select
+        )
+        self.histogram = Plot(_empty("Activation histogram"), "wb-activation-histogram")
         self.layer = styled(
             w.Dropdown(description="Layer", options=[], layout={"width": "380px"}), "wb-range-layer"
         )
@@ -76,6 +78,11 @@ class RangeView(View):
         state.observe(lambda _: self._show(), "inspection")
         state.observe(lambda _: self._show_detail(), "selected_layer")
         self._show()
+
+    def select(self, layer: str) -> None:
+        """Select `layer` as the Layer dropdown does; a click on an overview bar calls this."""
+        if layer in self.layer.options:
+            self.state.selected_layer = layer
 
     def _on_layer(self, change: dict[str, Any]) -> None:
         if change["new"] and not self._syncing:
