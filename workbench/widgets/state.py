@@ -35,6 +35,7 @@ class AppState(traitlets.HasTraits):
     selected_layer = traitlets.Unicode("")
     status = traitlets.Instance(TaskStatus, kw={})  # converting and evaluating `config`
     detail_status = traitlets.Instance(TaskStatus, kw={})  # per-layer error, range statistics
+    warmup_status = traitlets.Instance(TaskStatus, kw={})  # the LiteRT route's one-time work
     result = traitlets.Instance(VariantResult, allow_none=True)  # of `config`, once measured
     baseline = traitlets.Instance(VariantResult, allow_none=True)  # float32 on the same route
     results = traitlets.Dict()  # config.key -> VariantResult, everything measured this session
