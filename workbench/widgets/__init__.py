@@ -8,8 +8,9 @@ Public API (everything else is private):
   ``app.state`` holds the current ``QuantConfig`` (``app.state.config = ...`` converts it live),
   the measured ``VariantResult`` (``app.state.result``), the baseline and pinned variants;
   ``app.wait()`` blocks until the background work is done; ``app.session`` is the `Session`;
-  ``app.state.selected_layer`` is the layer the range and error views show. Each plot is a
-  ``Plot`` whose ``.figure`` is the plotly figure on screen.
+  ``app.state.selected_layer`` is the layer the range and error views show (clicking a bar of
+  their overview charts, plotly FigureWidgets, selects it, as their Layer menus do). Each plot
+  has a ``.figure``: the plotly figure on screen.
 - ``show(model=None, data=None)``: display a ``Workbench`` and return it.
 - ``AffineExplainer(rmin=-3.0, rmax=6.0, dtype="int8")``: the affine mapping explainer, which
   needs no model.

@@ -38,9 +38,14 @@ function ask(model, type) {
 }
 
 function plotly(model) {
-  globalThis.__workbenchPlotly ??= ask(model, "bundle").then(([source]) =>
-    import(URL.createObjectURL(new Blob([source], { type: "text/javascript" }))),
-  );
+  globalThis.__workbenchPlotly ??= ask(model, "bundle").then(async ([source]) => {
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    try {
+      return await import(url);
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  });
   return globalThis.__workbenchPlotly;
 }
 
