@@ -38,13 +38,24 @@ def reference(digits_model, digits):
     return np.asarray(digits_model.keras_model(digits.test.x), dtype=np.float32)
 
 
-@pytest.mark.parametrize("name", ["float", "int8", "uint8_io"])
+@pytest.mark.parametrize("name", ["float", "int8", "uint8_io", "dynamic"])
 def test_batched_equals_per_sample(files, digits, name):
     x = digits.test.x[:45]
     batched = run_tflite(files[name], x, batch_size=16)  # 16, 16 and a last batch of 13
     single = np.concatenate([run_tflite(files[name], row[None], batch_size=1) for row in x])
     assert batched.dtype == np.float32 and batched.shape == (45, 10)
     np.testing.assert_array_equal(batched, single)
+
+
+@pytest.mark.parametrize(("name", "runners"), [("int8", 1), ("float", 1), ("dynamic", 2)])
+def test_reference_kernel_models_share_the_samples_out(files, digits, name, runners):
+    """Delegated models get one multi-threaded interpreter; hybrid ones one per core."""
+    from workbench.engine.evaluation import BatchRunner, ParallelRunner
+
+    runner = ParallelRunner(files[name], workers=2)
+    assert len(runner.runners) == runners
+    x = digits.test.x
+    np.testing.assert_array_equal(runner.run(x, 64), BatchRunner(files[name]).run(x, 64))
 
 
 @pytest.mark.parametrize("name", ["int8_io", "uint8_io"])

@@ -2,8 +2,8 @@
 
 Evaluation only sees bytes and arrays, so a converted variant and a file the user brought are
 scored by the same code. Inference is batched: the input is resized to the batch once per
-batch size (the last, partial batch gets its own size), not invoked sample by sample, and the
-samples are shared out over the cores, one single-threaded interpreter per core.
+batch size (the last, partial batch gets its own size), not invoked sample by sample, on all
+the cores (see `ParallelRunner`).
 """
 
 from __future__ import annotations
@@ -149,17 +149,22 @@ def _check_inputs(x: np.ndarray, sample_shape: tuple[int, ...]) -> np.ndarray:
 
 
 class ParallelRunner:
-    """Runs arrays split into one contiguous share per worker, each on its own interpreter.
+    """Runs arrays on all cores, the way that suits the model's kernels.
 
-    Each worker is a single-threaded interpreter on a thread of a shared pool: the runtime
-    releases the GIL while it computes, so the shares run on separate cores. This beats one
-    interpreter with several threads on small models, and it is the only way to use more than
-    one core for ops on TFLite's reference kernels (int16x8, hybrid dynamic-range ops).
+    Float, float16 and int8 models run on the CPU delegate (XNNPACK), which spreads a batch over
+    its threads: one interpreter with `default_threads()`. Ops left to TFLite's reference
+    kernels (int16x8 activations, integer weights feeding float ops: dynamic range, weight-only)
+    use one core whatever the thread count, so the samples are shared out instead: one
+    single-threaded interpreter per core, each on a thread of a shared pool (the runtime
+    releases the GIL while it computes).
     """
 
     def __init__(self, data: bytes, workers: int | None = None) -> None:
         count = workers or default_threads()
-        self.runners = [BatchRunner(data, threads=1) for _ in range(count)]
+        if count > 1 and _on_reference_kernels(data):
+            self.runners = [BatchRunner(data, threads=1) for _ in range(count)]
+        else:
+            self.runners = [BatchRunner(data, threads=count)]
 
     def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         first = self.runners[0]
@@ -172,6 +177,22 @@ class ParallelRunner:
             _pool().submit(r.run, part, size) for r, part in zip(self.runners, shares, strict=True)
         ]
         return np.concatenate([future.result() for future in done])
+
+
+def _on_reference_kernels(data: bytes) -> bool:
+    """Whether some op of `data` runs on a single-threaded reference kernel (see ParallelRunner)."""
+    from workbench.tflite_file import read_tflite
+
+    model = read_tflite(data)
+    if any(t.dtype == "int16" and not t.constant for t in model.tensors):
+        return True
+    for op in model.ops:
+        inputs = [model.tensors[i] for i in op.inputs if i >= 0]
+        outputs = [model.tensors[i] for i in op.outputs if i >= 0]
+        integer_weights = any(t.constant and t.dtype in ("int8", "int4") for t in inputs)
+        if integer_weights and any(t.dtype == "float32" for t in outputs):
+            return True
+    return False
 
 
 @functools.cache
