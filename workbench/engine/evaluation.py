@@ -113,11 +113,13 @@ class BatchRunner:
             self.interpreter.allocate_tensors()
             self._batch = batch
 
-    def invoke(self, x: np.ndarray) -> np.ndarray:
-        """Run one batch and return the float32 output (fixed-batch models: padded rows)."""
+    def invoke(self, x: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Run one batch, padded to `size` rows (fixed-batch models: their batch), and return
+        the float32 output of the real rows."""
         count = len(x)
-        if self.fixed_batch is not None and count < self.fixed_batch:
-            x = np.concatenate([x, np.repeat(x[-1:], self.fixed_batch - count, axis=0)])
+        size = self.fixed_batch or size or count
+        if count < size:
+            x = np.concatenate([x, np.repeat(x[-1:], size - count, axis=0)])
         self.resize(len(x))
         self.interpreter.set_tensor(self.input.index, self.input.encode(x))
         self.interpreter.invoke()
@@ -130,11 +132,13 @@ class BatchRunner:
         return self.output.decode(y[:count])
 
     def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """Outputs for `x` in equal batches of at most `batch_size` (the last one padded), so
+        the interpreter is resized once, not twice per call."""
         x = _check_inputs(x, self.sample_shape)
         if len(x) == 0:
             raise DataError("x: no samples to run")
-        batch_size = self.fixed_batch or batch_size
-        parts = [self.invoke(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        size = self.fixed_batch or -(-len(x) // -(-len(x) // batch_size))
+        parts = [self.invoke(x[i : i + size], size) for i in range(0, len(x), size)]
         return np.concatenate(parts)
 
 
