@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as w
+import plotly.graph_objects as go
 
 from workbench.widgets import figures
 from workbench.widgets.plot import ClickPlot, Plot
@@ -25,7 +26,7 @@ def _percentile(stats: Any, q: float) -> tuple[float, float]:
     return lo, table.get(q, stats.max)
 
 
-def _empty(title: str) -> Any:
+def _empty(title: str) -> go.Figure:
     return figures.range_bars([], [], [], title=title)
 
 
