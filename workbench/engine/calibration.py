@@ -25,6 +25,7 @@ class Calibration:
         self._x = None if x is None else np.ascontiguousarray(x, dtype=np.float32)
         self.fingerprint = fingerprint
         self._prepared: dict[tuple[Any, ...], Any] = {}
+        self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.Lock()
         self.calibrations = 0  # how many times a route actually ran its calibration
 
@@ -44,7 +45,11 @@ class Calibration:
     def prepare(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         """`build()` once per key (route, model fingerprint, samples...), then the stored value."""
         with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one build per key; other keys (routes, sample counts) do not wait
             if key not in self._prepared:
-                self._prepared[key] = build()
-                self.calibrations += 1
+                built = build()
+                with self._lock:
+                    self._prepared[key] = built
+                    self.calibrations += 1
             return self._prepared[key]
