@@ -11,8 +11,6 @@ conversion-options metadata differs.
 
 from __future__ import annotations
 
-import functools
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,43 +46,12 @@ def _converter(model: ModelSource) -> Any:
     import tensorflow as tf
 
     if model.kind is SourceKind.KERAS:
-        exported = _exported(model)
-        if exported is not None:
-            return tf.lite.TFLiteConverter.from_saved_model(exported)
         return tf.lite.TFLiteConverter.from_keras_model(model.keras_model)
     if model.kind is SourceKind.SAVED_MODEL:
         return tf.lite.TFLiteConverter.from_saved_model(str(model.saved_model_dir))
     if model.kind is SourceKind.CONCRETE_FUNCTION:
         return tf.lite.TFLiteConverter.from_concrete_functions(list(model.concrete_functions))
     raise _not_from_tflite(model)
-
-
-def _exported(model: ModelSource) -> str | None:
-    """A SavedModel of the Keras model's inference call, written once per model.
-
-    `from_keras_model` writes this same export before every conversion (1-2 s of each call);
-    converting from one export gives the same tensors. None when Keras cannot export the model
-    (a subclassed model never called): then each call goes through `from_keras_model`.
-    """
-    if "saved_model" not in model.derived:
-        import keras
-        import tensorflow as tf
-
-        keras_model = model.keras_model
-        folder = tempfile.TemporaryDirectory(prefix="workbench-saved-model-")
-        try:
-            specs = [tf.TensorSpec(x.shape, x.dtype, name=x.name) for x in keras_model.inputs]
-            archive = keras.export.ExportArchive()
-            archive.track(keras_model)
-            call = functools.partial(keras_model.__call__, training=False)
-            archive.add_endpoint("serve", call, specs if len(specs) == 1 else [specs])
-            archive.write_out(folder.name)
-            model.derived["saved_model"] = folder  # removed with the model
-        except Exception:  # Keras raises many types; from_keras_model has its own fallback
-            folder.cleanup()
-            model.derived["saved_model"] = None
-    folder = model.derived["saved_model"]
-    return None if folder is None else folder.name
 
 
 def _not_from_tflite(model: ModelSource) -> UnsupportedError:
