@@ -32,11 +32,11 @@ _INTEGER: dict[str, tuple[int, int]] = {**affine.DTYPES, "int4": (-8, 7)}
 def _interpreter(data: bytes, preserve: bool = False) -> Any:
     import warnings
 
-    from ai_edge_litert.interpreter import Interpreter
+    from workbench.engine.evaluation import make_interpreter
 
     with warnings.catch_warnings():  # "preserve all tensors is for debugging": it is, here
         warnings.simplefilter("ignore", UserWarning)
-        return Interpreter(model_content=bytes(data), experimental_preserve_all_tensors=preserve)
+        return make_interpreter(data, experimental_preserve_all_tensors=preserve)
 
 
 def _params(tensor: Tensor) -> affine.AffineParams:
