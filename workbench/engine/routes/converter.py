@@ -11,6 +11,7 @@ conversion-options metadata differs.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -69,19 +70,29 @@ def _representative(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
     return generate
 
 
-def _run(model: ModelSource, what: str, setup: Callable[[Any], None]) -> bytes:
-    """Build a converter, apply `setup`, convert silently; failures become ConversionError."""
-    with _CONVERTING, silenced() as capture:
+@contextlib.contextmanager
+def _explained(model: ModelSource, what: str) -> Iterator[None]:
+    """Run the block silenced; an exception from TensorFlow (many types, all with long text)
+    becomes the one-line error `explain` makes of it and the captured output."""
+    with silenced() as capture:
         try:
-            converter = _converter(model)
-            setup(converter)
-            return bytes(converter.convert())
+            yield
         except UnsupportedError:
             raise
-        except Exception as error:  # the converter raises many types, all with long text
+        except Exception as error:
             failure = error
+        else:
+            return
     float_tflite = ConverterRoute().float_tflite
     raise explain(model, what, failure, capture.text, lambda: float_tflite(model)) from None
+
+
+def _run(model: ModelSource, what: str, setup: Callable[[Any], None]) -> bytes:
+    """Build a converter, apply `setup` and convert, silently and one at a time."""
+    with _CONVERTING, _explained(model, what):
+        converter = _converter(model)
+        setup(converter)
+        return bytes(converter.convert())
 
 
 def _set_per_tensor(converter: Any, config: QuantConfig) -> None:
@@ -149,13 +160,9 @@ class ConverterRoute:
         from tensorflow.lite.python.optimize import calibrator
 
         float_tflite = self.float_tflite(model)
-        with silenced() as capture:
-            try:
-                tool = calibrator.Calibrator(calibrator.add_intermediate_tensors(float_tflite))
-                return Calibrated(bytes(tool.calibrate(_representative(x))), tool)
-            except Exception as error:  # the calibrator raises plain exceptions
-                failure = error
-        raise explain(model, "calibration", failure, capture.text) from None
+        with _explained(model, "calibration"):
+            tool = calibrator.Calibrator(calibrator.add_intermediate_tensors(float_tflite))
+            return Calibrated(bytes(tool.calibrate(_representative(x))), tool)
 
     def _int8(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
         from tensorflow.lite.python import convert
@@ -166,40 +173,31 @@ class ConverterRoute:
             names = model_layer_names(model)
             found = ops_of_layers(calibrated, config.keep_float, names)
             denylisted = sorted(t for tensors in found.values() for t in tensors)
-        with silenced() as capture:
-            try:
-                return bytes(
-                    convert.mlir_quantize(
-                        calibrated,
-                        disable_per_channel=config.granularity is Granularity.PER_TENSOR,
-                        input_data_type=_dtype(config.io_type),
-                        output_data_type=_dtype(config.io_type),
-                        denylisted_nodes=denylisted or None,
-                    )
+        with _explained(model, config.label):
+            return bytes(
+                convert.mlir_quantize(
+                    calibrated,
+                    disable_per_channel=config.granularity is Granularity.PER_TENSOR,
+                    input_data_type=_dtype(config.io_type),
+                    output_data_type=_dtype(config.io_type),
+                    denylisted_nodes=denylisted or None,
                 )
-            except Exception as error:  # pybind raises plain exceptions with MLIR text
-                failure = error
-        raise explain(model, config.label, failure, capture.text)
+            )
 
     def _int16x8(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
         calibrated = self.calibrated(model, config.calibration_samples, calibration)
-        with calibrated.lock, silenced() as capture:
-            try:
-                return bytes(
-                    calibrated.calibrator._calibrator.QuantizeModel(  # noqa: SLF001
-                        np.dtype(np.float32).num,  # input and output stay float32,
-                        np.dtype(np.float32).num,
-                        False,  # no float fallback, as with the int16x8 ops set alone,
-                        np.dtype(np.int16).num,  # int16 activations,
-                        np.dtype(np.int64).num,  # int64 biases: what convert() passes
-                        config.granularity is Granularity.PER_TENSOR,
-                        False,
-                    )
+        with calibrated.lock, _explained(model, config.label):
+            return bytes(
+                calibrated.calibrator._calibrator.QuantizeModel(  # noqa: SLF001
+                    np.dtype(np.float32).num,  # input and output stay float32,
+                    np.dtype(np.float32).num,
+                    False,  # no float fallback, as with the int16x8 ops set alone,
+                    np.dtype(np.int16).num,  # int16 activations,
+                    np.dtype(np.int64).num,  # int64 biases: what convert() passes
+                    config.granularity is Granularity.PER_TENSOR,
+                    False,
                 )
-            except Exception as error:  # pybind raises plain exceptions
-                failure = error
-        float_tflite = self.float_tflite
-        raise explain(model, config.label, failure, capture.text, lambda: float_tflite(model))
+            )
 
 
 _MODES: dict[Mode, Callable[..., bytes]] = {
