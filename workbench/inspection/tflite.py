@@ -25,8 +25,6 @@ KERNEL_OPS = {
     "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
     "FULLY_CONNECTED": "Dense",
 }
-# integer code ranges of stored tensors; the interpreter hands int4 weights out unpacked, as int8
-_INTEGER: dict[str, tuple[int, int]] = {**affine.DTYPES, "int4": (-8, 7)}
 
 
 def _interpreter(data: bytes, preserve: bool = False) -> Any:
@@ -40,7 +38,7 @@ def _interpreter(data: bytes, preserve: bool = False) -> Any:
 
 
 def _params(tensor: Tensor) -> affine.AffineParams:
-    qmin, qmax = _INTEGER[tensor.dtype]
+    qmin, qmax = affine.DTYPES[tensor.dtype]
     axis = tensor.quantized_dimension if len(tensor.scales) > 1 else None
     scale = np.array(tensor.scales) if axis is not None else np.array(tensor.scales[0])
     zero_point = np.array(tensor.zero_points if axis is not None else tensor.zero_points[0])
@@ -49,7 +47,7 @@ def _params(tensor: Tensor) -> affine.AffineParams:
 
 def real_values(tensor: Tensor, values: np.ndarray) -> np.ndarray:
     """float32 values of a tensor as read from the interpreter (dequantized if quantized)."""
-    if tensor.quantized and tensor.dtype in _INTEGER:
+    if tensor.quantized and tensor.dtype in affine.DTYPES:
         return affine.dequantize(values, _params(tensor))
     return np.asarray(values, dtype=np.float32)
 
@@ -164,7 +162,7 @@ def tflite_activation_ranges(
             interpreter.resize_tensor_input(source.index, batch.shape)
             interpreter.allocate_tensors()
             shape = batch.shape
-        if source.quantized and source.dtype in _INTEGER:
+        if source.quantized and source.dtype in affine.DTYPES:
             batch = affine.quantize(batch, _params(source)).astype(source.dtype)
         interpreter.set_tensor(source.index, batch)
         interpreter.invoke()
