@@ -18,7 +18,7 @@ from workbench.engine.quiet import silenced
 from workbench.engine.routes import ROUTES, register
 from workbench.engine.routes.layers import model_layer_names, ops_of_layers
 from workbench.errors import ConversionError, UnsupportedError
-from workbench.models.source import ModelSource
+from workbench.models.source import ModelSource, SourceKind
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
 
@@ -97,7 +97,8 @@ class LitertRoute:
         float_bytes = self.float_tflite(model)
         if config.mode is Mode.FLOAT32:
             return float_bytes
-        _require_float_weights(model, float_bytes)
+        if model.kind is SourceKind.TFLITE:  # the converter's float32 file is float already
+            _require_float_weights(model, float_bytes)
         result = None
         if config.mode.needs_calibration:
             result = self.calibration_result(model, config.calibration_samples, calibration)
