@@ -1,9 +1,8 @@
 """Running and scoring `.tflite` bytes on the LiteRT interpreter.
 
 Evaluation only sees bytes and arrays, so a converted variant and a file the user brought are
-scored by the same code. Inference is batched: the input is resized to the batch once per
-batch size (the last, partial batch gets its own size), not invoked sample by sample, on all
-the cores (see `ParallelRunner`).
+scored by the same code. Inference is batched: the samples run in equal batches (the last one
+padded), not invoked sample by sample, on all the cores (see `ParallelRunner`).
 """
 
 from __future__ import annotations
@@ -176,9 +175,9 @@ class ParallelRunner:
         if len(self.runners) == 1 or first.fixed_batch or len(x) < 2 * len(self.runners):
             return first.run(x, batch_size)
         shares = np.array_split(x, len(self.runners))
-        size = min(batch_size, len(shares[0]))
         done = [
-            _pool().submit(r.run, part, size) for r, part in zip(self.runners, shares, strict=True)
+            _pool().submit(r.run, part, batch_size)
+            for r, part in zip(self.runners, shares, strict=True)
         ]
         return np.concatenate([future.result() for future in done])
 
