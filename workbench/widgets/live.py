@@ -13,6 +13,7 @@ a request, and before each of its steps it waits for any that came in.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult
@@ -28,11 +29,13 @@ class LiveController:
     def __init__(self, state: AppState, *, layer_errors: bool = True) -> None:
         self.state = state
         self.layer_errors = layer_errors
-        self.worker = Worker(self._on_status)
         # Per-layer error and range statistics run on a second worker, so a new request never
-        # waits behind them (each worker supersedes only its own jobs).
-        self.details = Worker(self._on_detail_status, self.worker._deliver_lock)
-        self.warmup = Worker(self._on_warmup_status, self.worker._deliver_lock)
+        # waits behind them (each worker supersedes only its own jobs); all three workers
+        # deliver to the same screen under one lock.
+        deliveries = threading.RLock()
+        self.worker = Worker(self._on_status, deliveries)
+        self.details = Worker(self._on_detail_status, deliveries)
+        self.warmup = Worker(self._on_warmup_status, deliveries)
         self._warmed: set[tuple[int, int]] = set()  # (session id, calibration samples) asked
         self._summaries: dict[tuple[int, str], Any] = {}
         state.observe(self._on_config, "config")
