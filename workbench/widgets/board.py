@@ -105,7 +105,8 @@ class BoardView(View):
         )
         self.chart.show(figures.board_chart(rows, current))
         self.variant.options = [(row.label, row.config.key) for row in rows]
-        self.variant.value = current if current in self.state.results else None
+        keys = [row.config.key for row in rows]
+        self.variant.value = current if current in keys else previous if previous in keys else None
         self.pin.disabled = previous is not None or result is None
         if rows:
             self.links.value = " ".join(
