@@ -12,14 +12,14 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from workbench.datasets.base import Split
 from workbench.errors import DataError, ModelFileError, UnsupportedError
-from workbench.metrics import cosine_similarity, snr_db, top1_agreement
+from workbench.metrics import cosine_similarity, snr_db, top1_agreement, top1_correct
 
 WARMUP_INVOKES = 5
 
@@ -224,9 +224,11 @@ class Evaluation:
     snr_db: float
     cosine: float
     samples: int
+    # per sample, whether the top-1 class is the label (None unlabelled); for paired statistics
+    correct: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: value for name, value in self.__dict__.items() if name != "correct"}
 
 
 def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
@@ -238,18 +240,16 @@ def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
             f"reference: shape {reference.shape} differs from the model outputs "
             f"{outputs.shape}; give the float model's outputs on the same samples"
         )
-    accuracy = None
-    if split.y is not None:
-        predicted = np.argmax(outputs.reshape(len(outputs), -1), axis=1)
-        accuracy = float(np.mean(predicted == np.asarray(split.y)))
+    correct = None if split.y is None else top1_correct(outputs, split.y)
     return Evaluation(
-        accuracy=accuracy,
+        accuracy=None if correct is None else float(np.mean(correct)),
         agreement=top1_agreement(reference, outputs),
         snr_db=snr_db(reference, outputs),
         cosine=cosine_similarity(
             reference.reshape(len(reference), -1), outputs.reshape(len(outputs), -1)
         ),
         samples=len(outputs),
+        correct=correct,
     )
 
 
