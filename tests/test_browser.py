@@ -261,7 +261,7 @@ def test_a_new_request_during_the_per_layer_error_does_not_leave_the_status_stuc
 def _expected_label(page) -> str:
     """The label of the configuration the toggles on screen describe."""
     from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
-    from workbench.widgets.controls import ROUTE_LABELS, fixed_granularity
+    from workbench.widgets.controls import ROUTE_LABELS
 
     active = page.evaluate(
         """() => Object.fromEntries(['wb-route', 'wb-mode', 'wb-granularity', 'wb-io-type'].map(
@@ -270,8 +270,7 @@ def _expected_label(page) -> str:
     )
     route = Route(dict(ROUTE_LABELS)[active["wb-route"]])
     mode = Mode(active["wb-mode"])
-    fixed = fixed_granularity(route, mode)
-    granularity = fixed[0] if fixed else Granularity(active["wb-granularity"])
+    granularity = Granularity(active["wb-granularity"])  # digits_cnn has no depthwise layer
     io_type = IOType(active["wb-io-type"]) if mode is Mode.INT8 else IOType.FLOAT32
     return QuantConfig(route=route, mode=mode, granularity=granularity, io_type=io_type).label
 

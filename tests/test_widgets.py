@@ -346,20 +346,32 @@ def test_quick_toggles_end_on_the_last_one(app):
     assert _board_label(app) == expected.label
 
 
-def test_int16x8_on_the_converter_offers_per_channel_only(app):
-    _set(app, app.controls.granularity, Granularity.PER_TENSOR.value)
-    app.controls.mode.value = Mode.INT16X8.value
-    assert app.state.config.granularity is Granularity.PER_CHANNEL
-    assert app.controls.granularity.disabled
-    assert app.controls.granularity.value == Granularity.PER_CHANNEL.value
-    assert "per-channel only" in app.controls.note.value
-    app.controls.route.value = Route.LITERT.value  # the LiteRT Quantizer has both
-    assert not app.controls.granularity.disabled and not app.controls.note.value
-    assert app.state.config.granularity is Granularity.PER_TENSOR
-    app.controls.route.value = Route.CONVERTER.value
-    app.controls.mode.value = Mode.INT8.value  # the per-tensor choice is kept
-    assert app.state.config == QuantConfig(granularity=Granularity.PER_TENSOR)
-    assert app.wait(TIMEOUT)
+def test_int16x8_on_the_converter_offers_per_channel_only_with_depthwise_layers():
+    from workbench.inspection.layers import LayerRow
+    from workbench.inspection.report import Inspection
+    from workbench.widgets.controls import ControlsView
+    from workbench.widgets.state import AppState
+
+    state = AppState()
+    controls = ControlsView(state)
+    controls.granularity.value = Granularity.PER_TENSOR.value
+    controls.mode.value = Mode.INT16X8.value  # no depthwise layer (digits_cnn): both work
+    assert state.config.granularity is Granularity.PER_TENSOR
+    assert not controls.granularity.disabled and not controls.note.value
+    controls.mode.value = Mode.INT8.value
+    row = LayerRow("dw", "DepthwiseConv2D", 27, 108, 54, 27)
+    state.inspection = Inspection(layers=(row,))  # a model the converter fails on
+    controls.mode.value = Mode.INT16X8.value
+    assert state.config.granularity is Granularity.PER_CHANNEL
+    assert controls.granularity.disabled
+    assert controls.granularity.value == Granularity.PER_CHANNEL.value
+    assert "per-channel only" in controls.note.value
+    controls.route.value = Route.LITERT.value  # the LiteRT Quantizer has both
+    assert not controls.granularity.disabled and not controls.note.value
+    assert state.config.granularity is Granularity.PER_TENSOR
+    controls.route.value = Route.CONVERTER.value
+    controls.mode.value = Mode.INT8.value  # the per-tensor choice is kept
+    assert state.config == QuantConfig(granularity=Granularity.PER_TENSOR)
 
 
 def test_board_after_a_failure_marks_no_old_row_current():

@@ -3,7 +3,8 @@
 The controls only write `state.config`; they follow it back when something else changes it
 (the layer error view's "keep in float", a new model). Combinations that cannot work are not
 offered (int4 only on the LiteRT route, integer I/O only for int8, int16x8 on the TFLite
-converter only per-channel), and a note under the controls says why.
+converter only per-channel for a model with depthwise layers), and a note under the controls
+says why.
 """
 
 from __future__ import annotations
@@ -27,17 +28,26 @@ CALIBRATION_CHOICES = (10, 25, 50, 100, 200, 500)
 SUGGEST_ABOVE = 2 * IDEAL_RMSE_PER_SCALE  # RMSE/scale above twice ideal rounding
 
 
-FIXED_GRANULARITY = {
-    (Route.CONVERTER, Mode.INT16X8): (
-        Granularity.PER_CHANNEL,
-        "int16x8 on the TFLite converter is per-channel only (its per-tensor conversion fails).",
-    ),
-}
+DEPTHWISE_INT16X8 = (
+    "int16x8 on the TFLite converter is per-channel only for this model: the converter "
+    "cannot quantize its depthwise layers per-tensor in int16x8 (the LiteRT Quantizer can)."
+)
 
 
-def fixed_granularity(route: Route, mode: Mode) -> tuple[Granularity, str] | None:
-    """The only granularity `route` can do in `mode` and why, when there is no choice."""
-    return FIXED_GRANULARITY.get((route, mode))
+def has_depthwise(inspection: Any) -> bool:
+    """Whether the inspected model has a depthwise convolution (Keras layer or TFLite op)."""
+    layers = inspection.layers if inspection is not None else ()
+    return any("depthwise" in row.type.lower() for row in layers)
+
+
+def fixed_granularity(
+    route: Route, mode: Mode, depthwise: bool
+) -> tuple[Granularity, str] | None:
+    """The only granularity `route` can do in `mode` for a model and why, when it has no
+    choice (the converter's int16x8 fails on every per-tensor depthwise kernel)."""
+    if route is Route.CONVERTER and mode is Mode.INT16X8 and depthwise:
+        return Granularity.PER_CHANNEL, DEPTHWISE_INT16X8
+    return None
 
 
 def mode_options(route: Route) -> list[str]:
@@ -50,7 +60,7 @@ def mode_options(route: Route) -> list[str]:
 def suggested_layers(state: AppState) -> list[str]:
     """Layers whose per-layer error in the current result is well above ideal rounding."""
     result = state.result
-    if result is None:
+    if result is None or result.layer_errors is None:
         return []
     names = set(state.layer_names)
     return [
@@ -145,21 +155,21 @@ class ControlsView(View):
             lambda _: self._keep([*self.state.config.keep_float, *suggested_layers(self.state)])
         )
         self.clear.on_click(lambda _: self._keep([]))
-        state.observe(lambda _: self._sync(), ["config", "session"])
+        state.observe(lambda _: self._sync(), ["config", "session", "inspection"])
         state.observe(lambda _: self._show_suggestions(), ["result", "session"])
         self._sync()
         self._show_suggestions()
 
     def config_from_controls(self) -> QuantConfig:
         route, mode = Route(self.route.value), Mode(self.mode.value)
-        fixed = fixed_granularity(route, mode)
+        fixed = fixed_granularity(route, mode, has_depthwise(self.state.inspection))
         return QuantConfig(
             route=route,
             mode=mode,
             granularity=fixed[0] if fixed else self._granularity,
             io_type=IOType(self.io_type.value) if mode is Mode.INT8 else IOType.FLOAT32,
             calibration_samples=self.samples.value,
-            keep_float=frozenset(self.keep_float.value),
+            keep_float=frozenset(self.keep_float.value) if mode.quantizes_layers else (),
         )
 
     def _keep(self, layers: list[str]) -> None:
@@ -185,7 +195,7 @@ class ControlsView(View):
                 self.mode.options = options
             self.mode.value = mode.value if mode.value in options else Mode.INT8.value
             mode = Mode(self.mode.value)
-            fixed = fixed_granularity(route, mode)
+            fixed = fixed_granularity(route, mode, has_depthwise(self.state.inspection))
             if mode.has_granularity:
                 self.granularity.value = (fixed[0] if fixed else self._granularity).value
             self.granularity.disabled = not mode.has_granularity or fixed is not None
@@ -203,7 +213,10 @@ class ControlsView(View):
             self.route.value = config.route.value
             # A mode without granularity (or integer I/O), or with only one, keeps the user's
             # last choice, so that going back to int8 restores it.
-            if config.mode.has_granularity and not fixed_granularity(config.route, config.mode):
+            depthwise = has_depthwise(self.state.inspection)
+            if config.mode.has_granularity and not fixed_granularity(
+                config.route, config.mode, depthwise
+            ):
                 self._granularity = config.granularity
             self._sync_options(config.route, config.mode)
             if config.mode is Mode.INT8:

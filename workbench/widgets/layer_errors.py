@@ -73,7 +73,7 @@ class LayerErrorView(View):
         """New result: list its layers; keep the user's choice if it is there, else the
         worst layer not yet kept in float."""
         result = self.state.result
-        errors = result.layer_errors if result is not None else ()
+        errors = (result.layer_errors or ()) if result is not None else ()
         if result is None:
             self.note.value = '<div class="wb-help">No variant measured yet.</div>'
         elif not errors:
@@ -96,7 +96,7 @@ class LayerErrorView(View):
 
     def _draw(self) -> None:
         result = self.state.result
-        errors = result.layer_errors if result is not None else ()
+        errors = (result.layer_errors or ()) if result is not None else ()
         if not errors:
             message = "No variant measured yet." if result is None else _why_none(result)
             self.chart.show(figures.empty("Per-layer error against float", message))
@@ -114,4 +114,6 @@ class LayerErrorView(View):
 def _why_none(result: VariantResult) -> str:
     if result.config.mode in (Mode.FLOAT32, Mode.FLOAT16):
         return f"{escape(result.label)}: a float variant has no quantized layers to compare."
-    return f"{escape(result.label)}: measuring the per-layer error…"
+    if result.layer_errors is None:  # not measured (yet)
+        return f"{escape(result.label)}: measuring the per-layer error…"
+    return f"{escape(result.label)}: no quantized layer output to compare."
