@@ -544,6 +544,11 @@ def test_upload_of_a_wrong_file_type_or_size_is_a_clear_message(app, monkeypatch
     assert "notes.txt" in app.status.line.value and ".keras" in app.status.line.value
     _upload(app.pickers.data_upload, "data.csv", b"1,2")
     assert "data.csv" in app.state.status.message and ".npz" in app.state.status.message
+    for name in ("notes.keras", "notes.npz", "notes.h5", "notes.tflite"):
+        view = app.pickers.data_upload if name.endswith(".npz") else app.pickers.model_upload
+        _upload(view, name, b"just some text\n")
+        message = app.state.status.message
+        assert message.startswith(f"upload {name!r}: not a .") and "allow_pickle" not in message
     monkeypatch.setenv("WORKBENCH_MAX_UPLOAD_MB", "0.001")
     _upload(app.pickers.model_upload, "big.keras", b"0" * 4096)
     message = app.state.status.message

@@ -1,9 +1,10 @@
 """Model and data pickers: demo names, or an uploaded .keras / .h5 / .tflite / .npz file.
 
-Uploads are checked (suffix, size cap) before they are written, each into its own folder under
-one private temporary folder per picker; a folder is removed once its file is not the
-current data (models are in memory once loaded; a failed or replaced upload goes too), and
-all of them on `close`.
+Uploads are checked (suffix, size cap, the first bytes of that kind of file) before they are
+written, so a mislabelled file gets a message naming it, not the server's temporary path. Each
+goes into its own folder under one private temporary folder per picker; a folder is removed
+once its file is not the current data (models are in memory once loaded; a failed or replaced
+upload goes too), and all of them on `close`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ DATA_SUFFIXES = (".npz",)
 MAX_UPLOAD_ENV = "WORKBENCH_MAX_UPLOAD_MB"
 DEFAULT_MAX_UPLOAD_MB = 200
 OWN_DATA = ""  # the Data menu's value for "the model's own dataset"
+# What each kind of file starts with (a .tflite flatbuffer names itself at bytes 4-8).
+SIGNATURES = {
+    ".keras": (0, b"PK\x03\x04", "a .keras file is a zip archive; save with model.save()"),
+    ".npz": (0, b"PK\x03\x04", "an .npz file is a zip archive; save with numpy.savez(x=, y=)"),
+    ".h5": (0, b"\x89HDF\r\n\x1a\n", "an .h5 file is HDF5; save with model.save('m.h5')"),
+    ".tflite": (4, b"TFL3", "a .tflite file is a TFLite flatbuffer"),
+}
 
 
 def max_upload_bytes() -> int:
@@ -61,6 +69,9 @@ def saved_upload(
             f"{limit / 2**20:.0f} MB upload limit; use a smaller file or ask the host to "
             f"raise {MAX_UPLOAD_ENV}"
         )
+    offset, magic, hint = SIGNATURES[Path(name).suffix.lower()]
+    if content[offset : offset + len(magic)] != magic:
+        raise error(f"upload {name!r}: not a {Path(name).suffix} file ({hint})")
     path = Path(tempfile.mkdtemp(prefix="upload-", dir=folder)) / Path(name).name
     path.write_bytes(content)
     return path
