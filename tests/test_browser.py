@@ -393,7 +393,8 @@ def test_uploads_good_and_bad_files(page, tmp_path):
     page.wait_for_function(
         """() => {
             const status = document.querySelector('.wb-status-line');
-            return status.dataset.state === 'failed' && status.dataset.idle === '1';
+            return status.dataset.state === 'failed' && status.dataset.idle === '1'
+                && status.textContent.includes('no data to measure');
         }""",
         polling="raf",
     )
@@ -423,6 +424,7 @@ def jupyter_lab(tmp_path_factory):
         "-m",
         "jupyterlab",
         "--no-browser",
+        "--allow-root",
         "--ip=127.0.0.1",
         f"--port={port}",
         f"--IdentityProvider.token={token}",

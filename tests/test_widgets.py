@@ -571,6 +571,7 @@ def test_model_uploaded_without_data_then_data(app, tmp_path, digits):
     assert state.status.state is TaskState.FAILED
     assert "Data" in state.status.message and "upload a .npz" in state.status.message
     assert "Session" not in state.status.message
+    assert 'data-idle="1"' in app.status.line.value  # nothing runs, nothing will come
     assert state.inspection is not None and state.inspection.weights  # ranges of this model
     assert "Measuring" not in app.ranges.note.value
     assert list(app.ranges.layer.options) == [w.layer for w in state.inspection.weights]

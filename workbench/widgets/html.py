@@ -181,6 +181,7 @@ def status_line(
     message = f": {escape(status.message)}" if status.message else ""
     seconds = f" ({status.seconds:.2f} s)" if status.seconds and not status.state.busy else ""
     running = [s for s in (status, detail, warmup) if s is not None and s.state.busy]
+    pending = pending and status.state.value not in ("failed", "cancelled")  # nothing will come
     warming = _detail(warmup) if warmup is not None and warmup.state.busy else ""
     return (
         f'<div class="wb-status-line" data-state="{status.state.value}" '
