@@ -14,6 +14,7 @@ WORKBENCH_SCREENSHOTS=docs` regenerates the README's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -64,7 +65,7 @@ def _wait_for_http(url: str, process: subprocess.Popen, timeout: float = 60) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"voila exited with {process.returncode}")
+            raise RuntimeError(f"{process.args[:3]} exited with {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -82,19 +83,26 @@ def dashboard(tmp_path_factory):
     env = dashboard_env(MODEL, None)
     env["WORKBENCH_MAX_UPLOAD_MB"] = str(UPLOAD_CAP_MB)
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("jupyter-runtime"))
-    log = (tmp_path_factory.mktemp("voila") / "voila.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        # A static file: fetching the page itself would start a second kernel running the app.
-        _wait_for_http(f"http://127.0.0.1:{port}/voila/static/voila.js", process)
+    # A static file: fetching the page itself would start a second kernel running the app.
+    ready = f"http://127.0.0.1:{port}/voila/static/voila.js"
+    with _serving(command, env, ROOT, ready, tmp_path_factory.mktemp("voila") / "voila.log"):
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
+
+
+@contextlib.contextmanager
+def _serving(command: list[str], env: dict, cwd: Path, ready: str, log_path: Path):
+    """Run a server process until the block ends, once `ready` answers; its output to a log."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            _wait_for_http(ready, process)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -418,7 +426,6 @@ def jupyter_lab(tmp_path_factory):
     env = dict(os.environ)
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("jupyter-runtime"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    log = (tmp_path_factory.mktemp("lab-log") / "lab.log").open("w")
     command = [
         sys.executable,
         "-m",
@@ -432,17 +439,9 @@ def jupyter_lab(tmp_path_factory):
         "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    try:
-        _wait_for_http(f"http://127.0.0.1:{port}/api/status?token={token}", process)
+    ready = f"http://127.0.0.1:{port}/api/status?token={token}"
+    with _serving(command, env, root, ready, tmp_path_factory.mktemp("lab-log") / "lab.log"):
         yield f"http://127.0.0.1:{port}/lab/tree/00_quickstart.ipynb?token={token}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 CLIPPED = """() => {

@@ -133,14 +133,7 @@ class Worker:
         """Cancel whatever is queued or running and run `apply` at once (e.g. a cached result)."""
         with self._deliver_lock:
             with self._lock:
-                self.generation += 1
-                if self._pending is not None:
-                    self._pending[0].cancel_event.set()
-                    self._pending = None
-                if self._running is not None:
-                    self._running.cancel_event.set()
-                self.finished.set()
-                generation = self.generation
+                generation = self._drop_all()
             if apply is not None:
                 apply()
             if status is not None:
@@ -159,13 +152,7 @@ class Worker:
         step (a conversion cannot be interrupted); wait at most `timeout` seconds for it."""
         with self._lock:
             self._closed = True
-            self.generation += 1
-            if self._pending is not None:
-                self._pending[0].cancel_event.set()
-                self._pending = None
-            if self._running is not None:
-                self._running.cancel_event.set()
-            self.finished.set()
+            self._drop_all()
         if timeout > 0:
             self.join(timeout)
 
@@ -177,6 +164,18 @@ class Worker:
             return True
         thread.join(timeout)
         return not thread.is_alive()
+
+    def _drop_all(self) -> int:
+        """With `_lock` held: a new generation, the queued job dropped, the running one asked
+        to cancel, `finished` set; returns the new generation."""
+        self.generation += 1
+        if self._pending is not None:
+            self._pending[0].cancel_event.set()
+            self._pending = None
+        if self._running is not None:
+            self._running.cancel_event.set()
+        self.finished.set()
+        return self.generation
 
     def _loop(self) -> None:
         while True:
