@@ -242,5 +242,5 @@ STYLE = """<style>
   box-shadow: inset 0 -3px 0 #1f2933, 0 0 0 1px #1f2933; }
 .wb-app .widget-toggle-button.mod-active::before { content: "✓ "; }
 .wb-app .modebar-container { display: none; }
-.wb-app .wb-plot { min-width: 0; width: 100%; }
+.wb-app .wb-plot { min-width: 0; width: 100%; margin-left: 0; margin-right: 0; }
 </style>"""
