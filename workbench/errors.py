@@ -19,3 +19,7 @@ class UnsupportedError(WorkbenchError):
 
 class ConversionError(WorkbenchError):
     """The converter or quantizer failed; the message names the op or layer and a hint."""
+
+
+class OutputError(WorkbenchError):
+    """An output path that cannot be written (a folder, under a file, empty, not writable)."""

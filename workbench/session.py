@@ -82,6 +82,7 @@ class Session:
         self._results: dict[tuple[str, ...], VariantResult] = {}
         self._memo: dict[str, Any] = {}
         self._callbacks: list[Callable[[VariantResult], None]] = []
+        self._stage_callbacks: list[Callable[[QuantConfig, str], None]] = []
 
     def __repr__(self) -> str:
         data = self.data.name if self.data is not None else "no data"
@@ -171,6 +172,7 @@ class Session:
             else:
                 from workbench.engine.routes import convert
 
+                self._stage(config, "converting")
                 start = time.perf_counter()
                 tflite = convert(self.model, config, self.calibration)
                 seconds = time.perf_counter() - start
@@ -208,6 +210,7 @@ class Session:
         from workbench.engine.evaluation import evaluate, measure_latency
 
         variant = self.variant(config)
+        self._stage(config, "evaluating")
         scores = evaluate(variant.tflite, data.test, self.reference())
         latency = measure_latency(variant.tflite, data.test.x[:1])
         float_accuracy = self.float_accuracy()
@@ -236,6 +239,7 @@ class Session:
         from workbench.engine.layer_error import layer_errors
 
         data = self._require_data("per-layer error")
+        self._stage(config, "per-layer error")
         x = data.test.x[:LAYER_ERROR_SAMPLES]
         return layer_errors(self.float_bytes, self.variant(config).tflite, x, self.layer_names)
 
@@ -265,6 +269,24 @@ class Session:
                     self._callbacks.remove(callback)
 
         return unsubscribe
+
+    def on_stage(self, callback: Callable[[QuantConfig, str], None]) -> Callable[[], None]:
+        """Call `callback(config, stage)` when real work on a variant starts ("converting",
+        "evaluating", "per-layer error"); returns an unsubscribe function."""
+        with self._lock:
+            self._stage_callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._stage_callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _stage(self, config: QuantConfig, stage: str) -> None:
+        with self._lock:
+            callbacks = list(self._stage_callbacks)
+        for callback in callbacks:
+            callback(config, stage)
 
     # -- suggestions ------------------------------------------------------------------------
 
