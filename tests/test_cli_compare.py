@@ -27,8 +27,8 @@ def test_compare_writes_json_and_files(tmp_path, capsys):
     assert channel["size_ratio"] < 0.4 and channel["accuracy"] > 0.9
     assert channel["granularity"] == "per-channel" and tensor["granularity"] == "per-tensor"
     assert all(r["latency_ms"] > 0 and r["convert_s"] >= 0 for r in records)
-    files = sorted(saved.glob("*.tflite"))
-    assert len(files) == 3 and not list(saved.glob("*.tmp"))
+    files = sorted(saved.iterdir())  # temporaries would be hidden .NAME.XXXXXXXX.tflite files
+    assert len(files) == 3 and all(p.suffix == ".tflite" and p.name[0] != "." for p in files)
     sizes = {path.stat().st_size for path in files}
     assert sizes == {r["size_bytes"] for r in records}
     assert all(read_tflite(path.read_bytes()).ops for path in files)

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             output = check_output(default, "output")
         with progress.watch(session):
             variant = session.variant(config)
+        progress.stage(config, "done")
     write_bytes_atomically(output, variant.tflite)
     ratio = len(variant.tflite) / len(session.float_bytes)
     print(

@@ -63,7 +63,6 @@ class Progress:
             desc=text,
             leave=leave,
             position=len(self._lines) + 1,
-            dynamic_ncols=True,
         )
 
     def step(self, text: str) -> None:
@@ -77,6 +76,7 @@ class Progress:
                 self._step = tqdm(
                     file=self._stream, bar_format="{desc} [{elapsed}]", leave=False, position=0
                 )
+            self._step.reset()  # the elapsed time counts from this step's start
             self._step.set_description_str(text)
 
     def stage(self, config: QuantConfig, stage: str) -> None:
