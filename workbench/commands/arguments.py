@@ -22,9 +22,7 @@ def add_data(parser: argparse.ArgumentParser, help: str) -> None:
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:
     """`--quiet`: no progress lines on stderr (they appear only when stderr is a terminal)."""
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress lines on stderr"
-    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def names(text: str | None) -> list[str]:
