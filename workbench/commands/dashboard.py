@@ -125,9 +125,10 @@ def addresses(host: str, port: int) -> list[tuple]:
         raise UnsupportedError(f"--port {port}: give a port between 1 and 65535")
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise UnsupportedError(f"--host {host}: cannot resolve it ({reason})") from None
+    except UnicodeError:
+        raise UnsupportedError(f"--host {host}: not a valid host name or address") from None
+    except socket.gaierror as error:
+        raise UnsupportedError(f"--host {host}: cannot resolve it ({error.strerror})") from None
     return [(family, address) for family, _, _, _, address in found]
 
 
@@ -230,6 +231,8 @@ def run(args: argparse.Namespace) -> int:
     check_sources(args.model, args.data)
     if args.cull_after < 1:
         raise UnsupportedError(f"--cull-after {args.cull_after}: give a number of seconds >= 1")
+    if args.max_kernels is not None and args.max_kernels < 0:
+        raise UnsupportedError(f"--max-kernels {args.max_kernels}: give 0 (no limit) or more")
     if args.max_upload_mb < 1:
         raise UnsupportedError(f"--max-upload-mb {args.max_upload_mb}: give at least 1")
     check_can_listen(args.host, args.port)
