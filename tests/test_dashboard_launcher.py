@@ -3,7 +3,6 @@ cap, culling and SIGTERM. Traffic goes to 127.0.0.1 only (a 0.0.0.0 bind is reac
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
@@ -11,70 +10,25 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from servers import (
+    APP_RENDERED,
+    alive,
+    command_line,
+    descendants,
+    free_port,
+    get,
+    read_banner,
+    stop,
+    wait_for,
+)
 
 from workbench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]+)"')
-APP_RENDERED = "application/vnd.jupyter.widget-view+json"  # the app widget's output
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    """GET http://127.0.0.1:port/path without following redirects: status and body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    finally:
-        connection.close()
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)  # polling real processes and a real server
-    raise TimeoutError(what)
 
 
 @pytest.fixture
@@ -130,19 +84,14 @@ def test_served_room_token_cap_culling_and_sigterm(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "workbench.cli", "dashboard", "digits_cnn", "--no-browser"]
     command += ["--host", "0.0.0.0", "--port", str(port), "--cull-after", "5", "--max-kernels", "1"]
-    log = (tmp_path / "voila.log").open("w")
-    launcher = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=tmp_path
-    )
+    log = tmp_path / "voila.log"
+    with log.open("w") as stderr:
+        launcher = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tmp_path
+        )
     processes: set[int] = set()
     try:
-        printed = ""
-        while "at most" not in printed:  # the addresses, then the limits
-            line = launcher.stdout.readline()
-            assert line, (
-                f"launcher exited {launcher.poll()}: {(tmp_path / 'voila.log').read_text()}"
-            )
-            printed += line
+        printed = read_banner(launcher, log)
         token = re.search(r"\?token=([0-9a-f]+)", printed).group(1)
         assert len(token) >= 32 and f"http://127.0.0.1:{port}/?token={token}" in printed
 
@@ -162,7 +111,7 @@ def test_served_room_token_cap_culling_and_sigterm(tmp_path):
         loading = threading.Thread(target=lambda: _ignore_errors(get, port, f"/?token={token}"))
         loading.start()
         kernels = wait_for(
-            lambda: [pid for pid in descendants(launcher.pid) if b"ipykernel" in _cmdline(pid)],
+            lambda: [pid for pid in descendants(launcher.pid) if "ipykernel" in command_line(pid)],
             120,
             "no kernel started for the second page",
         )
@@ -173,20 +122,7 @@ def test_served_room_token_cap_culling_and_sigterm(tmp_path):
         wait_for(lambda: not any(alive(pid) for pid in processes), 30, "processes left running")
         loading.join(60)
     finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
-        for pid in processes | descendants(launcher.pid):
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        log.close()
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+        stop(launcher, processes)
 
 
 def _ignore_errors(function, *args) -> None:
