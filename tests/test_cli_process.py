@@ -75,12 +75,12 @@ def test_progress_on_a_terminal(tmp_path):
     code, shown = on_terminal(*args, cwd=tmp_path)
     assert code == 0, shown
     assert "loading the model and data" in shown
-    assert "int8 · per-channel: converting" in shown and "int8 · per-channel: done" in shown
+    assert "converting int8 · per-channel" in shown and "int8 · per-channel: done (" in shown
 
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     args = ["compare", "digits_cnn", "--json", "r.json"]
-    code, shown = on_terminal(*args, cwd=tmp_path, interrupt_on=": converting")
+    code, shown = on_terminal(*args, cwd=tmp_path, interrupt_on="converting ")
     assert code == 130, shown
     assert "Traceback" not in shown and shown.rstrip().endswith("interrupted"), shown[-300:]
     assert list(tmp_path.iterdir()) == []

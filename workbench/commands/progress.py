@@ -1,9 +1,10 @@
-"""Progress lines on stderr while a command works, only when stderr is a terminal.
+"""Progress on stderr while a command works, only when stderr is a terminal.
 
-One tqdm line for the current step ("loading the model and data") and one line per variant
-that changes in place: converting, evaluating, done. Piped output and `--quiet` print nothing.
-The lines go to a duplicate of stderr's file descriptor, so they still reach the terminal while
-the converter's own chatter on descriptor 2 is being captured.
+One tqdm status line shows the current step and what each variant is doing ("converting
+float16 · evaluating int8 · per-tensor"); each variant that finishes leaves one line above it
+("int8 · per-channel: done (4.1 s)"). Piped output and `--quiet` print nothing. The lines go to
+a duplicate of stderr's file descriptor, so they reach the terminal even while the converter's
+own chatter on descriptor 2 is being captured.
 """
 
 from __future__ import annotations
@@ -34,66 +35,60 @@ class Progress:
         self.enabled = not quiet and is_terminal(self._source)
         self._stream: IO[str] | None = None
         self._lock = threading.Lock()
-        self._step: Any = None
-        self._lines: dict[QuantConfig, Any] = {}
+        self._bar: Any = None
+        self._step = ""
+        self._active: dict[QuantConfig, str] = {}
         self._started: dict[QuantConfig, float] = {}
+        self._done = 0
 
     def __enter__(self) -> Progress:
         if self.enabled:
+            from tqdm import tqdm
+
             self._stream = os.fdopen(os.dup(self._source.fileno()), "w", buffering=1)
+            self._bar = tqdm(file=self._stream, bar_format="{desc} [{elapsed}]", leave=False)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self._stream is None:
+            return
         with self._lock:
-            bars = [self._step, *self._lines.values()]
-            self._step, self._lines = None, {}
-        for bar in bars:
-            if bar is not None:
-                bar.close()
-        if self._stream is not None:
+            self._bar.close()
             self._stream.close()
             self._stream = None
 
-    def _bar(self, text: str, *, leave: bool) -> Any:
-        from tqdm import tqdm
-
-        return tqdm(
-            file=self._stream,
-            bar_format="{desc} [{elapsed}]",
-            desc=text,
-            leave=leave,
-            position=len(self._lines) + 1,
-        )
+    def _show(self) -> None:
+        """Redraw the status line (the lock is held)."""
+        doing = " · ".join(f"{stage} {config.label}" for config, stage in self._active.items())
+        done = f"{self._done} done" if self._done else ""
+        state = ", ".join(filter(None, [done, doing]))
+        self._bar.set_description_str(f"{self._step}: {state}" if state else self._step)
 
     def step(self, text: str) -> None:
-        """Show what the command is doing now (one line, replaced by the next step)."""
+        """Show what the command is doing now; the elapsed time restarts."""
         if self._stream is None:
             return
         with self._lock:
-            if self._step is None:
-                from tqdm import tqdm
-
-                self._step = tqdm(
-                    file=self._stream, bar_format="{desc} [{elapsed}]", leave=False, position=0
-                )
-            self._step.reset()  # the elapsed time counts from this step's start
-            self._step.set_description_str(text)
+            self._step = text
+            self._bar.reset()
+            self._show()
 
     def stage(self, config: QuantConfig, stage: str) -> None:
-        """Show a variant's stage on its own line: converting, evaluating, done."""
+        """A variant's stage: converting, evaluating, per-layer error, or done (one line)."""
         if self._stream is None:
             return
         with self._lock:
-            line = self._lines.get(config)
-            if line is None:
-                line = self._lines[config] = self._bar(config.label, leave=True)
-                self._started[config] = time.perf_counter()
+            started = self._started.setdefault(config, time.perf_counter())
             if stage == "done":
-                seconds = time.perf_counter() - self._started[config]
-                line.bar_format = f"{{desc}} ({seconds:.1f} s)"
-            line.set_description_str(f"{config.label}: {stage}")
+                self._active.pop(config, None)
+                self._done += 1
+                seconds = time.perf_counter() - started
+                self._bar.write(f"{config.label}: done ({seconds:.1f} s)", file=self._stream)
+            else:
+                self._active[config] = stage
+            self._show()
 
-    def _done(self, result: VariantResult) -> None:
+    def _finished(self, result: VariantResult) -> None:
         self.stage(result.config, "done")
 
     @contextlib.contextmanager
@@ -102,8 +97,8 @@ class Progress:
         if self._stream is None:
             yield
             return
-        self.step(f"{session.model.name}: converting and evaluating")
-        unsubscribe = [session.on_stage(self.stage), session.on_result(self._done)]
+        self.step(session.model.name)
+        unsubscribe = [session.on_stage(self.stage), session.on_result(self._finished)]
         try:
             yield
         finally:
