@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -136,17 +135,6 @@ def file_name(model_name: str, config: QuantConfig) -> str:
     return f"{words}-{config.key[:8]}.tflite"
 
 
-def _finite(value: Any) -> Any:
-    """The record with infinite or NaN numbers as None (JSON has no Infinity; SNR can be inf)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from workbench.commands.progress import Progress
     from workbench.files import bytes_writer, check_output, write_all_atomically
@@ -170,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(results))
     outputs = []
     if json_path is not None:
-        records = [_finite(result.to_dict()) for result in results]
+        records = [session.record(result.config) for result in results]
         text = json.dumps(records, indent=2, allow_nan=False) + "\n"
         outputs.append((json_path, bytes_writer(text.encode())))
     if save_dir is not None:
