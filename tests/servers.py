@@ -34,6 +34,23 @@ def get(port: int, path: str) -> tuple[int, str]:
         connection.close()
 
 
+def close_code_after_sending(port: int, path: str, size: int) -> int | None:
+    """Open ws://127.0.0.1:port/path, send `size` bytes, read until the server closes; return
+    its close code (1009: message too big)."""
+    import asyncio
+
+    from tornado.websocket import websocket_connect
+
+    async def exchange() -> int | None:
+        connection = await websocket_connect(f"ws://127.0.0.1:{port}{path}")
+        await connection.write_message(b"\0" * size, binary=True)
+        while await asyncio.wait_for(connection.read_message(), 60) is not None:
+            pass  # whatever the kernel says before the server closes the socket
+        return connection.close_code
+
+    return asyncio.run(exchange())
+
+
 def read_banner(launcher: subprocess.Popen, log: Path) -> str:
     """What `workbench dashboard` prints once Voila listens: the addresses, then the limits."""
     printed = ""

@@ -16,6 +16,7 @@ import pytest
 from servers import (
     APP_RENDERED,
     alive,
+    close_code_after_sending,
     command_line,
     descendants,
     free_port,
@@ -77,13 +78,15 @@ def test_dashboard_committed_without_outputs():
 
 
 def test_served_room_token_cap_culling_and_sigterm(tmp_path):
-    """0.0.0.0 needs a token; with one the app renders; a second page over the cap is refused;
-    the idle kernel is culled; SIGTERM during a page load leaves no process behind."""
+    """0.0.0.0 needs a token; with one the app renders; a second page over the cap is refused,
+    so is a websocket message over the upload cap; the idle kernel is culled; SIGTERM during a
+    page load leaves no process behind."""
     port = free_port()
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "workbench.cli", "dashboard", "digits_cnn", "--no-browser"]
     command += ["--host", "0.0.0.0", "--port", str(port), "--cull-after", "5", "--max-kernels", "1"]
+    command += ["--max-upload-mb", "1"]
     log = tmp_path / "voila.log"
     with log.open("w") as stderr:
         launcher = subprocess.Popen(
@@ -102,6 +105,8 @@ def test_served_room_token_cap_culling_and_sigterm(tmp_path):
         kernel = KERNEL_ID.search(page).group(1)
         status, refused = get(port, f"/?token={token}")  # a second visitor, over the cap
         assert status == 503 and "full (1 dashboards open)" in refused
+        channels = f"/api/kernels/{kernel}/channels?token={token}"
+        assert close_code_after_sending(port, channels, 2**20 + 1) == 1009  # upload over the cap
 
         def culled() -> bool:
             return get(port, f"/api/kernels/{kernel}?token={token}")[0] == 404
