@@ -40,6 +40,8 @@ class Progress:
         self._active: dict[QuantConfig, str] = {}
         self._started: dict[QuantConfig, float] = {}
         self._done = 0
+        self._closing = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> Progress:
         if self.enabled:
@@ -47,15 +49,27 @@ class Progress:
 
             self._stream = os.fdopen(os.dup(self._source.fileno()), "w", buffering=1)
             self._bar = tqdm(file=self._stream, bar_format="{desc} [{elapsed}]", leave=False)
+            self._ticker = threading.Thread(
+                target=self._tick, name="workbench-progress", daemon=True
+            )
+            self._ticker.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._stream is None:
             return
+        self._closing.set()
+        self._ticker.join()
         with self._lock:
             self._bar.close()
             self._stream.close()
             self._stream = None
+
+    def _tick(self) -> None:
+        """Redraw once a second, so the elapsed time moves during a long conversion."""
+        while not self._closing.wait(1.0):
+            with self._lock:
+                self._bar.refresh()
 
     def _show(self) -> None:
         """Redraw the status line (the lock is held)."""
