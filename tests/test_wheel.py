@@ -40,8 +40,9 @@ def other_python() -> str | None:
     """A supported Python other than the one running the tests (PATH, then pyenv's)."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     candidates = [os.environ.get("WORKBENCH_OTHER_PYTHON")]
-    candidates += [shutil.which(f"python3.{minor}") for minor in (13, 12, 11)]
-    candidates += [str(path) for path in sorted(pyenv.glob("3.1[1-3]*/bin/python3"), reverse=True)]
+    for minor in (12, 13, 11):  # 3.12 first: the most common Python besides 3.11
+        candidates.append(shutil.which(f"python3.{minor}"))
+        candidates += [str(path) for path in sorted(pyenv.glob(f"3.{minor}.*/bin/python3"))]
     for python in filter(None, candidates):
         version = _version(python)
         if version in SUPPORTED and version != sys.version_info[:2]:
