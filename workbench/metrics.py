@@ -74,3 +74,20 @@ def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
     ref, x = _pair(ref_scores, scores)
     ref, x = ref.reshape(len(ref), -1), x.reshape(len(x), -1)
     return float(np.mean(np.argmax(ref, axis=1) == np.argmax(x, axis=1)))
+
+
+def is_class_scores(scores: np.ndarray) -> bool:
+    """Whether model outputs are a (samples, classes) score vector with at least two classes:
+    where top-1 accuracy and agreement mean something (not a regression value, a mask, boxes)."""
+    scores = np.asarray(scores)
+    return scores.ndim == 2 and scores.shape[1] > 1
+
+
+def top1_accuracy(scores: np.ndarray, labels: np.ndarray | None) -> float | None:
+    """Fraction of rows whose arg-max is the label (0..1); None without labels or class scores."""
+    if labels is None or not is_class_scores(scores):
+        return None
+    labels = np.asarray(labels)
+    if labels.shape != (len(scores),):
+        raise ValueError(f"labels: shape {labels.shape} for {len(scores)} rows of scores")
+    return float(np.mean(np.argmax(scores, axis=1) == labels))

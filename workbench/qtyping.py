@@ -186,6 +186,40 @@ class LayerError:
 
 
 @dataclass(frozen=True)
+class Unavailable:
+    """A measurement the runtime refused, kept as a value: what it was and the runtime's reason.
+
+    `measurement` is "evaluation", "latency", "layer errors" or "layer <name>"; `reason` is the
+    runtime's own explanation in one line.
+    """
+
+    measurement: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.measurement} unavailable: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class OutputAgreement:
+    """How closely one model output follows the float model's: for outputs that are not class
+    scores (landmarks, masks, embeddings, boxes) this is the measurement, in place of accuracy."""
+
+    name: str  # the output tensor's name in the .tflite
+    shape: tuple[int, ...]  # per sample
+    classes: bool  # a (batch, classes) score vector: top-1 agreement and accuracy apply
+    snr_db: float
+    cosine: float  # mean over samples
+    max_abs_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
 class VariantResult:
     """The measured numbers of one variant; `to_dict` gives the JSON record of `compare`."""
 
@@ -194,18 +228,24 @@ class VariantResult:
     size_ratio: float  # size / float32 size
     accuracy: float | None  # None for unlabelled data
     accuracy_drop: float | None  # float Keras accuracy minus this, in points (percent)
-    agreement: float  # top-1 agreement with the float model, 0..1
-    snr_db: float  # output signal-to-noise ratio against float
-    cosine: float  # mean cosine similarity of outputs against float
+    agreement: float | None  # top-1 agreement with float, 0..1; None when not class scores
+    snr_db: float  # first output's signal-to-noise ratio against float
+    cosine: float  # first output's mean cosine similarity against float
     latency_ms: float  # median of single-sample invokes
     latency_spread_ms: float  # interquartile range of the same
     threads: int
     convert_s: float  # seconds spent converting (0.0 when it came from the cache)
     layer_errors: tuple[LayerError, ...] = ()
+    outputs: tuple[OutputAgreement, ...] = ()  # every output, in the file's order
+    unavailable: tuple[Unavailable, ...] = ()  # what the runtime refused (numbers left NaN)
 
     @property
     def label(self) -> str:
         return self.config.label
+
+    def missing(self, measurement: str) -> Unavailable | None:
+        """Why `measurement` ("evaluation", "latency", "layer errors") is unavailable, or None."""
+        return next((u for u in self.unavailable if u.measurement == measurement), None)
 
     def to_dict(self) -> dict[str, Any]:
         record = {
@@ -224,5 +264,7 @@ class VariantResult:
             "threads": self.threads,
             "convert_s": self.convert_s,
             "layer_errors": [error.to_dict() for error in self.layer_errors],
+            "outputs": [output.to_dict() for output in self.outputs],
+            "unavailable": {u.measurement: u.reason for u in self.unavailable},
         }
         return record
