@@ -143,7 +143,9 @@ def _quantized_runner(
         read += [pair.quant_ops[p].inputs[s] for p, s in _slots(quant_model, pair.quant_ops)]
         read.append(pair.quant_ops[-1].outputs[0])
     try:
-        return BatchRunner(with_outputs(quant_tflite, read)), refused
+        runner = BatchRunner(with_outputs(quant_tflite, read))
+        runner.resize(runner.fixed_batch or batch)
+        return runner, refused
     except RuntimeRefusal as refusal:
         reason = f"{whole}; on the default runtime: {refusal.reason}"
         raise RuntimeRefusal(str(refusal), reason) from None
