@@ -97,9 +97,28 @@ def expand_float16(data: bytes) -> bytes:
         return bytes(data)
     graph.operators = kept
     still_used = {int(i) for op in kept for i in op.inputs}
-    for index in expanded - still_used:  # the float16 copies are no longer read: drop the data
-        model_t.buffers[graph.tensors[index].buffer].data = None
+    _drop_tensors(model_t, expanded - still_used)  # the float16 copies nobody reads any more
     return pack(model_t)
+
+
+def _drop_tensors(model_t: Any, drop: set[int]) -> None:
+    """Remove tensors of the main graph (with their data) and renumber the rest everywhere."""
+    graph = model_t.subgraphs[0]
+    kept = [i for i in range(len(graph.tensors)) if i not in drop]
+    new = {old: position for position, old in enumerate(kept)}
+    new[-1] = -1
+    for index in drop:
+        model_t.buffers[graph.tensors[index].buffer].data = None
+    graph.tensors = [graph.tensors[i] for i in kept]
+    for op in graph.operators:
+        op.inputs = [new[int(i)] for i in op.inputs]
+        op.outputs = [new[int(i)] for i in op.outputs]
+    graph.inputs = [new[int(i)] for i in graph.inputs]
+    graph.outputs = [new[int(i)] for i in graph.outputs]
+    for signature in model_t.signatureDefs or ():
+        if signature.subgraphIndex == 0:
+            for entry in (*signature.inputs, *signature.outputs):
+                entry.tensorIndex = new[int(entry.tensorIndex)]
 
 
 def with_signature(data: bytes) -> bytes:

@@ -299,17 +299,32 @@ def as_outputs(values: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(value, dtype=np.float32) for value in values]
 
 
-def output_agreement(name: str, reference: np.ndarray, output: np.ndarray) -> OutputAgreement:
+def output_agreement(
+    name: str, reference: np.ndarray, output: np.ndarray, classes: bool
+) -> OutputAgreement:
     """SNR, mean cosine and max abs error of one output against its float reference."""
     rows = len(output)
     return OutputAgreement(
         name=name,
         shape=tuple(int(d) for d in output.shape[1:]),
-        classes=is_class_scores(output),
+        classes=classes,
         snr_db=snr_db(reference, output),
         cosine=cosine_similarity(reference.reshape(rows, -1), output.reshape(rows, -1)),
         max_abs_error=max_abs_error(reference, output),
     )
+
+
+def _class_scores(model: Any, tensor: int, output: np.ndarray) -> bool:
+    """A (samples, classes) output that holds class scores: the only output, or a softmax (in
+    a model with several outputs a plain vector is as likely landmarks or an embedding)."""
+    if not is_class_scores(output):
+        return False
+    if len(model.outputs) == 1:
+        return True
+    producer = model.producer(tensor)
+    while producer is not None and producer.opcode in ("DEQUANTIZE", "QUANTIZE"):
+        producer = model.producer(producer.inputs[0])
+    return producer is not None and producer.opcode == "SOFTMAX"
 
 
 def evaluate(
@@ -327,13 +342,14 @@ def evaluate(
             f"reference: shapes {shapes} differ from the model outputs "
             f"{[o.shape for o in outputs]}; give the float model's outputs on the same samples"
         )
-    names = [t.name for t in read_tflite(data).outputs]
+    model = read_tflite(data)
     agreements = tuple(
-        output_agreement(name, r, o) for name, r, o in zip(names, references, outputs, strict=True)
+        output_agreement(tensor.name, r, o, _class_scores(model, tensor.index, o))
+        for tensor, r, o in zip(model.outputs, references, outputs, strict=True)
     )
     first, scores = agreements[0], outputs[0]
     return Evaluation(
-        accuracy=top1_accuracy(scores, split.y),
+        accuracy=top1_accuracy(scores, split.y) if first.classes else None,
         agreement=top1_agreement(references[0], scores) if first.classes else None,
         snr_db=first.snr_db,
         cosine=first.cosine,

@@ -112,8 +112,12 @@ class ConverterRoute:
     """tf.lite.TFLiteConverter with post-training quantization options."""
 
     def float_tflite(self, model: ModelSource) -> bytes:
-        if model.kind is SourceKind.TFLITE:
-            return model.tflite_bytes
+        if model.kind is SourceKind.TFLITE:  # as given, float16 weights expanded, signed
+            from workbench.tflite_edit import float32_tflite
+
+            if "float32" not in model.derived:
+                model.derived["float32"] = float32_tflite(model.tflite_bytes)
+            return model.derived["float32"]
         with _CONVERTING:
             if "float32" not in model.derived:
                 model.derived["float32"] = _run(model, "float32", lambda c: None)
