@@ -215,7 +215,9 @@ class ParallelRunner:
 
     def __init__(self, data: bytes, workers: int | None = None) -> None:
         count = workers or default_threads()
-        if count > 1 and _on_reference_kernels(data):
+        from workbench.engine.kernels import leaves_xnnpack
+
+        if count > 1 and leaves_xnnpack(data):
             self.runners = [BatchRunner(data, threads=1) for _ in range(count)]
         else:
             self.runners = [BatchRunner(data, threads=count)]
@@ -232,22 +234,6 @@ class ParallelRunner:
         ]
         parts = [future.result() for future in done]
         return [np.concatenate(output) for output in zip(*parts, strict=True)]
-
-
-def _on_reference_kernels(data: bytes) -> bool:
-    """Whether some op of `data` runs on a single-threaded reference kernel (see ParallelRunner)."""
-    from workbench.tflite_file import read_tflite
-
-    model = read_tflite(data)
-    if any(t.dtype == "int16" and not t.constant for t in model.tensors):
-        return True
-    for op in model.ops:
-        inputs = [model.tensors[i] for i in op.inputs if i >= 0]
-        outputs = [model.tensors[i] for i in op.outputs if i >= 0]
-        integer_weights = any(t.constant and t.dtype in ("int8", "int4") for t in inputs)
-        if integer_weights and any(t.dtype == "float32" for t in outputs):
-            return True
-    return False
 
 
 @functools.cache
