@@ -148,6 +148,18 @@ def format_outputs(results: Sequence[VariantResult]) -> str:
     return "\n".join(["agreement with float per output:", *lines]) if lines else ""
 
 
+def format_kernels(results: Sequence[VariantResult], session: Any) -> str:
+    """Where each variant's ops run (XNNPACK or reference kernels): what explains its latency."""
+    from workbench.engine.kernels import runtime_report
+
+    names = session.layer_names
+    lines = [
+        f"{r.label}: {runtime_report(session.variant(r.config).tflite, names).summary()}"
+        for r in results
+    ]
+    return "\n".join(["kernels (from the file, checked on the interpreter):", *lines])
+
+
 def format_notes(results: Sequence[VariantResult], session: Any) -> str:
     """What the runtime refused to measure, and how the most sensitive layer was chosen."""
     lines = [f"{r.label}: {u}" for r in results for u in r.unavailable]
@@ -197,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
     results = session.compare(configs_from_args(args, session))
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
-    for text in (format_outputs(results), format_notes(results, session)):
+    kernels = format_kernels(results, session)
+    for text in (format_outputs(results), kernels, format_notes(results, session)):
         if text:
             print(text)
     if args.json is not None:

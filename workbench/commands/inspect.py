@@ -94,6 +94,24 @@ def write_json(path: Path, record: Any) -> None:
     write_bytes_atomically(path, json.dumps(record).encode())
 
 
+def _runtime(model: Any) -> Any:
+    """Where the ops of a `.tflite` model run (None for other models: they are not converted)."""
+    if model.tflite_bytes is None:
+        return None
+    from workbench.engine.kernels import runtime_report
+
+    return runtime_report(model.tflite_bytes)
+
+
+def format_runtime(report: Any) -> str:
+    """The kernels summary and the ops that leave XNNPACK, one per line."""
+    lines = [f"runtime: {report.summary()}"]
+    lines += [
+        f"  {op.opcode} ({(op.layer or '')[:60]}): {op.reason}" for op in report.on_reference
+    ]
+    return "\n".join(lines)
+
+
 def _tensors(model: Any) -> list[dict[str, Any]] | None:
     """Every tensor of a `.tflite` model: dtype, shape, scales, zero points (None for Keras)."""
     if model.tflite_bytes is None:
@@ -119,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
     ranges = inspection.activation_ranges(model, x) if x is not None else None
     print(f"{model.name} ({model.kind.value}, input {model.input_shape})")
     print(format_layers(rows))
+    runtime = _runtime(model)
+    if runtime is not None:
+        print()
+        print(format_runtime(runtime))
     if ranges is not None:
         print()
         print(format_activations(ranges))
@@ -133,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
                 "weights": [stats.to_dict() for stats in weights],
                 "activations": None if ranges is None else [r.to_dict() for r in ranges],
                 "tensors": _tensors(model),
+                "runtime": None if runtime is None else runtime.to_dict(),
             },
         )
         print(f"\nstatistics written to {args.json}")

@@ -90,7 +90,7 @@ class OpKernel:
 
     index: int
     opcode: str
-    layer: str | None
+    layer: str | None  # its Keras layer; without layer names, its output tensor's name
     kernel: str  # XNNPACK or REFERENCE
     reason: str  # why not XNNPACK: "" on it; "<OPCODE> not taken by XNNPACK" if the file is silent
 
@@ -179,7 +179,7 @@ def runtime_report(data: bytes, layer_names: list[str] | tuple[str, ...] = ()) -
             OpKernel(
                 index=op.index,
                 opcode=op.opcode,
-                layer=layers.get(op.index),
+                layer=layers.get(op.index) if layer_names else model.tensors[op.outputs[0]].name,
                 kernel=XNNPACK if on_xnnpack else REFERENCE,
                 reason="" if on_xnnpack else reason or f"{op.opcode} not taken by XNNPACK",
             )

@@ -211,9 +211,13 @@ def _quantized(config: QuantConfig) -> bool:
 
 
 def _summary(tflite: bytes, layer_names: Any) -> Any:
+    import dataclasses
+
+    from workbench.engine.kernels import runtime_report
     from workbench.tflite_file import quantization_summary
 
-    return quantization_summary(tflite, layer_names)
+    summary = quantization_summary(tflite, layer_names)
+    return dataclasses.replace(summary, runtime=runtime_report(tflite, layer_names))
 
 
 def _inspect(session: Any) -> Inspection:
