@@ -68,3 +68,21 @@ def test_a_custom_op_is_off_xnnpack_for_the_file_s_reason(variants):
     (custom,) = [op for op in report.ops if op.opcode == "MySoftmax"]
     assert custom.kernel == REFERENCE and custom.reason == "custom op"
     assert "custom op: 1" in report.summary()
+
+
+def test_quantized_summary_shows_where_each_layer_runs(variants):
+    import dataclasses
+
+    from workbench.tflite_file import quantization_summary
+    from workbench.widgets.quantized import quantized_html
+
+    def summary(mode):
+        data = variants[mode]
+        plain = quantization_summary(data, LAYERS)
+        return dataclasses.replace(plain, runtime=runtime_report(data, LAYERS))
+
+    before, after = summary(Mode.FLOAT32), summary(Mode.INT16X8)
+    page = quantized_html(before, after, "int16x8")
+    assert "runs on" in page and page.count("reference: int16 activations") == len(LAYERS)
+    assert after.runtime.summary() in page and after.to_dict()["runtime"]["checked"]
+    assert quantized_html(before, summary(Mode.INT8), "int8").count("<td>XNNPACK</td>") == 4

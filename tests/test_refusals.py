@@ -83,3 +83,12 @@ def test_compare_prints_unavailable_cells_and_notes(tmp_path, data, capsys):
     assert REFUSAL in records["int16x8 · per-channel · litert"]["unavailable"]["evaluation"]
     kept = [label for label in records if "layer float" in label]
     assert len(kept) == 1 and records[kept[0]]["accuracy"] is not None
+
+
+def test_board_cells_say_unavailable(session):
+    from workbench.widgets.html import board_cells
+
+    refused = session.evaluate(QuantConfig(route=Route.LITERT, mode=Mode.INT16X8))
+    cells = board_cells(refused)
+    assert [cells[c] for c in ("accuracy", "agreement", "latency")] == ["unavailable"] * 3
+    assert cells["size"] != "unavailable"
