@@ -92,3 +92,15 @@ def test_board_cells_say_unavailable(session):
     cells = board_cells(refused)
     assert [cells[c] for c in ("accuracy", "agreement", "latency")] == ["unavailable"] * 3
     assert cells["size"] != "unavailable"
+
+
+def test_inspect_of_a_refused_tflite_still_prints_the_rest(session, data, tmp_path, capsys):
+    path, npz, out = tmp_path / "int16.tflite", tmp_path / "data.npz", tmp_path / "out.json"
+    path.write_bytes(session.variant(QuantConfig(route=Route.LITERT, mode=Mode.INT16X8)).tflite)
+    np.savez(npz, x=data[0], y=data[1])
+    assert main(["inspect", str(path), "--data", str(npz), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "DEPTHWISE_CONV_2D" in printed and "activation ranges unavailable: " in printed
+    record = json.loads(out.read_text())
+    assert REFUSAL in record["activations"]["unavailable"] and record["weights"]
+    assert not record["runtime"]["checked"] and REFUSAL in record["runtime"]["refusal"]

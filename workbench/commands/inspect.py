@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.commands.arguments import add_data, add_model
-from workbench.errors import DataError
+from workbench.errors import DataError, RuntimeRefusal
 from workbench.files import write_bytes_atomically
+from workbench.qtyping import Unavailable
 
 
 def register(subparsers: Any) -> None:
@@ -134,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
         x = dataset.calibration.x
     rows = inspection.layer_table(model)
     weights = inspection.weight_stats(model)
-    ranges = inspection.activation_ranges(model, x) if x is not None else None
+    ranges, refused = None, None
+    try:
+        ranges = inspection.activation_ranges(model, x) if x is not None else None
+    except RuntimeRefusal as refusal:  # the rest of the report is still worth printing
+        refused = Unavailable("activation ranges", refusal.reason)
     print(f"{model.name} ({model.kind.value}, input {model.input_shape})")
     print(format_layers(rows))
     runtime = _runtime(model)
@@ -144,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     if ranges is not None:
         print()
         print(format_activations(ranges))
+    if refused is not None:
+        print(f"\n{refused}")
     if args.json is not None:
         write_json(
             args.json,
@@ -153,7 +160,13 @@ def run(args: argparse.Namespace) -> int:
                 "data": args.data,
                 "layers": [row.to_dict() for row in rows],
                 "weights": [stats.to_dict() for stats in weights],
-                "activations": None if ranges is None else [r.to_dict() for r in ranges],
+                "activations": (
+                    {"unavailable": refused.reason}
+                    if refused is not None
+                    else None
+                    if ranges is None
+                    else [r.to_dict() for r in ranges]
+                ),
                 "tensors": _tensors(model),
                 "runtime": None if runtime is None else runtime.to_dict(),
             },

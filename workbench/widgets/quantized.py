@@ -68,6 +68,12 @@ def quantized_html(before: Any, after: Any, label: str) -> str:
         if activations_in_float and len(activations_in_float) < len(after.layers)
         else ""
     )
+    slow = [layer for layer, where in runs_on.items() if where.startswith("reference")]
+    if slow:
+        note += (
+            f" {len(slow)} of {len(runs_on)} layers run on TFLite's reference kernels (one core, "
+            "no XNNPACK): that is where the latency goes."
+        )
     if after.runtime is not None:
         io["kernels"] = after.runtime.summary()
     parts = [
