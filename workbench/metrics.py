@@ -76,18 +76,14 @@ def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(np.argmax(ref, axis=1) == np.argmax(x, axis=1)))
 
 
+def top1_correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row, whether the arg-max class of `scores` is the label (a boolean array)."""
+    scores = np.asarray(scores)
+    return np.argmax(scores.reshape(len(scores), -1), axis=1) == np.asarray(labels)
+
+
 def is_class_scores(scores: np.ndarray) -> bool:
     """Whether model outputs are a (samples, classes) score vector with at least two classes:
     where top-1 accuracy and agreement mean something (not a regression value, a mask, boxes)."""
     scores = np.asarray(scores)
     return scores.ndim == 2 and scores.shape[1] > 1
-
-
-def top1_accuracy(scores: np.ndarray, labels: np.ndarray | None) -> float | None:
-    """Fraction of rows whose arg-max is the label (0..1); None without labels or class scores."""
-    if labels is None or not is_class_scores(scores):
-        return None
-    labels = np.asarray(labels)
-    if labels.shape != (len(scores),):
-        raise ValueError(f"labels: shape {labels.shape} for {len(scores)} rows of scores")
-    return float(np.mean(np.argmax(scores, axis=1) == labels))

@@ -12,24 +12,26 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from workbench.datasets.base import Split
 from workbench.errors import DataError, ModelFileError, RuntimeRefusal, UnsupportedError
+from workbench.inputs import check_inputs, quantize_inputs
 from workbench.metrics import (
     cosine_similarity,
     is_class_scores,
     max_abs_error,
     snr_db,
-    top1_accuracy,
     top1_agreement,
+    top1_correct,
 )
 from workbench.qtyping import OutputAgreement, Unavailable
+from workbench.tflite_file import read_tflite
 
 WARMUP_INVOKES = 5
 
@@ -112,9 +114,7 @@ class _Io:
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         if np.issubdtype(self.dtype, np.integer) and self.scale > 0:
-            info = np.iinfo(self.dtype)
-            q = np.round(x / self.scale) + self.zero_point
-            return np.clip(q, info.min, info.max).astype(self.dtype)
+            return quantize_inputs(x, self.dtype, self.scale, self.zero_point)
         return x.astype(self.dtype, copy=False)
 
     def decode(self, y: np.ndarray) -> np.ndarray:
@@ -184,22 +184,12 @@ class BatchRunner:
     def run(self, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
         """Outputs for `x` in equal batches of at most `batch_size` (the last one padded), so
         the interpreter is resized once, not twice per call."""
-        x = _check_inputs(x, self.sample_shape)
+        x = check_inputs(x, (None, *self.sample_shape))
         if len(x) == 0:
             raise DataError("x: no samples to run")
         size = self.fixed_batch or -(-len(x) // -(-len(x) // batch_size))
         parts = [self.invoke(x[i : i + size], size) for i in range(0, len(x), size)]
         return [np.concatenate(output) for output in zip(*parts, strict=True)]
-
-
-def _check_inputs(x: np.ndarray, sample_shape: tuple[int, ...]) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if tuple(x.shape[1:]) != sample_shape:
-        raise DataError(
-            f"x: samples have shape {tuple(x.shape[1:])} but the model input expects "
-            f"{sample_shape}; reshape the data to match"
-        )
-    return x
 
 
 class ParallelRunner:
@@ -224,7 +214,7 @@ class ParallelRunner:
 
     def run(self, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
         first = self.runners[0]
-        x = _check_inputs(x, first.sample_shape)
+        x = check_inputs(x, (None, *first.sample_shape))
         if len(self.runners) == 1 or first.fixed_batch or len(x) < 2 * len(self.runners):
             return first.run(x, batch_size)
         shares = np.array_split(x, len(self.runners))
@@ -273,9 +263,12 @@ class Evaluation:
     cosine: float  # of the first output
     samples: int
     outputs: tuple[OutputAgreement, ...] = ()
+    # per sample, whether the top-1 class is the label (None unlabelled); for paired statistics
+    correct: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "outputs": [output.to_dict() for output in self.outputs]}
+        record = {name: value for name, value in self.__dict__.items() if name != "correct"}
+        return {**record, "outputs": [output.to_dict() for output in self.outputs]}
 
 
 def as_outputs(values: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -313,13 +306,23 @@ def _class_scores(model: Any, tensor: int, output: np.ndarray) -> bool:
     return producer is not None and producer.opcode == "SOFTMAX"
 
 
+def class_scores(
+    reference: np.ndarray | Sequence[np.ndarray], float_tflite: Callable[[], bytes]
+) -> np.ndarray | None:
+    """The float model's first output when it holds class scores (as `evaluate` decides it,
+    reading the file only for a model with several outputs), else None."""
+    outputs = as_outputs(reference)
+    if len(outputs) == 1:
+        return outputs[0] if is_class_scores(outputs[0]) else None
+    model = read_tflite(float_tflite())
+    return outputs[0] if _class_scores(model, model.outputs[0].index, outputs[0]) else None
+
+
 def evaluate(
     data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]
 ) -> Evaluation:
     """Run `data` on `split` and score it against `reference`: the float model's outputs for
     split.x (one array, or one per output in the file's order)."""
-    from workbench.tflite_file import read_tflite
-
     outputs = run_outputs(data, split.x)
     references = as_outputs(reference)
     shapes = [r.shape for r in references]
@@ -334,13 +337,15 @@ def evaluate(
         for tensor, r, o in zip(model.outputs, references, outputs, strict=True)
     )
     first, scores = agreements[0], outputs[0]
+    correct = top1_correct(scores, split.y) if first.classes and split.y is not None else None
     return Evaluation(
-        accuracy=top1_accuracy(scores, split.y) if first.classes else None,
+        accuracy=None if correct is None else float(np.mean(correct)),
         agreement=top1_agreement(references[0], scores) if first.classes else None,
         snr_db=first.snr_db,
         cosine=first.cosine,
         samples=len(scores),
         outputs=agreements,
+        correct=correct,
     )
 
 
@@ -396,7 +401,7 @@ def measure_latency(
     runner = BatchRunner(data, threads=threads)
     sample = np.asarray(sample, dtype=np.float32)
     sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
-    sample = _check_inputs(sample, runner.sample_shape)
+    sample = check_inputs(sample, (None, *runner.sample_shape))
     batch = runner.fixed_batch or 1
     sample = np.repeat(sample, batch, axis=0)
     runner.resize(batch)
