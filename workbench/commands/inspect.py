@@ -11,7 +11,9 @@ import json
 from typing import Any
 
 from workbench.commands.arguments import add_data, add_model, add_quiet
+from workbench.errors import RuntimeRefusal
 from workbench.files import check_output, write_bytes_atomically
+from workbench.qtyping import Unavailable
 
 
 def register(subparsers: Any) -> None:
@@ -85,6 +87,24 @@ def _aligned(lines: list[tuple[str, ...]]) -> str:
     )
 
 
+def _runtime(model: Any) -> Any:
+    """Where the ops of a `.tflite` model run (None for other models: they are not converted)."""
+    if model.tflite_bytes is None:
+        return None
+    from workbench.engine.kernels import runtime_report
+
+    return runtime_report(model.tflite_bytes)
+
+
+def format_runtime(report: Any) -> str:
+    """The kernels summary and the ops that leave XNNPACK, one per line."""
+    lines = [f"runtime: {report.summary()}"]
+    lines += [
+        f"  {op.opcode} ({(op.layer or '')[:60]}): {op.reason}" for op in report.on_reference
+    ]
+    return "\n".join(lines)
+
+
 def _tensors(model: Any) -> list[dict[str, Any]] | None:
     """Every tensor of a `.tflite` model: dtype, shape, scales, zero points (None for Keras)."""
     if model.tflite_bytes is None:
@@ -114,14 +134,24 @@ def run(args: argparse.Namespace) -> int:
         progress.step("weight statistics")
         rows = inspection.layer_table(model)
         weights = inspection.weight_stats(model)
+        ranges, refused = None, None
         if x is not None:
             progress.step("activation ranges")
-        ranges = inspection.activation_ranges(model, x) if x is not None else None
+            try:
+                ranges = inspection.activation_ranges(model, x)
+            except RuntimeRefusal as refusal:  # the rest of the report is still worth printing
+                refused = Unavailable("activation ranges", refusal.reason)
     print(f"{model.name} ({model.kind.value}, input {model.input_shape})")
     print(format_layers(rows))
+    runtime = _runtime(model)
+    if runtime is not None:
+        print()
+        print(format_runtime(runtime))
     if ranges is not None:
         print()
         print(format_activations(ranges))
+    if refused is not None:
+        print(f"\n{refused}")
     if json_path is not None:
         record = {
             "model": model.name,
@@ -129,8 +159,15 @@ def run(args: argparse.Namespace) -> int:
             "data": args.data,
             "layers": [row.to_dict() for row in rows],
             "weights": [stats.to_dict() for stats in weights],
-            "activations": None if ranges is None else [r.to_dict() for r in ranges],
+            "activations": (
+                {"unavailable": refused.reason}
+                if refused is not None
+                else None
+                if ranges is None
+                else [r.to_dict() for r in ranges]
+            ),
             "tensors": _tensors(model),
+            "runtime": None if runtime is None else runtime.to_dict(),
         }
         write_bytes_atomically(json_path, json.dumps(record).encode())
         print(f"\nstatistics written to {json_path}")
