@@ -209,9 +209,10 @@ def test_op_without_int16_kernel_names_op_and_layer():
     assert "int16" in dtypes(litert)
 
 
-def test_int16x8_per_tensor_depthwise_is_refused_before_calibrating():
+def test_int16x8_per_tensor_depthwise_is_refused_before_calibrating(tmp_path):
     """TF's int16x8 quantizer fails on every per-tensor depthwise kernel; the converter route
-    says so up front, per-channel and the LiteRT route make the file."""
+    says so up front (for a Keras model from its layers, for a SavedModel from its float file),
+    per-channel and the LiteRT route make the file."""
     import keras
 
     from workbench.models import load_model
@@ -219,11 +220,14 @@ def test_int16x8_per_tensor_depthwise_is_refused_before_calibrating():
     inputs = keras.Input((8, 8, 3))
     hidden = keras.layers.DepthwiseConv2D(3, name="dw")(inputs)
     hidden = keras.layers.GlobalAveragePooling2D()(hidden)
-    model = load_model(keras.Model(inputs, keras.layers.Dense(4)(hidden), name="m_dw"))
+    keras_model = keras.Model(inputs, keras.layers.Dense(4)(hidden), name="m_dw")
+    keras_model.export(str(tmp_path / "saved"), verbose=False)
+    model = load_model(keras_model)
     calibration = Calibration(np.random.default_rng(0).random((8, 8, 8, 3), dtype=np.float32))
     per_tensor = QuantConfig(mode=Mode.INT16X8, granularity=Granularity.PER_TENSOR)
-    with pytest.raises(UnsupportedError, match=r"depthwise layer 'dw'.*per-channel.*litert"):
-        convert(model, per_tensor, calibration)
+    for source in (model, load_model(tmp_path / "saved")):
+        with pytest.raises(UnsupportedError, match=r"depthwise layer '.*dw.*'.*per-channel.*"):
+            convert(source, per_tensor, calibration)
     assert calibration.calibrations == 0
     assert "int16" in dtypes(convert(model, per_tensor.replace(route="litert"), calibration))
     per_channel = per_tensor.replace(granularity="per-channel")

@@ -49,9 +49,25 @@ def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any)
             _RUNTIME_ANNOUNCED.set()
         return interpreter
     except (ValueError, RuntimeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(
-            f"tflite data: the LiteRT interpreter cannot load it ({first})"
+            f"tflite data: the LiteRT interpreter cannot load it ({_first_line(error)})"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def allocate(interpreter: Any) -> None:
+    """`allocate_tensors()`; `UnsupportedError` when the runtime refuses to prepare an op (e.g.
+    a quantized kernel whose scales would overflow its integer arithmetic)."""
+    try:
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        raise UnsupportedError(
+            f"tflite data: the LiteRT interpreter cannot run it ({_first_line(error)}); try "
+            "per-channel weights, another mode, or keep the named op's layer float"
         ) from None
 
 
@@ -102,13 +118,13 @@ class BatchRunner:
     def resize(self, batch: int) -> None:
         if self.fixed_batch is not None:
             if self._batch == 0:
-                self.interpreter.allocate_tensors()
+                allocate(self.interpreter)
                 self._batch = self.fixed_batch
         elif batch != self._batch:
             self.interpreter.resize_tensor_input(
                 self.input.index, [batch, *self.sample_shape], strict=False
             )
-            self.interpreter.allocate_tensors()
+            allocate(self.interpreter)
             self._batch = batch
 
     def invoke(self, x: np.ndarray, size: int | None = None) -> np.ndarray:
