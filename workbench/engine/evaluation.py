@@ -85,25 +85,9 @@ def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any)
             model_content=bytes(data), num_threads=threads or default_threads(), **options
         )
     except (ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(
-            f"tflite data: the LiteRT interpreter cannot load it ({_first_line(error)})"
-        ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def allocate(interpreter: Any) -> None:
-    """`allocate_tensors()`; `UnsupportedError` when the runtime refuses to prepare an op (e.g.
-    a quantized kernel whose scales would overflow its integer arithmetic)."""
-    try:
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as error:
-        raise UnsupportedError(
-            f"tflite data: the LiteRT interpreter cannot run it ({_first_line(error)}); try "
-            "per-channel weights, another mode, or keep the named op's layer float"
+            f"tflite data: the LiteRT interpreter cannot load it ({first})"
         ) from None
     if not _RUNTIME_ANNOUNCED.is_set():
         from workbench.engine.quiet import silenced
