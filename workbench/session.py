@@ -59,16 +59,17 @@ def _slowest(config: QuantConfig) -> int:
 class Session:
     """A model and its data, with cached conversions and measurements. Thread-safe."""
 
-    def __init__(self, model: Any = None, data: Any = None) -> None:
-        from workbench.datasets import load_dataset
+    def __init__(self, model: Any = None, data: Any = None, *, weights: str | None = None) -> None:
+        """`model` as `load_model` takes it (`weights` for a published architecture: imagenet,
+        none or a file); image data is resized to the model's input and preprocessed its way."""
         from workbench.models import DEFAULT_MODEL, DEMO_MODELS, load_model
 
         spec = DEFAULT_MODEL if model is None else model
         if data is None and isinstance(spec, str) and spec in DEMO_MODELS:
             data = DEMO_MODELS[spec]
         with silenced():  # importing TensorFlow prints start-up chatter
-            self.model = load_model(spec)
-            self.data = None if data is None else load_dataset(data)
+            self.model = load_model(spec, weights=weights)
+            self.data = None if data is None else self._load_data(data)
         if self.data is not None:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
         self.calibration = Calibration(
@@ -82,6 +83,17 @@ class Session:
         self._results: dict[tuple[str, ...], VariantResult] = {}
         self._memo: dict[str, Any] = {}
         self._callbacks: list[Callable[[VariantResult], None]] = []
+
+    def _load_data(self, data: Any) -> Any:
+        from workbench.datasets import load_dataset
+
+        shape = self.model.input_shape
+        known = len(shape) == 4 and None not in shape[1:3]
+        return load_dataset(
+            data,
+            image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
+            preprocessing=self.model.preprocessing,
+        )
 
     def __repr__(self) -> str:
         data = self.data.name if self.data is not None else "no data"

@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         (args.granularity, Granularity, "--granularity"),
     ):
         _items(text, kind, argument)  # bad options fail before the model is loaded
-    session = Session(args.model, args.data)
+    session = Session(args.model, args.data, weights=args.weights)
     results = session.compare(configs_from_args(args, session))
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))

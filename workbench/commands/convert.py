@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.session import Session
 
     config = config_from_args(args)
-    session = Session(args.model, args.data)
+    session = Session(args.model, args.data, weights=args.weights)
     variant = session.variant(config)
     output = args.output or Path(f"{session.model.name}-{config.mode.value}.tflite")
     write_bytes_atomically(output, variant.tflite)

@@ -14,6 +14,7 @@ from workbench.errors import ModelFileError
 
 MODEL_ENV = "WORKBENCH_MODEL"  # read by notebooks/dashboard.ipynb
 DATA_ENV = "WORKBENCH_DATA"
+WEIGHTS_ENV = "WORKBENCH_WEIGHTS"  # read by workbench.models.pretrained
 
 
 def find_notebook() -> Path:
@@ -46,9 +47,11 @@ def voila_command(notebook: Path, *, port: int, host: str, browser: bool) -> lis
     return command
 
 
-def dashboard_env(model: str | None, data: str | None) -> dict[str, str]:
+def dashboard_env(
+    model: str | None, data: str | None, weights: str | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
-    for name, value in ((MODEL_ENV, model), (DATA_ENV, data)):
+    for name, value in ((MODEL_ENV, model), (DATA_ENV, data), (WEIGHTS_ENV, weights)):
         if value:
             path = Path(value)
             env[name] = str(path.resolve()) if path.exists() else value
@@ -58,17 +61,21 @@ def dashboard_env(model: str | None, data: str | None) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     if args.model and not Path(args.model).exists():
         from workbench.models import DEMO_MODELS
+        from workbench.models.pretrained import parse_spec
 
-        if args.model not in DEMO_MODELS:
+        if args.model not in DEMO_MODELS and parse_spec(args.model) is None:
             names = ", ".join(DEMO_MODELS)
-            raise ModelFileError(f"model {args.model!r}: no such file and not a demo ({names})")
+            raise ModelFileError(
+                f"model {args.model!r}: no such file, not a demo ({names}) and not an "
+                "architecture (mobilenet_v2, resnet50@160, ...)"
+            )
     notebook = find_notebook()
     command = voila_command(notebook, port=args.port, host=args.host, browser=not args.no_browser)
     if shutil.which("voila") is None and not _voila_importable():
         raise ModelFileError("dashboard: voila is not installed; pip install voila")
     print(f"workbench dashboard on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
     try:
-        return subprocess.call(command, env=dashboard_env(args.model, args.data))
+        return subprocess.call(command, env=dashboard_env(args.model, args.data, args.weights))
     except KeyboardInterrupt:
         return 0
 

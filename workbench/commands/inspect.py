@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.datasets import load_dataset
     from workbench.models import DEFAULT_MODEL, load_model
 
-    model = load_model(args.model or DEFAULT_MODEL)
+    model = load_model(args.model or DEFAULT_MODEL, weights=args.weights)
     x = None
     if args.data is not None:
         dataset = load_dataset(args.data)

@@ -17,16 +17,21 @@ from workbench.errors import DataError
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How raw values became model inputs: ``x = raw * scale + offset`` as float32."""
+    """How raw values became model inputs: ``x = raw * scale + offset`` as float32, the
+    channels (last axis) reversed first when `reverse_channels` (RGB to BGR); `offset` is one
+    number or one per channel."""
 
     scale: float = 1.0
-    offset: float = 0.0
+    offset: float | tuple[float, ...] = 0.0
     description: str = "none"
+    reverse_channels: bool = False
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        return (np.asarray(raw, dtype=np.float32) * np.float32(self.scale)) + np.float32(
-            self.offset
-        )
+        raw = np.asarray(raw, dtype=np.float32)
+        if self.reverse_channels:
+            raw = raw[..., ::-1]
+        offset = np.asarray(self.offset, dtype=np.float32)
+        return (raw * np.float32(self.scale)) + offset
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -17,9 +17,16 @@ AS_GIVEN = Preprocessing(description="values used as given")
 
 
 def from_arrays(
-    x: Any, y: Any = None, *, name: str, seed: int = 0, class_names: tuple[str, ...] = ()
+    x: Any,
+    y: Any = None,
+    *,
+    name: str,
+    seed: int = 0,
+    class_names: tuple[str, ...] = (),
+    preprocessing: Preprocessing | None = None,
 ) -> Dataset:
-    """Validate, preprocess (uint8 -> 0..1) and split arrays; `y=None` makes unlabelled data."""
+    """Validate, preprocess (uint8 -> 0..1, or `preprocessing` when given) and split arrays;
+    `y=None` makes unlabelled data."""
     x = np.asarray(x)
     if x.ndim < 2 or len(x) < 3:
         raise DataError(
@@ -27,7 +34,7 @@ def from_arrays(
         )
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"data {name!r}: inputs have dtype {x.dtype}; give numeric arrays")
-    preprocessing = BYTES if x.dtype == np.uint8 else AS_GIVEN
+    preprocessing = (preprocessing or BYTES) if x.dtype == np.uint8 else AS_GIVEN
     x = preprocessing.apply(x)
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).sum())
@@ -55,7 +62,13 @@ def _labels(y: Any, count: int, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def load_npz(path: Path, *, name: str | None = None, seed: int = 0) -> Dataset:
+def load_npz(
+    path: Path,
+    *,
+    name: str | None = None,
+    seed: int = 0,
+    preprocessing: Preprocessing | None = None,
+) -> Dataset:
     """An `.npz` with an `x` array and optionally `y` labels."""
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -69,7 +82,13 @@ def load_npz(path: Path, *, name: str | None = None, seed: int = 0) -> Dataset:
             f"{path}: no array named 'x' (found {sorted(arrays)}); save with "
             "numpy.savez(path, x=inputs, y=labels)"
         )
-    return from_arrays(arrays["x"], arrays.get("y"), name=name or path.stem, seed=seed)
+    return from_arrays(
+        arrays["x"],
+        arrays.get("y"),
+        name=name or path.stem,
+        seed=seed,
+        preprocessing=preprocessing,
+    )
 
 
 def load_image_folder(
@@ -78,6 +97,7 @@ def load_image_folder(
     name: str | None = None,
     seed: int = 0,
     image_size: tuple[int, int] | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> Dataset:
     """One sub-folder per class; images resized to `image_size` or to the first image's size."""
     from PIL import Image, UnidentifiedImageError
@@ -104,10 +124,19 @@ def load_image_folder(
     x = np.stack(images)
     if x.ndim == 3:
         x = x[..., None]
-    return from_arrays(x, labels, name=name or path.name, seed=seed, class_names=tuple(classes))
+    return from_arrays(
+        x,
+        labels,
+        name=name or path.name,
+        seed=seed,
+        class_names=tuple(classes),
+        preprocessing=preprocessing,
+    )
 
 
-def from_tf_dataset(dataset: Any, *, name: str, seed: int = 0) -> Dataset:
+def from_tf_dataset(
+    dataset: Any, *, name: str, seed: int = 0, preprocessing: Preprocessing | None = None
+) -> Dataset:
     """Elements `x` or `(x, y)`, batched or not."""
     spec = dataset.element_spec
     labelled = isinstance(spec, tuple)
@@ -121,4 +150,10 @@ def from_tf_dataset(dataset: Any, *, name: str, seed: int = 0) -> Dataset:
             ys.append(element[1])
     if not xs:
         raise DataError(f"data {name!r}: the tf.data.Dataset is empty")
-    return from_arrays(np.stack(xs), np.stack(ys) if labelled else None, name=name, seed=seed)
+    return from_arrays(
+        np.stack(xs),
+        np.stack(ys) if labelled else None,
+        name=name,
+        seed=seed,
+        preprocessing=preprocessing,
+    )

@@ -23,7 +23,8 @@ class ModelSource:
     `concrete_functions` and `tflite_bytes`. `fingerprint` is a content hash that keys caches;
     `derived` keeps what the routes made from the model (its float32 `.tflite`) as long as it lives.
     `input_shape` includes the batch dimension (None); `num_classes` is the width of the output
-    when it is a classifier's vector of scores, else None.
+    when it is a classifier's vector of scores, else None. `preprocessing`, when set, is what
+    8-bit image data must go through to feed this model (a published architecture's own).
     """
 
     name: str
@@ -35,6 +36,7 @@ class ModelSource:
     saved_model_dir: Path | None = None
     concrete_functions: tuple[Any, ...] = ()
     tflite_bytes: bytes | None = None
+    preprocessing: Any = None  # workbench.datasets.Preprocessing
     derived: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
