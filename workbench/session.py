@@ -155,9 +155,13 @@ class Session:
 
     def _reference(self, x: np.ndarray) -> np.ndarray:
         if self.model.keras_model is not None:
-            with silenced():
-                scores = self.model.keras_model.predict(x, batch_size=256, verbose=0)
-            return np.asarray(scores, dtype=np.float32)
+            from workbench.datasets.lazy import batches
+
+            predict = self.model.keras_model.predict
+            with silenced():  # inputs read from files (LazyInputs) go in chunks
+                parts = [x] if isinstance(x, np.ndarray) else batches(x)
+                scores = [predict(part, batch_size=256, verbose=0) for part in parts]
+            return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_tflite
 
         return run_tflite(self.float_bytes, x)

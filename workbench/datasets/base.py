@@ -1,7 +1,8 @@
 """The dataset container every part of the workbench consumes.
 
 A `Dataset` holds model-ready float32 arrays (preprocessing already applied, and declared in
-`preprocessing`), split into train / calibration / test views. The same arrays feed Keras,
+`preprocessing`), or inputs read from files on demand, split into train / calibration / test
+views. The same arrays feed Keras,
 the converter's representative dataset and the LiteRT interpreter.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,9 +38,13 @@ class Preprocessing:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Split:
-    """One view of a dataset: inputs and, when labelled, integer class labels."""
+    """One view of a dataset: inputs and, when labelled, integer class labels.
 
-    x: np.ndarray
+    `x` is a float32 array, or a `workbench.datasets.lazy.LazyInputs` that reads the samples a
+    slice asks for (``x[start:stop]``) from files; code that walks a split takes slices.
+    """
+
+    x: Any
     y: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -70,10 +76,12 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        """A content hash of the calibration and test arrays (keys caches)."""
+        """A content hash of the calibration and test arrays (keys caches); inputs read on
+        demand (`LazyInputs`) give their own fingerprint instead of being read whole."""
         digest = hashlib.sha256()
         for split in (self.calibration, self.test):
-            digest.update(np.ascontiguousarray(split.x).tobytes())
+            lazy = getattr(split.x, "fingerprint", None)
+            digest.update(lazy.encode() if lazy else np.ascontiguousarray(split.x).tobytes())
             if split.y is not None:
                 digest.update(np.ascontiguousarray(split.y).tobytes())
         return digest.hexdigest()[:16]

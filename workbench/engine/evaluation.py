@@ -212,7 +212,12 @@ def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarr
     """
     if batch_size < 1:
         raise DataError(f"batch_size: {batch_size} is not a positive batch size")
-    return ParallelRunner(data).run(x, batch_size)
+    runner = ParallelRunner(data)
+    if isinstance(x, np.ndarray):
+        return runner.run(x, batch_size)
+    from workbench.datasets.lazy import batches  # inputs read from files, a chunk at a time
+
+    return np.concatenate([runner.run(part, batch_size) for part in batches(x)])
 
 
 @dataclass(frozen=True)
