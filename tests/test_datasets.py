@@ -147,7 +147,7 @@ def test_npz_stored_uncompressed_is_memory_mapped_and_tf_data_spilled(tmp_path):
     floats = x.astype(np.float32)
     floats[3, 0, 0, 0] = np.nan
     np.savez(tmp_path / "nan.npz", x=floats)
-    with pytest.raises(DataError, match="1 NaN or infinite input values"):
+    with pytest.raises(DataError, match="1 NaN or infinite values"):
         load_dataset(tmp_path / "nan.npz")
 
 

@@ -18,6 +18,7 @@ from workbench.datasets.base import Dataset, Preprocessing, Split
 from workbench.datasets.lazy import LazyInputs, batches
 from workbench.datasets.splits import split_arrays
 from workbench.errors import DataError
+from workbench.inputs import check_inputs
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 BYTES = Preprocessing(scale=1 / 255, description="8-bit values 0..255 scaled to 0..1")
@@ -37,8 +38,7 @@ def from_arrays(
     `y=None` makes unlabelled data."""
     x = np.asarray(x)
     preprocessing = _preprocessing(x, name, preprocessing)
-    x = preprocessing.apply(x)
-    _check_finite(x, name)
+    x = check_inputs(preprocessing.apply(x), (None, *x.shape[1:]), f"data {name!r}")
     labels = None if y is None else _labels(y, len(x), name)
     train, calibration, test = split_arrays(x, labels, **_held_out(len(x)), seed=seed)
     num_classes = None if labels is None else int(labels.max()) + 1
@@ -54,12 +54,6 @@ def _preprocessing(x: Any, name: str, preprocessing: Preprocessing | None) -> Pr
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"data {name!r}: inputs have dtype {x.dtype}; give numeric arrays")
     return (preprocessing or BYTES) if x.dtype == np.uint8 else AS_GIVEN
-
-
-def _check_finite(x: np.ndarray, name: str) -> None:
-    if not np.isfinite(x).all():
-        bad = int((~np.isfinite(x)).sum())
-        raise DataError(f"data {name!r}: {bad} NaN or infinite input values; clean or drop them")
 
 
 def _held_out(count: int) -> dict[str, int]:
@@ -88,7 +82,7 @@ def lazy_dataset(
     whole = LazyInputs(read, np.arange(len(raw)), raw.shape[1:], preprocessing, source)
     if preprocessing is AS_GIVEN:  # floats may hold NaN: one pass in batches
         for batch in batches(whole):
-            _check_finite(batch, name)
+            check_inputs(batch, (None, *raw.shape[1:]), f"data {name!r}")
     labels = None if labels is None else _labels(labels, len(raw), name)
     positions = np.arange(len(raw))
     splits = split_arrays(positions, labels, **_held_out(len(raw)), seed=seed)

@@ -7,6 +7,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from workbench.once import OnceCache
+
 
 class SourceKind(StrEnum):
     KERAS = "keras"  # a Keras 3 model object, .keras or .h5 file
@@ -37,7 +39,7 @@ class ModelSource:
     concrete_functions: tuple[Any, ...] = ()
     tflite_bytes: bytes | None = None
     preprocessing: Any = None  # workbench.datasets.Preprocessing
-    derived: dict[str, Any] = field(default_factory=dict)
+    derived: OnceCache[Any] = field(default_factory=OnceCache)
 
     def __repr__(self) -> str:
         return f"ModelSource({self.name!r}, {self.kind.value}, input={self.input_shape})"
