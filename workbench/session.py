@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,8 @@ from workbench.once import OnceCache
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult, standard_configs
 from workbench.statistics import paired_difference, proportion
 
+TEST_SAMPLES = 1000  # test samples a variant is measured on by default (Session(test_samples=))
+FIRST_SAMPLES = 32  # the first partial result of `evaluate_progressively`
 LAYER_ERROR_SAMPLES = 64  # test inputs fed through both interpreters for per-layer error
 COMPARE_THREADS = 2  # variants converted and evaluated at once by `compare`
 
@@ -68,9 +70,17 @@ def _slowest(config: QuantConfig) -> int:
 class Session:
     """A model and its data, with cached conversions and measurements. Thread-safe."""
 
-    def __init__(self, model: Any = None, data: Any = None, *, weights: str | None = None) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        data: Any = None,
+        *,
+        weights: str | None = None,
+        test_samples: int | None = TEST_SAMPLES,
+    ) -> None:
         """`model` as `load_model` takes it (`weights` for a published architecture: imagenet,
-        none or a file); image data is resized to the model's input and preprocessed its way."""
+        none or a file); image data is resized to the model's input and preprocessed its way.
+        Variants are measured on the first `test_samples` of the test split (None: all)."""
         quiet_start()
         from workbench.models import DEFAULT_MODEL, DEMO_MODELS, load_model
 
@@ -79,7 +89,7 @@ class Session:
             data = DEMO_MODELS[spec]
         with silenced():  # loading TensorFlow prints start-up chatter from C++
             self.model = load_model(spec, weights=weights)
-            self.data = None if data is None else self._load_data(data)
+            self.data = None if data is None else self._load_data(data, test_samples)
         if self.data is not None:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
         self.calibration = Calibration(
@@ -95,16 +105,19 @@ class Session:
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[VariantResult], None]] = []
 
-    def _load_data(self, data: Any) -> Any:
+    def _load_data(self, data: Any, test_samples: int | None) -> Any:
         from workbench.datasets import load_dataset
 
         shape = self.model.input_shape
         known = len(shape) == 4 and None not in shape[1:3]
-        return load_dataset(
+        loaded = load_dataset(
             data,
             image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
             preprocessing=self.model.preprocessing,
         )
+        if test_samples is None or len(loaded.test) <= test_samples:
+            return loaded
+        return dataclasses.replace(loaded, test=loaded.test.head(test_samples))
 
     def __repr__(self) -> str:
         data = self.data.name if self.data is not None else "no data"
@@ -159,15 +172,16 @@ class Session:
 
     def _reference(self, x: np.ndarray) -> np.ndarray:
         if self.model.keras_model is not None:
-            from workbench.datasets.lazy import batches
+            from workbench.datasets.lazy import batches, samples_per_batch
 
             predict = self.model.keras_model.predict
+            batch = samples_per_batch(tuple(x.shape[1:]))
             # silenced() also serializes it with the conversions, which use the same Keras
             # model (a predict running beside from_keras_model fails inside Keras); inputs read
             # from files (LazyInputs) go in chunks
             with silenced():
                 parts = [x] if isinstance(x, np.ndarray) else batches(x)
-                scores = [predict(part, batch_size=256, verbose=0) for part in parts]
+                scores = [predict(part, batch_size=batch, verbose=0) for part in parts]
             return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_tflite
 
@@ -260,15 +274,40 @@ class Session:
         """The summary of `config` if it was read before, else None (never converts)."""
         return self._summaries.peek(self._key(config))
 
-    def _measure(self, config: QuantConfig) -> VariantResult:
+    def evaluate_progressively(
+        self, config: QuantConfig, *, first: int = FIRST_SAMPLES, growth: int = 4
+    ) -> Iterator[VariantResult]:
+        """Results of `config` on the first `first`, `first * growth`, ... test samples, each
+        with its own intervals, then the full result (the one `evaluate` caches and reports
+        to `on_result` callbacks). A cached result comes at once, alone. The partial results
+        cost at most ``1 / (growth - 1)`` of a full evaluation on top of it."""
+        cached = self._results.peek(self._key(config))
+        if cached is None:
+            total = len(self._require_data("evaluating").test)
+            count = first
+            while count < total:
+                yield self._measure(config, samples=count)
+                count *= growth
+        yield self.evaluate(config)
+
+    def _latency(self, config: QuantConfig, x: np.ndarray) -> Any:
+        from workbench.engine.evaluation import measure_latency
+
+        key = ("latency", *self._key(config))
+        return self._derived.get(key, lambda: measure_latency(self.variant(config).tflite, x))
+
+    def _measure(self, config: QuantConfig, samples: int | None = None) -> VariantResult:
         data = self._require_data("evaluating")
-        from workbench.engine.evaluation import evaluate, measure_latency
+        from workbench.engine.evaluation import evaluate
 
         variant = self.variant(config)
-        scores = evaluate(variant.tflite, data.test, self.reference())
-        latency = measure_latency(variant.tflite, data.test.x[:1])
+        test = data.test if samples is None else data.test.head(samples)
+        scores = evaluate(variant.tflite, test, self.reference()[: len(test)])
+        latency = self._latency(config, data.test.x[:1])
         accuracy = drop = None
         float_correct = self.float_correct()
+        if float_correct is not None:
+            float_correct = float_correct[: len(test)]
         if scores.correct is not None and float_correct is not None:
             accuracy = proportion(int(scores.correct.sum()), scores.samples)
             drop = paired_difference(float_correct, scores.correct)

@@ -52,7 +52,10 @@ class Split:
         return len(self.x)
 
     def head(self, count: int) -> Split:
-        return Split(self.x[:count], None if self.y is None else self.y[:count])
+        """The first `count` samples (inputs read from files stay unread)."""
+        take = getattr(self.x, "take", None)
+        x = take(np.arange(min(count, len(self)))) if take else self.x[:count]
+        return Split(x, None if self.y is None else self.y[:count])
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -17,7 +17,8 @@ import numpy as np
 
 from workbench.datasets.base import Preprocessing
 
-CHUNK = 256  # samples read at once by code that walks a whole split
+BATCH_BYTES = 16 * 2**20  # float32 input bytes per batch: 256 small samples, 27 at 224x224x3
+MOST_SAMPLES = 256
 
 
 class LazyInputs:
@@ -85,8 +86,20 @@ class LazyInputs:
         return whole if dtype is None else whole.astype(dtype)
 
 
-def batches(x: Any, size: int = CHUNK) -> Iterator[np.ndarray]:
-    """``x[start:start + size]`` for each start: arrays and `LazyInputs` alike."""
+def samples_per_batch(sample_shape: tuple[int, ...], most: int = MOST_SAMPLES) -> int:
+    """How many samples of this shape make a batch of about `BATCH_BYTES` of float32 (at most
+    `most`): small inputs go 256 at a time, 224x224 images 27, so the activations of a batch
+    stay a few hundred MB whatever the input size."""
+    if any(d is None for d in sample_shape):
+        return most
+    size = 4 * int(np.prod(sample_shape, dtype=np.int64))
+    return int(max(1, min(most, BATCH_BYTES // max(size, 1))))
+
+
+def batches(x: Any, size: int | None = None) -> Iterator[np.ndarray]:
+    """``x[start:start + size]`` for each start: arrays and `LazyInputs` alike (by default
+    `samples_per_batch` of them)."""
+    size = size or samples_per_batch(tuple(x.shape[1:]))
     for start in range(0, len(x), size):
         yield x[start : start + size]
 

@@ -193,20 +193,23 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(default_threads(), thread_name_prefix="workbench-eval")
 
 
-def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """The model's float32 outputs for `x`, in batches of `batch_size` split over the cores.
+def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
+    """The model's float32 outputs for `x`, in batches of `batch_size` split over the cores
+    (by default up to 256, fewer for large inputs: `datasets.lazy.samples_per_batch`).
 
     Integer (int8 / uint8) model inputs are quantized with the input tensor's scale and zero
     point, integer outputs dequantized with the output's.
     """
+    from workbench.datasets.lazy import batches, samples_per_batch
+
+    batch_size = samples_per_batch(tuple(np.shape(x)[1:])) if batch_size is None else batch_size
     if batch_size < 1:
         raise DataError(f"batch_size: {batch_size} is not a positive batch size")
     runner = ParallelRunner(data)
     if isinstance(x, np.ndarray):
         return runner.run(x, batch_size)
-    from workbench.datasets.lazy import batches  # inputs read from files, a chunk at a time
-
-    return np.concatenate([runner.run(part, batch_size) for part in batches(x)])
+    # inputs read from files: a few batches at a time
+    return np.concatenate([runner.run(part, batch_size) for part in batches(x, 4 * batch_size)])
 
 
 @dataclass(frozen=True)
