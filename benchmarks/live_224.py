@@ -5,8 +5,9 @@
 The setup of issue 9: 600 generated 224x224 images (120 in the test split), a Session on
 ``mobilenet_v2`` with ``weights="none"``. Times, one after the other as a dashboard user meets
 them: opening the session, the float32 baseline on the LiteRT route, int8 per-channel, the
-granularity toggle to per-tensor, float16, and int8 on the converter route. ``--profile``
-prints the functions that take the most cumulative time in each step.
+granularity toggle to per-tensor, float16, and int8 on the converter route, each through
+`Session.evaluate_progressively` (when the first partial result and the full one arrive).
+``--profile`` prints the functions that take the most cumulative time in each step.
 """
 
 from __future__ import annotations
@@ -73,8 +74,17 @@ def main() -> None:
         ("int8 per-channel, converter route", QuantConfig(mode="int8")),
     ]
     for name, config in steps:
-        timed(name, lambda c=config: session.evaluate(c), args.profile)
+        timed(name, lambda c=config: progressive(session, c), args.profile)
     timed("ranges (inspect)", session.inspect, args.profile)
+
+
+def progressive(session: Any, config: Any) -> Any:
+    """`evaluate_progressively`, printing when each partial result arrives."""
+    started = time.perf_counter()
+    for result in session.evaluate_progressively(config):
+        elapsed = time.perf_counter() - started
+        print(f"  {result.samples} samples after {elapsed:.1f} s", flush=True)
+    return result
 
 
 if __name__ == "__main__":

@@ -53,8 +53,8 @@ class Split:
 
     def head(self, count: int) -> Split:
         """The first `count` samples (inputs read from files stay unread)."""
-        take = getattr(self.x, "take", None)
-        x = take(np.arange(min(count, len(self)))) if take else self.x[:count]
+        lazy = not isinstance(self.x, np.ndarray)  # LazyInputs: a view, nothing read
+        x = self.x.take(np.arange(min(count, len(self)))) if lazy else self.x[:count]
         return Split(x, None if self.y is None else self.y[:count])
 
 
