@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.display import Comparison
 from workbench.engine.calibration import Calibration
 from workbench.engine.quiet import quiet_start, silenced
 from workbench.errors import DataError, RuntimeRefusal, UnsupportedError, WorkbenchError
@@ -160,7 +161,10 @@ class Session:
     def _reference(self, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         keras_model = self.model.keras_model
         if keras_model is not None and len(keras_model.outputs) == 1:
-            scores = keras_model.predict(x, batch_size=256, verbose=0)
+            # silenced() also serializes it with the conversions, which use the same Keras
+            # model (a predict running beside from_keras_model fails inside Keras)
+            with silenced():
+                scores = keras_model.predict(x, batch_size=256, verbose=0)
             return np.asarray(scores, dtype=np.float32)
         from workbench.engine.evaluation import run_outputs
 
@@ -312,8 +316,9 @@ class Session:
         unavailable = (*result.unavailable, *refused)
         return dataclasses.replace(result, layer_errors=errors, unavailable=unavailable)
 
-    def compare(self, configs: Iterable[QuantConfig]) -> list[VariantResult]:
-        """Evaluate several configurations; the float32 baseline comes first.
+    def compare(self, configs: Iterable[QuantConfig]) -> Comparison:
+        """Evaluate several configurations; the float32 baseline comes first. The list shows
+        itself as a table in a notebook and has `to_frame()` (a pandas DataFrame).
 
         Two at a time, the slowest first: TensorFlow conversions hold the GIL and run one at a
         time, while the interpreter releases it, so evaluations overlap conversions.
@@ -325,7 +330,7 @@ class Session:
         configs.sort(key=lambda c: c.mode is not Mode.FLOAT32)
         with ThreadPoolExecutor(COMPARE_THREADS, thread_name_prefix="workbench-compare") as pool:
             started = {c: pool.submit(self.evaluate, c) for c in sorted(configs, key=_slowest)}
-            return [started[config].result() for config in configs]
+            return Comparison(started[config].result() for config in configs)
 
     def on_result(self, callback: Callable[[VariantResult], None]) -> Callable[[], None]:
         """Call `callback(result)` after each new measurement; returns an unsubscribe function."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import Any
+
+import numpy as np
 
 from workbench.inspection.activations import ActivationRange
 from workbench.inspection.layers import LayerRow
@@ -33,6 +36,32 @@ class Inspection:
             f"{ranges} activation ranges{note})"
         )
 
+    def rows(self, part: str = "layers") -> list[dict[str, Any]]:
+        """Flat rows of one part: "layers", "weights" or "activations"."""
+        if part not in PARTS:
+            raise ValueError(f"part: {part!r} is not one of {', '.join(PARTS)}")
+        return [PARTS[part](item) for item in getattr(self, part)]
+
+    def to_frame(self, part: str = "layers") -> Any:
+        """A pandas DataFrame of one part: "layers" (default), "weights" or "activations"."""
+        import pandas as pd
+
+        rows = self.rows(part)
+        return pd.DataFrame(rows, columns=list(_COLUMNS[part])).set_index(_COLUMNS[part][0])
+
+    def _repr_html_(self) -> str:
+        from workbench.display import html_table
+
+        parts = []
+        for part, caption in _CAPTIONS.items():
+            rows = self.rows(part)
+            if rows:
+                cells = [[_cell(row[c]) for c in _COLUMNS[part]] for row in rows]
+                parts.append(html_table(_COLUMNS[part], cells, caption=caption))
+        if self.message:
+            parts.append(f"<p>{escape(self.message)}</p>")
+        return "".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record (activations null when they were not measured)."""
         return {
@@ -43,3 +72,72 @@ class Inspection:
             ),
             "message": self.message,
         }
+
+
+def _layer_row(row: LayerRow) -> dict[str, Any]:
+    return row.to_dict()
+
+
+def _weight_row(item: WeightStats) -> dict[str, Any]:
+    channels = np.array([stats.absmax for stats in item.per_channel])
+    spread = float(channels.max() / np.median(channels)) if channels.size else None
+    return {
+        "layer": item.layer,
+        "kind": item.kind,
+        "shape": "x".join(map(str, item.shape)),
+        "min": item.per_tensor.min,
+        "max": item.per_tensor.max,
+        "channels": int(channels.size),
+        # how far the widest channel is from a typical one: what per-tensor int8 costs
+        "widest_over_median": spread,
+        "folded_from": item.folded_from,
+    }
+
+
+def _activation_row(item: ActivationRange) -> dict[str, Any]:
+    return {
+        "layer": item.layer,
+        "type": item.type,
+        "min": item.min,
+        "max": item.max,
+        "p0.1": item.percentiles[0.1],
+        "p99.9": item.percentiles[99.9],
+    }
+
+
+PARTS = {"layers": _layer_row, "weights": _weight_row, "activations": _activation_row}
+_COLUMNS = {
+    "layers": (
+        "name",
+        "type",
+        "params",
+        "bytes_float32",
+        "bytes_float16",
+        "bytes_int8",
+        "folded_into",
+    ),
+    "weights": (
+        "layer",
+        "kind",
+        "shape",
+        "min",
+        "max",
+        "channels",
+        "widest_over_median",
+        "folded_from",
+    ),
+    "activations": ("layer", "type", "min", "max", "p0.1", "p99.9"),
+}
+_CAPTIONS = {
+    "layers": "Layers (bytes of their weights at each precision)",
+    "weights": "Weights, BatchNorm folded (per tensor; widest channel over the median one)",
+    "activations": "Activation ranges on the calibration data",
+}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
