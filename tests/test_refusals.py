@@ -100,6 +100,11 @@ def test_board_cells_say_unavailable(session):
     cells = board_cells(refused)
     assert [cells[c] for c in ("accuracy", "agreement", "latency")] == ["unavailable"] * 3
     assert cells["size"] != "unavailable"
+    from workbench.display import Comparison
+
+    shown = Comparison([refused])
+    assert "unavailable" in shown._repr_html_()
+    assert REFUSAL in shown.to_frame().loc[refused.label, "unavailable"]
 
 
 def test_inspect_of_a_refused_tflite_still_prints_the_rest(session, data, tmp_path, capsys):
