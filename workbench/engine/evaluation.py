@@ -375,6 +375,8 @@ def measure(
             measured.append(work())
         except RuntimeRefusal as refusal:
             measured.append(Unavailable(name, refusal.reason))
+        except ModelFileError as error:  # the runtime does not even load this variant
+            measured.append(Unavailable(name, str(error)))
     return measured[0], measured[1]
 
 
