@@ -105,6 +105,7 @@ class Session:
         self._derived: OnceCache[Any] = OnceCache()  # named values of the model and data
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[VariantResult], None]] = []
+        self._stage_callbacks: list[Callable[[QuantConfig, str], None]] = []
 
     def __repr__(self) -> str:
         data = self.data.name if self.data is not None else "no data"
@@ -203,6 +204,7 @@ class Session:
             else:
                 from workbench.engine.routes import convert
 
+                self._stage(config, "converting")
                 start = time.perf_counter()
                 tflite = convert(self.model, config, self.calibration)
                 made.append(Variant(config, tflite, time.perf_counter() - start))
@@ -274,6 +276,7 @@ class Session:
         from workbench.engine.evaluation import measure, refused_scores
 
         variant = self.variant(config)
+        self._stage(config, "evaluating")
         scores, latency = measure(variant.tflite, data.test, self.reference())
         refused = tuple(m for m in (scores, latency) if isinstance(m, Unavailable))
         scores, latency = refused_scores(scores, latency)
@@ -307,6 +310,7 @@ class Session:
         from workbench.engine.layer_error import measure_layer_errors
 
         data = self._require_data("per-layer error")
+        self._stage(result.config, "per-layer error")
         x = data.test.x[:LAYER_ERROR_SAMPLES]
         tflite = self.variant(result.config).tflite
         try:
@@ -343,6 +347,24 @@ class Session:
                     self._callbacks.remove(callback)
 
         return unsubscribe
+
+    def on_stage(self, callback: Callable[[QuantConfig, str], None]) -> Callable[[], None]:
+        """Call `callback(config, stage)` when real work on a variant starts ("converting",
+        "evaluating", "per-layer error"); returns an unsubscribe function."""
+        with self._lock:
+            self._stage_callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._stage_callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _stage(self, config: QuantConfig, stage: str) -> None:
+        with self._lock:
+            callbacks = list(self._stage_callbacks)
+        for callback in callbacks:
+            callback(config, stage)
 
     # -- suggestions ------------------------------------------------------------------------
 

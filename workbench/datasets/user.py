@@ -55,12 +55,26 @@ def _labels(y: Any, count: int, name: str) -> np.ndarray:
 
 def load_npz(path: Path, *, name: str | None = None, seed: int = 0) -> Dataset:
     """An `.npz` with an `x` array and optionally `y` labels."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path}: not a readable .npz archive (numpy.savez writes a zip of .npy arrays); "
+            "save with numpy.savez(path, x=inputs, y=labels)"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = dict(archive)
-    except (OSError, ValueError) as error:
+    except ValueError as error:
+        if "pickle" in str(error):  # object arrays: loading them would run pickled code
+            raise DataError(
+                f"{path}: holds Python object arrays, which are never loaded (unsafe); "
+                "save numeric arrays with numpy.savez(path, x=inputs, y=labels)"
+            ) from None
+        raise DataError(f"{path}: not a readable .npz archive ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(
-            f"{path}: not a readable .npz file ({error}); save with numpy.savez"
+            f"{path}: not a readable .npz archive ({error}); save with numpy.savez"
         ) from None
     if "x" not in arrays:
         raise DataError(
