@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from workbench.commands.arguments import add_data, add_model, names
 from workbench.errors import UnsupportedError
+from workbench.files import finite_json
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
 
 COLUMNS = ("variant", "size", "ratio", "accuracy", "drop", "agreement", "latency")
@@ -35,6 +35,16 @@ def register(subparsers: Any) -> None:
     )
     add_model(parser)
     add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
+    add_variant_options(parser)
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument(
+        "--save-dir", type=Path, metavar="DIR", help="write each variant's .tflite here"
+    )
+    parser.set_defaults(run=run)
+
+
+def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    """--route, --modes, --granularity, --keep-float and --samples (see `configs_from_args`)."""
     parser.add_argument(
         "--route", default=Route.CONVERTER.value, metavar="R1,R2", help="converter, litert"
     )
@@ -53,11 +63,16 @@ def register(subparsers: Any) -> None:
         "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
     )
     parser.add_argument("--samples", type=int, default=200, help="calibration samples")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
-    parser.add_argument(
-        "--save-dir", type=Path, metavar="DIR", help="write each variant's .tflite here"
-    )
-    parser.set_defaults(run=run)
+
+
+def check_variant_options(args: argparse.Namespace) -> None:
+    """Fail on a bad --route, --modes or --granularity before any model is loaded."""
+    for text, kind, argument in (
+        (args.route, Route, "--route"),
+        (args.modes, Mode, "--modes"),
+        (args.granularity, Granularity, "--granularity"),
+    ):
+        _items(text, kind, argument)
 
 
 def _items(text: str | None, kind: type, argument: str) -> list[Any]:
@@ -138,33 +153,17 @@ def file_name(model_name: str, config: QuantConfig) -> str:
     return f"{words}-{config.key[:8]}.tflite"
 
 
-def _finite(value: Any) -> Any:
-    """The record with infinite or NaN numbers as None (JSON has no Infinity; SNR can be inf)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from workbench.files import write_bytes_atomically
     from workbench.session import Session
 
-    for text, kind, argument in (
-        (args.route, Route, "--route"),
-        (args.modes, Mode, "--modes"),
-        (args.granularity, Granularity, "--granularity"),
-    ):
-        _items(text, kind, argument)  # bad options fail before the model is loaded
+    check_variant_options(args)
     session = Session(args.model, args.data)
     results = session.compare(configs_from_args(args, session))
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
     if args.json is not None:
-        records = [_finite(result.to_dict()) for result in results]
+        records = [finite_json(result.to_dict()) for result in results]
         text = json.dumps(records, indent=2, allow_nan=False)
         write_bytes_atomically(args.json, (text + "\n").encode())
         print(f"wrote {args.json}")
