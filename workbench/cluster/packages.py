@@ -83,7 +83,8 @@ def pack_model(spec: Any) -> ModelPackage:
             return ModelPackage(path.name, _digest(payload), SAVED_MODEL_SUFFIX, payload)
         if path.is_file() and path.suffix in (*KERAS_SUFFIXES, ".tflite"):
             payload = path.read_bytes()
-            return ModelPackage(path.stem, _digest(payload), path.suffix, payload)
+            name = path.name if path.suffix == ".tflite" else path.stem  # as load_model names it
+            return ModelPackage(name, _digest(payload), path.suffix, payload)
         load_model(path)  # raises the loader's one-line error for this path
     if hasattr(spec, "layers") and hasattr(spec, "save"):
         with tempfile.TemporaryDirectory() as folder:

@@ -1,6 +1,8 @@
 """`sweep`: every model x configuration converted and measured on a Dask cluster, as a table.
 
-Each model and dataset is scattered once to every worker under its content hash. Each model
+Each model and dataset is a task named by its content hash (not scattered data: a task's input
+stays with the scheduler, so a package lost with a killed worker is made again); a worker
+fetches it once and keeps it while its tasks need it. Each model
 gets a preferred worker (the least loaded, by task count); its tasks are submitted there with
 loose restrictions, so its variants reuse the worker's session (float conversion, reference
 outputs, calibration), idle workers may still steal them, and when the worker dies the tasks run
@@ -9,6 +11,7 @@ elsewhere. Rows are written as they arrive; `resume` skips the rows a previous r
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,7 +83,7 @@ def sweep(
     workers: int = 2,
     memory_limit: str | None = None,
     lifetime: str | None = None,
-    shards: int = 1,
+    shards: int | None = None,
     json_path: Path | None = None,
     csv_path: Path | None = None,
     save_dir: Path | None = None,
@@ -93,8 +96,8 @@ def sweep(
     `configs`: QuantConfigs for all models, or a function of a model's `Session` returning
     them; None means each model's `standard_configs()`. `data`: one dataset for all models
     (None: each demo model's own). `client`: an existing `distributed.Client`; else one on
-    `scheduler`, else an embedded LocalCluster of `workers` processes. `shards` > 1 scores each
-    variant's test set in that many pieces across the workers. Rows go to `json_path` (JSON
+    `scheduler`, else an embedded LocalCluster of `workers` processes. `shards` (a count) scores each
+    variant's test set in that many pieces across the workers, combined from exact sums. Rows go to `json_path` (JSON
     lines) and `csv_path` as they arrive; `save_dir` receives the `.tflite` files.
     """
     models = [models] if isinstance(models, str | Path) else list(models)
@@ -120,7 +123,9 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     for package in [p for pair in packed for p in pair]:
         if package.key not in future:
             name = f"workbench-{type(package).__name__.lower()}-{package.key}"
-            future[package.key] = client.scatter({name: package}, broadcast=True)[name]
+            with warnings.catch_warnings():  # the package travels in the graph, on purpose
+                warnings.filterwarnings("ignore", "Sending large graph")
+                future[package.key] = client.submit(worker.package, package, key=name, pure=False)
     chosen = _configs(client, packed, configs, future)
     todo = [
         (model, dataset, config)
@@ -134,9 +139,9 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     home = _preferred(client, loads)
     futures = {}
     for model, dataset, config in todo:
-        args = (future[model.key], future[dataset.key], config.to_dict(), save_dir is not None)
+        args = (future[model.key], future[dataset.key], config, save_dir is not None)
         where = {"workers": [home[model.key]], "allow_other_workers": True}
-        if shards > 1:
+        if shards:
             done = _sharded(client, args, len(dataset.dataset.test), shards, where)
         else:
             done = client.submit(worker.variant_row, *args, pure=False, **where)
@@ -147,13 +152,14 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
         show_progress(list(futures))
     total = len(todo) + table.resumed
     try:
-        for done, outcome in as_completed(futures, with_results=True, raise_errors=False):
+        for done in as_completed(futures):
             model, dataset, config = futures[done]
-            row, tflite = _outcome(done, outcome, model, dataset, config)
+            row, tflite = _outcome(done, model, dataset, config)
             table.add(row)
             if tflite is not None:
                 _save(save_dir, model, config, tflite)
             say(_line(len(table), total, row))
+            done.release()
     finally:
         client.cancel(list(futures))
     return table
@@ -169,9 +175,7 @@ def _configs(client, packed, configs, future) -> dict[str, list[QuantConfig]]:
         model.key: client.submit(worker.plan, future[model.key], future[dataset.key], choose)
         for model, dataset in packed
     }
-    return {
-        key: [QuantConfig.from_dict(c) for c in found.result()] for key, found in planned.items()
-    }
+    return {key: list(dict.fromkeys(found.result())) for key, found in planned.items()}
 
 
 def _sharded(client, args, samples: int, shards: int, where: dict) -> Any:
@@ -190,13 +194,17 @@ def _sharded(client, args, samples: int, shards: int, where: dict) -> Any:
     )
 
 
-def _outcome(done, outcome, model, dataset, config) -> tuple[dict[str, Any], bytes | None]:
-    """The row of a finished task; a task that raised or lost its workers gets an error row."""
-    if done.status == "error":
+def _outcome(done, model, dataset, config) -> tuple[dict[str, Any], bytes | None]:
+    """The row of a finished task; a task that raised or lost its workers gets an error row.
+
+    `result()` fetches the row from the worker holding it; if that worker died meanwhile, the
+    scheduler runs the task again and `result()` waits for it."""
+    try:
+        return done.result()
+    except Exception as error:  # e.g. KilledWorker: the task took down every worker it ran on
         row = identity(model, dataset, config)
-        row.update(worker=None, worker_rss_mb=None, task_s=None, error=worker.one_line(outcome))
+        row.update(worker=None, worker_rss_mb=None, task_s=None, error=worker.one_line(error))
         return row, None
-    return outcome
 
 
 def _save(folder: Path, model: ModelPackage, config: QuantConfig, tflite: bytes) -> None:

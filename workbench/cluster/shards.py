@@ -32,12 +32,12 @@ def ranges(samples: int, shards: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
-def convert(model: ModelPackage, data: DataPackage, config: dict[str, Any]) -> dict[str, Any]:
+def convert(model: ModelPackage, data: DataPackage, config: QuantConfig) -> dict[str, Any]:
     """The variant's bytes and what the row needs from the converting worker."""
     start = time.perf_counter()
     try:
         current = session(model, data)
-        variant = current.variant(QuantConfig.from_dict(config))
+        variant = current.variant(config)
         return {
             "tflite": variant.tflite,
             "convert_s": variant.convert_s,
@@ -74,7 +74,7 @@ def score(
 def combine(
     model: ModelPackage,
     data: DataPackage,
-    config: dict[str, Any],
+    config: QuantConfig,
     keep_tflite: bool,
     converted: dict[str, Any],
     *parts: dict[str, Any],
@@ -84,8 +84,7 @@ def combine(
     from workbench.engine.evaluation import default_threads
     from workbench.engine.sums import pooled_latency
 
-    quant = QuantConfig.from_dict(config)
-    row = identity(model, data, quant)
+    row = identity(model, data, config)
     failed = [p["error"] for p in (converted, *parts) if "error" in p]
     if failed:
         row.update(where(), error=failed[0], task_s=0.0)
@@ -96,7 +95,7 @@ def combine(
     reference = sums.reference_accuracy
     size = len(converted["tflite"])
     result = VariantResult(
-        config=quant,
+        config=config,
         size_bytes=size,
         size_ratio=size / converted["float_size"],
         accuracy=scores.accuracy,

@@ -61,6 +61,11 @@ def session(model: ModelPackage, data: DataPackage, test: tuple[int, int] | None
     return _cached(_sessions, key, lambda: Session(source, dataset), SESSIONS_PER_WORKER)
 
 
+def package(content: ModelPackage | DataPackage) -> ModelPackage | DataPackage:
+    """A package as a task result: workers fetch it from each other, and it can be made again."""
+    return content
+
+
 def one_line(error: BaseException) -> str:
     """The error as one line: workbench errors as they are, others with their type."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -81,21 +86,23 @@ def where() -> dict[str, Any]:
     return {"worker": address, "worker_rss_mb": psutil.Process().memory_info().rss / 2**20}
 
 
-def plan(model: ModelPackage, data: DataPackage, choose: Callable[[Any], list]) -> list[dict]:
+def plan(
+    model: ModelPackage, data: DataPackage, choose: Callable[[Any], list[QuantConfig]]
+) -> list[QuantConfig]:
     """The configurations `choose(session)` gives for this model (e.g. its standard set)."""
-    return [config.to_dict() for config in choose(session(model, data))]
+    return list(choose(session(model, data)))
 
 
 def variant_row(
-    model: ModelPackage, data: DataPackage, config: dict[str, Any], keep_tflite: bool = False
+    model: ModelPackage, data: DataPackage, config: QuantConfig, keep_tflite: bool = False
 ) -> tuple[dict[str, Any], bytes | None]:
     """Convert and measure one configuration: its table row (and its bytes if asked)."""
     start = time.perf_counter()
-    row = identity(model, data, QuantConfig.from_dict(config))
+    row = identity(model, data, config)
     tflite = None
     try:
         current = session(model, data)
-        result = current.evaluate(QuantConfig.from_dict(config))
+        result = current.evaluate(config)
         tflite = current.variant(result.config).tflite
         row.update(result.to_dict(), model_fingerprint=current.model.fingerprint)
         row["tflite_sha256"] = hashlib.sha256(tflite).hexdigest()

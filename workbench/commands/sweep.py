@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
         "--lifetime", metavar="TIME", help="restart each embedded worker after this, e.g. 20m"
     )
     parser.add_argument(
-        "--shards", type=int, default=1, help="score each variant's test set in N pieces"
+        "--shards", type=int, help="score each variant's test set in N pieces on the workers"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="rows as JSON lines")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="rows as CSV")
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.models import DEFAULT_MODEL
 
     check_variant_options(args)
-    if args.shards < 1:
+    if args.shards is not None and args.shards < 1:
         raise UnsupportedError(f"--shards: {args.shards}; give a positive number of shards")
     if not args.scheduler and args.workers < 1:
         raise UnsupportedError(f"--workers: {args.workers}; give at least one worker process")
