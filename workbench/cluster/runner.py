@@ -96,9 +96,10 @@ def sweep(
     `configs`: QuantConfigs for all models, or a function of a model's `Session` returning
     them; None means each model's `standard_configs()`. `data`: one dataset for all models
     (None: each demo model's own). `client`: an existing `distributed.Client`; else one on
-    `scheduler`, else an embedded LocalCluster of `workers` processes. `shards` (a count) scores each
-    variant's test set in that many pieces across the workers, combined from exact sums. Rows go to `json_path` (JSON
-    lines) and `csv_path` as they arrive; `save_dir` receives the `.tflite` files.
+    `scheduler`, else an embedded LocalCluster of `workers` processes. `shards` (a count):
+    score each variant's test set in that many pieces across the workers, combined from exact
+    sums. Rows go to `json_path` (JSON lines) and `csv_path` as they arrive; `save_dir`
+    receives the `.tflite` files. `progress` shows Dask's progress bar (in a notebook).
     """
     models = [models] if isinstance(models, str | Path) else list(models)
     table = SweepTable(json_path, csv_path, resume=resume)
