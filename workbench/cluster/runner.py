@@ -12,7 +12,7 @@ elsewhere. Rows are written as they arrive; `resume` skips the rows a previous r
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,9 @@ def _packages(models: Sequence[Any], data: Any) -> list[tuple[ModelPackage, Data
     datasets: dict[Any, DataPackage] = {}
     for spec in models:
         model = pack_model(spec)
-        source = (
-            data if data is not None else DEMO_MODELS.get(spec) if isinstance(spec, str) else None
-        )
+        source = data.get(model.name) if isinstance(data, Mapping) else data
+        if source is None and isinstance(spec, str):
+            source = DEMO_MODELS.get(spec)
         if source is None:
             raise DataError(
                 f"model {model.name!r}: give data (--data) to sweep a model that is not a demo"
@@ -94,12 +94,13 @@ def sweep(
     """Convert and measure `configs` for every model on a Dask cluster; one row per pair.
 
     `configs`: QuantConfigs for all models, or a function of a model's `Session` returning
-    them; None means each model's `standard_configs()`. `data`: one dataset for all models
-    (None: each demo model's own). `client`: an existing `distributed.Client`; else one on
-    `scheduler`, else an embedded LocalCluster of `workers` processes. `shards` (a count):
-    score each variant's test set in that many pieces across the workers, combined from exact
-    sums. Rows go to `json_path` (JSON lines) and `csv_path` as they arrive; `save_dir`
-    receives the `.tflite` files. `progress` shows Dask's progress bar (in a notebook).
+    them; None means each model's `standard_configs()`. `data`: one dataset for all models, or
+    a mapping of model name to dataset (a demo model without one uses its own). `client`: an
+    existing `distributed.Client`; else one on `scheduler`, else an embedded LocalCluster of
+    `workers` processes. `shards` (a count): score each variant's test set in that many pieces
+    across the workers, combined from exact sums. Rows go to `json_path` (JSON lines) and
+    `csv_path` as they arrive; `save_dir` receives the `.tflite` files. `progress` shows Dask's
+    progress bar (in a notebook).
     """
     models = [models] if isinstance(models, str | Path) else list(models)
     table = SweepTable(json_path, csv_path, resume=resume)
