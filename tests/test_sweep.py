@@ -262,3 +262,33 @@ def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
             assert error.startswith("error: ") and message in error and "\n" not in error
     finally:
         _stop([empty])
+
+
+def test_embedded_cluster_stops_its_processes(tmp_path):
+    """Without --scheduler: a LocalCluster of spawned workers, gone when the command ends."""
+    import psutil
+
+    out = tmp_path / "rows.csv"
+    argv = ["sweep", "digits_cnn", "--modes", "float32", "--workers", "1", "--csv", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], env=env,
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    children: set[int] = set()
+    try:
+        while command.poll() is None:
+            try:
+                children |= {p.pid for p in psutil.Process(command.pid).children(recursive=True)}
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.5)
+        printed, _ = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+    assert command.returncode == 0, printed
+    assert "Dask dashboard: http://127.0.0.1:" in printed and "1 rows, 0 failed" in printed
+    assert children, "the embedded cluster started no worker process"
+    assert not [pid for pid in children if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]  # fmt: skip
+    assert "float32" in out.read_text()

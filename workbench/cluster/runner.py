@@ -2,11 +2,11 @@
 
 Each model and dataset is a task named by its content hash (not scattered data: a task's input
 stays with the scheduler, so a package lost with a killed worker is made again); a worker
-fetches it once and keeps it while its tasks need it. Each model
-gets a preferred worker (the least loaded, by task count); its tasks are submitted there with
-loose restrictions, so its variants reuse the worker's session (float conversion, reference
-outputs, calibration), idle workers may still steal them, and when the worker dies the tasks run
-elsewhere. Rows are written as they arrive; `resume` skips the rows a previous run finished.
+fetches it once and keeps it while its tasks need it. Each model gets a preferred worker (the
+least loaded, by model bytes x tasks); its tasks are submitted there with loose restrictions,
+so its variants reuse the worker's session (float conversion, reference outputs, calibration),
+idle workers may still steal them, and when the worker dies the tasks run elsewhere.
+Rows are written as they arrive; `resume` skips the rows a previous run finished.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _renamed(model: ModelPackage) -> ModelPackage:
 
 
 def _preferred(client: Any, loads: dict[str, int]) -> dict[str, str]:
-    """Each model key's preferred worker: models taken biggest first, to the least loaded."""
+    """Each model key's preferred worker: the heaviest model first, to the least loaded."""
     workers = sorted(client.scheduler_info()["workers"])
     busy = dict.fromkeys(workers, 0)
     chosen = {}
@@ -135,9 +135,9 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
         for config in chosen[model.key]
         if row_key(identity(model, dataset, config)) not in table.done
     ]
-    loads: dict[str, int] = {}
+    loads: dict[str, int] = {}  # model bytes x tasks: a rough measure of conversion work
     for model, _, _ in todo:
-        loads[model.key] = loads.get(model.key, 0) + 1
+        loads[model.key] = loads.get(model.key, 0) + len(model.payload)
     home = _preferred(client, loads)
     futures = {}
     for model, dataset, config in todo:
