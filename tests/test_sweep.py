@@ -292,3 +292,15 @@ def test_embedded_cluster_stops_its_processes(tmp_path):
     assert not [pid for pid in children if psutil.pid_exists(pid)
                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]  # fmt: skip
     assert "float32" in out.read_text()
+
+
+def test_a_model_whose_variants_cannot_be_chosen_gets_an_error_row(scheduler, models):
+    """The standard set needs an int8 conversion to pick the layer kept float; the converter
+    refuses a .tflite, so that model's row says why, and the sweep still ends normally."""
+    from distributed import Client
+
+    from workbench import sweep
+
+    with Client(scheduler) as client:
+        (row,) = sweep(models[1:], None, "digits", client=client).rows
+    assert row["error"].startswith("choosing its variants: ") and "litert" in row["error"]

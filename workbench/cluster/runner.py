@@ -128,7 +128,11 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
             with warnings.catch_warnings():  # the package travels in the graph, on purpose
                 warnings.filterwarnings("ignore", "Sending large graph")
                 future[package.key] = client.submit(worker.package, package, key=name, pure=False)
-    chosen = _configs(client, packed, configs, future)
+    chosen, unplanned = _configs(client, packed, configs, future)
+    for model, dataset in packed:
+        if model.key in unplanned:  # one row says why this model has no variants
+            row = identity(model, dataset, QuantConfig())
+            table.add({**row, "error": f"choosing its variants: {unplanned[model.key]}"})
     todo = [
         (model, dataset, config)
         for model, dataset in packed
@@ -152,7 +156,7 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
         from distributed import progress as show_progress
 
         show_progress(list(futures))
-    total = len(todo) + table.resumed
+    total = len(todo) + len(table)
     try:
         for done in as_completed(futures):
             model, dataset, config = futures[done]
@@ -167,17 +171,24 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     return table
 
 
-def _configs(client, packed, configs, future) -> dict[str, list[QuantConfig]]:
-    """Each model's configurations; a function of the session runs on the workers."""
+def _configs(client, packed, configs, future) -> tuple[dict[str, list], dict[str, str]]:
+    """Each model's configurations (a function of the session runs on the workers), and the
+    one-line error of each model whose configurations could not be chosen."""
     if configs is not None and not callable(configs):
         fixed = list(dict.fromkeys(configs))
-        return {model.key: fixed for model, _ in packed}
+        return {model.key: fixed for model, _ in packed}, {}
     choose = configs or _standard
     planned = {
         model.key: client.submit(worker.plan, future[model.key], future[dataset.key], choose)
         for model, dataset in packed
     }
-    return {key: list(dict.fromkeys(found.result())) for key, found in planned.items()}
+    chosen, failed = {}, {}
+    for key, found in planned.items():
+        try:
+            chosen[key] = list(dict.fromkeys(found.result()))
+        except Exception as error:  # e.g. the standard set of a model the converter refuses
+            chosen[key], failed[key] = [], worker.one_line(error)
+    return chosen, failed
 
 
 def _sharded(client, args, samples: int, shards: int, where: dict) -> Any:
