@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.files import finite_json
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,10 +112,7 @@ def serial(models):
                 found[(session.model.name, config.key)] = ("error", str(error))
                 continue
             sha = hashlib.sha256(session.variant(config).tflite).hexdigest()
-            found[(session.model.name, config.key)] = (
-                sha,
-                finite_json({k: result[k] for k in NUMBERS}),
-            )
+            found[(session.model.name, config.key)] = (sha, {k: result[k] for k in NUMBERS})
     return found
 
 

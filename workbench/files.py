@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 
 def write_atomically(path: Path, write: Callable[[str], object]) -> None:
@@ -34,15 +32,3 @@ def write_atomically(path: Path, write: Callable[[str], object]) -> None:
 def write_bytes_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically."""
     write_atomically(path, lambda temporary: Path(temporary).write_bytes(data))
-
-
-def finite_json(value: Any) -> Any:
-    """`value` with infinite or NaN floats as None, nested in dicts and lists (JSON has no
-    Infinity; SNR can be inf)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [finite_json(item) for item in value]
-    return value

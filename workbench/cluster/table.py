@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import DataError
-from workbench.files import finite_json, write_bytes_atomically
+from workbench.files import write_bytes_atomically
 from workbench.qtyping import QuantConfig
 
 HEAD = ("model", "model_key", "model_fingerprint", "data", "data_key")
@@ -109,7 +109,6 @@ class SweepTable:
 
     def add(self, row: dict[str, Any]) -> None:
         """Keep `row` and write it out: one appended JSON line, a rewritten CSV."""
-        row = finite_json(row)
         self.rows.append(row)
         if self.json_path is not None:
             line = (json.dumps(row, allow_nan=False) + "\n").encode()
