@@ -31,6 +31,19 @@ def test_shard_sums_combine_to_the_whole_exactly(cuts):
     assert total.evaluation() == whole.evaluation()
 
 
+def test_estimates_equal_the_paired_statistics_of_the_samples():
+    from workbench.metrics import top1_correct
+    from workbench.statistics import paired_difference, proportion
+
+    outputs, reference, labels = _scores()
+    accuracy, drop = score_sums(outputs, reference, labels).estimates()
+    right, float_right = top1_correct(outputs, labels), top1_correct(reference, labels)
+    assert accuracy == proportion(int(right.sum()), len(right))
+    expected = paired_difference(float_right, right)
+    assert (drop.value, drop.samples) == (expected.value, expected.samples)
+    assert drop.low == pytest.approx(expected.low, abs=1e-9)
+
+
 def test_sums_agree_with_evaluate_on_a_real_model(digits, digits_model):
     from workbench.engine.evaluation import run_tflite
     from workbench.engine.routes import float_tflite
@@ -51,7 +64,7 @@ def test_sums_agree_with_evaluate_on_a_real_model(digits, digits_model):
 def test_unlabelled_and_identical_outputs():
     outputs, reference, _ = _scores(50)
     same = score_sums(reference, reference, None)
-    assert same.correct is None and same.reference_accuracy is None
+    assert same.correct is None and same.estimates() == (None, None)
     assert same.evaluation().snr_db == float("inf") and same.evaluation().agreement == 1.0
     assert score_sums(outputs, reference, None).evaluation().accuracy is None
 

@@ -91,19 +91,15 @@ def combine(
         return row, None
     sums = functools.reduce(operator.add, [p["sums"] for p in parts])
     scores = sums.evaluation()
+    accuracy, drop = sums.estimates()
     latency = pooled_latency([p["times_ms"] for p in parts], default_threads())
-    reference = sums.reference_accuracy
     size = len(converted["tflite"])
     result = VariantResult(
         config=config,
         size_bytes=size,
         size_ratio=size / converted["float_size"],
         accuracy=scores.accuracy,
-        accuracy_drop=(
-            None
-            if scores.accuracy is None or reference is None
-            else 100.0 * (reference - scores.accuracy)
-        ),
+        accuracy_drop=None if drop is None else drop.value,
         agreement=scores.agreement,
         snr_db=scores.snr_db,
         cosine=scores.cosine,
@@ -111,6 +107,9 @@ def combine(
         latency_spread_ms=latency.spread_ms,
         threads=latency.threads,
         convert_s=converted["convert_s"],
+        accuracy_estimate=accuracy,
+        drop_estimate=drop,
+        samples=scores.samples,
     )
     row.update(result.to_dict(), model_fingerprint=converted["model_fingerprint"])
     row["tflite_sha256"] = hashlib.sha256(converted["tflite"]).hexdigest()

@@ -1,21 +1,24 @@
 """Scores as sums over samples, so evaluations of shards combine exactly into the whole.
 
-`score_sums` turns one shard's outputs into counts and exact sums (`Fraction`s of the per-sample
-float64 terms); adding the sums of any partition of the samples gives the same total, so
-`ScoreSums.evaluation()` is identical whether the samples ran in one process or in many.
-Latency travels as raw invoke times and is pooled into one distribution.
+`score_sums` turns one shard's first output into counts and exact sums (`Fraction`s of the
+per-sample float64 terms); adding the sums of any partition of the samples gives the same total,
+so `ScoreSums.evaluation()` is identical whether the samples ran in one process or in many. The
+paired counts (right by the float model only, by the variant only, by both) give the accuracy
+and drop estimates with their intervals. Latency travels as raw invoke times, pooled into one
+distribution.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 
 import numpy as np
 
-from workbench.engine.evaluation import Evaluation, Latency
+from workbench.engine.evaluation import Evaluation, Latency, as_outputs
 from workbench.metrics import row_cosines
+from workbench.statistics import Estimate, paired_difference, proportion
 
 
 @dataclass(frozen=True)
@@ -23,49 +26,52 @@ class ScoreSums:
     """Counts and exact sums of one set of samples against the float reference outputs."""
 
     samples: int
-    correct: int | None  # None for unlabelled data
-    reference_correct: int | None  # the float reference's correct count on the same samples
-    agree: int
+    labelled: bool
+    both_right: int  # samples both the float model and the variant classify right
+    float_only: int  # right by the float model only
+    variant_only: int  # right by the variant only
+    agree: int  # same top-1 class as the float model
     signal: Fraction  # sum of reference**2
     noise: Fraction  # sum of (reference - outputs)**2
     cosine: Fraction  # sum of per-sample cosine similarities
 
     def __add__(self, other: ScoreSums) -> ScoreSums:
-        def both(a: int | None, b: int | None) -> int | None:
-            return None if a is None or b is None else a + b
+        if self.labelled != other.labelled:
+            raise ValueError("cannot add the sums of labelled and unlabelled samples")
+        added = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        return ScoreSums(**{**added, "labelled": self.labelled})
 
-        return ScoreSums(
-            self.samples + other.samples,
-            both(self.correct, other.correct),
-            both(self.reference_correct, other.reference_correct),
-            self.agree + other.agree,
-            self.signal + other.signal,
-            self.noise + other.noise,
-            self.cosine + other.cosine,
-        )
+    @property
+    def correct(self) -> int | None:
+        return self.both_right + self.variant_only if self.labelled else None
 
     def evaluation(self) -> Evaluation:
         """The metrics `evaluation.evaluate` reports, from the sums (rounded once, at the end)."""
         if self.noise == 0:
-            snr = float("inf")
+            snr = math.inf
         elif self.signal == 0:
-            snr = float("-inf")
+            snr = -math.inf
         else:
             snr = 10.0 * math.log10(float(self.signal / self.noise))
         return Evaluation(
-            accuracy=None if self.correct is None else float(Fraction(self.correct, self.samples)),
-            agreement=float(Fraction(self.agree, self.samples)),
+            accuracy=None if self.correct is None else self.correct / self.samples,
+            agreement=self.agree / self.samples,
             snr_db=snr,
             cosine=float(self.cosine / self.samples),
             samples=self.samples,
         )
 
-    @property
-    def reference_accuracy(self) -> float | None:
-        """Top-1 accuracy of the float reference on the same samples."""
-        if self.reference_correct is None:
-            return None
-        return float(Fraction(self.reference_correct, self.samples))
+    def estimates(self) -> tuple[Estimate | None, Estimate | None]:
+        """Accuracy with its Wilson interval, and the paired drop (float minus variant) with its
+        interval, as `Session` reports them; None for unlabelled samples."""
+        if not self.labelled:
+            return None, None
+        neither = self.samples - self.both_right - self.float_only - self.variant_only
+        counts = (self.both_right, self.float_only, self.variant_only, neither)
+        pairs = ((True, True), (True, False), (False, True), (False, False))
+        first = np.repeat([p[0] for p in pairs], counts)
+        second = np.repeat([p[1] for p in pairs], counts)
+        return proportion(self.correct, self.samples), paired_difference(first, second)
 
 
 def _exact_sum(values: np.ndarray) -> Fraction:
@@ -74,18 +80,23 @@ def _exact_sum(values: np.ndarray) -> Fraction:
     return sum((Fraction(float(v)) for v in values), Fraction(0))
 
 
-def score_sums(outputs: np.ndarray, reference: np.ndarray, y: np.ndarray | None) -> ScoreSums:
-    """Sums of one shard: model `outputs` against the float `reference`, labels `y` if any."""
+def score_sums(outputs: np.ndarray, reference: object, y: np.ndarray | None) -> ScoreSums:
+    """Sums of one shard: the model's first output against the float reference's first output
+    (an array, or one array per output), with labels `y` if any."""
     out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
-    ref = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
+    first = as_outputs(reference)[0]
+    ref = np.asarray(first, dtype=np.float64).reshape(len(first), -1)
     if out.shape != ref.shape:
         raise ValueError(f"shapes differ: reference {ref.shape}, outputs {out.shape}")
     predicted, expected = np.argmax(out, axis=1), np.argmax(ref, axis=1)
-    labels = None if y is None else np.asarray(y)
+    labels = np.full(len(out), -1) if y is None else np.asarray(y)
+    right, float_right = predicted == labels, expected == labels
     return ScoreSums(
         samples=len(out),
-        correct=None if labels is None else int(np.sum(predicted == labels)),
-        reference_correct=None if labels is None else int(np.sum(expected == labels)),
+        labelled=y is not None,
+        both_right=int(np.sum(right & float_right)),
+        float_only=int(np.sum(float_right & ~right)),
+        variant_only=int(np.sum(right & ~float_right)),
         agree=int(np.sum(predicted == expected)),
         signal=_exact_sum(np.sum(ref**2, axis=1)),
         noise=_exact_sum(np.sum((ref - out) ** 2, axis=1)),
