@@ -357,6 +357,12 @@ class Latency:
     spread_ms: float
     threads: int
 
+    @classmethod
+    def of(cls, times_ms: np.ndarray, threads: int) -> Latency:
+        """Median and interquartile range of invoke times in milliseconds."""
+        q25, median, q75 = np.percentile(times_ms, [25, 50, 75])
+        return cls(float(median), float(q75 - q25), threads)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
@@ -396,11 +402,19 @@ def refused_scores(
 def measure_latency(
     data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
 ) -> Latency:
-    """Time `repeats` single-sample invokes after a warm-up (input set once, output read)."""
+    """Median and interquartile range of `latency_times`."""
+    threads = threads or default_threads()
+    return Latency.of(latency_times(data, sample, repeats=repeats, threads=threads), threads)
+
+
+def latency_times(
+    data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
+) -> np.ndarray:
+    """Milliseconds of `repeats` single-sample invokes after a warm-up (input set once, output
+    read)."""
     if repeats < 1:
         raise DataError(f"repeats: {repeats} is not a positive count")
-    threads = threads or default_threads()
-    runner = BatchRunner(data, threads=threads)
+    runner = BatchRunner(data, threads=threads or default_threads())
     sample = np.asarray(sample, dtype=np.float32)
     sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
     sample = check_inputs(sample, (None, *runner.sample_shape))
@@ -417,5 +431,4 @@ def measure_latency(
         interpreter.invoke()
         interpreter.get_tensor(runner.output.index)
         times[i] = time.perf_counter() - start
-    q25, median, q75 = np.percentile(times * 1000.0, [25, 50, 75])
-    return Latency(float(median), float(q75 - q25), threads)
+    return times * 1000.0
