@@ -1,0 +1,205 @@
+"""The techniques, one function each in a registry keyed by `Technique`.
+
+Every technique takes a Keras 3 model and returns a new Keras 3 model (the original is never
+changed), so a compressed model is a model like any other. TF-MOT techniques run on a tf_keras
+clone with BatchNorm folded (quantizers, pruning masks and centroids then act on the kernels the
+`.tflite` file holds) and their trained weights come back into a Keras 3 clone of the same shape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.compress import bridge, training
+from workbench.compress.config import CompressConfig, Technique, WeightGranularity
+from workbench.compress.equalize import EqualizedPair, correct_bias, equalize
+from workbench.compress.tfmot import tf_keras, tfmot
+from workbench.datasets import Dataset
+from workbench.errors import DataError, UnsupportedError
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a technique works with: the model, its data, the config and the job's hooks."""
+
+    model: Any  # Keras 3, never changed
+    data: Dataset
+    config: CompressConfig
+    progress: training.Progress | None = None
+    cancel: threading.Event | None = None
+
+    def labelled(self, what: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[Any, Any]]:
+        """(train, validation) arrays; validation is the calibration split, never the test."""
+        if self.data.train.y is None or len(self.data.train) == 0:
+            raise DataError(
+                f"data {self.data.name!r}: {what} trains on labels and this data has none; "
+                "give labelled data (an .npz with y, an image folder or (x, y))"
+            )
+        validation = self.data.calibration
+        return (self.data.train.x, self.data.train.y), (validation.x, validation.y)
+
+    def fit(self, model: Any, keras_module: Any, what: str, **options: Any) -> None:
+        train, validation = self.labelled(what)
+        training.fit(
+            model,
+            keras_module,
+            train,
+            validation,
+            self.config,
+            progress=self.progress,
+            cancel=self.cancel,
+            **options,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Compressed:
+    """A technique's result: the new Keras 3 model and what the technique can tell about it."""
+
+    model: Any
+    equalized: tuple[EqualizedPair, ...] = field(default_factory=tuple)
+
+
+Technique_ = Callable[[Run], Compressed]
+TECHNIQUES: dict[Technique, Technique_] = {}
+
+
+def register(*techniques: Technique) -> Callable[[Technique_], Technique_]:
+    def decorate(function: Technique_) -> Technique_:
+        for technique in techniques:
+            TECHNIQUES[technique] = function
+        return function
+
+    return decorate
+
+
+def _wrapped(what: str, wrap: Callable[[], Any]) -> Any:
+    """Call a TF-MOT wrapping function; its refusal becomes a one-line `UnsupportedError`."""
+    try:
+        return wrap()
+    except (ValueError, TypeError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnsupportedError(
+            f"{what}: TF Model Optimization cannot wrap this model ({reason[:200]}); "
+            "use Conv2D / DepthwiseConv2D / Dense models built from Keras layers"
+        ) from None
+
+
+def _back(run: Run, trained: Any) -> Any:
+    """The trained weights in a Keras 3 model shaped like the folded original."""
+    model = bridge.clone(run.model, fold=True)
+    bridge.copy_weights(trained, model)
+    return model
+
+
+def _prune(run: Run, model: Any) -> Any:
+    """Prune a tf_keras model to the config's sparsity over its training; returns it stripped."""
+    mot, config = tfmot(), run.config
+    total = config.epochs * training.batches_per_epoch(len(run.data.train), config)
+    frequency = max(1, (total - 1) // 10)
+    end = max(frequency * ((total - 1) // frequency), 0)
+    schedule = mot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=0.0,
+        final_sparsity=config.sparsity,
+        begin_step=0,
+        end_step=end,
+        frequency=frequency,
+    )
+    options = {"sparsity_m_by_n": (2, 4)} if config.structured else {}
+    pruned = _wrapped(
+        "prune",
+        lambda: mot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule, **options),
+    )
+    run.fit(pruned, tf_keras(), "pruning", callbacks=[mot.sparsity.keras.UpdatePruningStep()])
+    return mot.sparsity.keras.strip_pruning(pruned)
+
+
+def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> Any:
+    """Cluster each kernel of a tf_keras model to the config's count; returns it stripped."""
+    mot, config = tfmot(), run.config
+    init = getattr(
+        mot.clustering.keras.CentroidInitialization,
+        config.centroid_init.value.upper().replace("-", "_").replace("++", "_PLUS_PLUS"),
+    )
+    options = {"preserve_sparsity": True} if preserve_sparsity else {}
+    clustered = _wrapped(
+        "cluster",
+        lambda: mot.clustering.keras.cluster_weights(
+            model, number_of_clusters=config.clusters, cluster_centroids_init=init, **options
+        ),
+    )
+    run.fit(clustered, tf_keras(), "clustering")
+    return mot.clustering.keras.strip_clustering(clustered)
+
+
+def _qat(run: Run, model: Any, scheme: Any) -> Any:
+    """Quantization-aware fine-tuning of a tf_keras model with `scheme`'s quantizers."""
+    mot = tfmot()
+    quantize = mot.quantization.keras
+    aware = _wrapped(
+        "qat", lambda: quantize.quantize_apply(quantize.quantize_annotate_model(model), scheme)
+    )
+    run.fit(aware, tf_keras(), "quantization-aware training")
+    return aware
+
+
+def _start(run: Run) -> Any:
+    return bridge.clone(run.model, tf_keras(), fold=True)
+
+
+@register(Technique.QAT)
+def quantization_aware(run: Run) -> Compressed:
+    default = tfmot().quantization.keras.default_8bit.Default8BitQuantizeScheme
+    per_tensor = run.config.weights is WeightGranularity.PER_TENSOR
+    scheme = default(disable_per_axis=per_tensor)
+    return Compressed(_back(run, _qat(run, _start(run), scheme)))
+
+
+@register(Technique.PRUNE)
+def prune(run: Run) -> Compressed:
+    return Compressed(_back(run, _prune(run, _start(run))))
+
+
+@register(Technique.CLUSTER)
+def cluster(run: Run) -> Compressed:
+    return Compressed(_back(run, _cluster(run, _start(run))))
+
+
+@register(Technique.PRUNE_QAT)
+def prune_then_qat(run: Run) -> Compressed:
+    scheme = tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    return Compressed(_back(run, _qat(run, _prune(run, _start(run)), scheme)))
+
+
+@register(Technique.CLUSTER_QAT)
+def cluster_then_qat(run: Run) -> Compressed:
+    combine = tfmot().experimental.combine
+    scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=False)
+    return Compressed(_back(run, _qat(run, _cluster(run, _start(run)), scheme)))
+
+
+@register(Technique.PRUNE_CLUSTER_QAT)
+def prune_cluster_qat(run: Run) -> Compressed:
+    combine = tfmot().experimental.combine
+    scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
+    clustered = _cluster(run, _prune(run, _start(run)), preserve_sparsity=True)
+    return Compressed(_back(run, _qat(run, clustered, scheme)))
+
+
+@register(Technique.EQUALIZE)
+def equalize_model(run: Run) -> Compressed:
+    model = bridge.clone(run.model)
+    pairs = equalize(model)
+    if not pairs:
+        raise UnsupportedError(
+            f"model {run.model.name!r}: no pair of kernel layers to equalize (a Conv2D, "
+            "DepthwiseConv2D or Dense followed, through BatchNorm and ReLU at most, by another)"
+        )
+    if run.config.bias_correction:
+        correct_bias(model, run.data.calibration.x)
+    return Compressed(model, tuple(pairs))
