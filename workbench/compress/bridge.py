@@ -83,8 +83,12 @@ def _from_tflite_layout(kernel: np.ndarray, kind: str, shape: tuple[int, ...]) -
     return np.ascontiguousarray(kernel.T)
 
 
-def clone(model: Any, keras_module: Any = None, *, fold: bool = False) -> Any:
-    """`model` rebuilt with `keras_module`'s layers (default Keras 3), weights copied."""
+def clone(
+    model: Any, keras_module: Any = None, *, fold: bool = False, width: float | None = None
+) -> Any:
+    """`model` rebuilt with `keras_module`'s layers (default Keras 3), weights copied; or,
+    given `width`, a freshly initialised copy whose Conv2D filters and Dense units (except the
+    outputs') are scaled by `width` (a distillation student)."""
     keras = _keras()
     target = keras if keras_module is None else keras_module
     graph = _graph(model)
@@ -96,6 +100,7 @@ def clone(model: Any, keras_module: Any = None, *, fold: bool = False) -> Any:
         tensors[id(tensor)] = new
         inputs.append(new)
     made: list[tuple[Any, Any]] = []
+    outputs_of = {id(tensor) for tensor in graph.outputs}
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
             layer = node.operation
@@ -107,24 +112,29 @@ def clone(model: Any, keras_module: Any = None, *, fold: bool = False) -> Any:
             if layer.name in folded:
                 outputs = args[0]
             else:
-                new_layer = _new_layer(layer, target, layer.name in folded_weights)
+                output = any(id(t) in outputs_of for t in node.output_tensors)
+                resize = None if width is None or output else width
+                new_layer = _new_layer(layer, target, layer.name in folded_weights, resize)
                 outputs = new_layer(*args)
                 made.append((layer, new_layer))
             for old, new in zip(node.output_tensors, keras.tree.flatten(outputs), strict=True):
                 tensors[id(old)] = new
     outputs = [tensors[id(tensor)] for tensor in graph.outputs]
     result = target.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
-    for old, new in made:
+    for old, new in made if width is None else ():
         new.set_weights(folded_weights.get(old.name) or old.get_weights())
     return result
 
 
-def _new_layer(layer: Any, target: Any, gains_bias: bool) -> Any:
+def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -> Any:
     keras = _keras()
     if target is keras:
         config = layer.get_config()
         if gains_bias:
             config["use_bias"] = True
+        for size in ("filters", "units"):
+            if width is not None and size in config:
+                config[size] = max(1, round(config[size] * width))
         return type(layer).from_config(config)
     new = _tf_keras_layer(layer, target)
     if gains_bias:
@@ -142,20 +152,24 @@ def inner(layer: Any) -> Any:
 def copy_weights(source: Any, target: Any) -> None:
     """Copy each layer's weights from `source` (tf_keras, maybe wrapped) into `target`.
 
-    Variables are matched by their path ``layer/weight``: a quantize wrapper takes the kernel
-    out of its layer's own weight list but keeps the variable (tf_keras calls a depthwise kernel
-    `depthwise_kernel`, Keras 3 `kernel`).
+    Layers are matched by name, weights by the last part of their variable's name: a quantize
+    wrapper takes the kernel out of its layer's own weight list but keeps the variable (and
+    tf_keras calls a depthwise kernel `depthwise_kernel`, Keras 3 `kernel`).
     """
-    variables = {variable.name.split(":")[0]: variable for variable in source.weights}
+    sources = {inner(layer).name: layer for layer in source.layers}
     for layer in target.layers:
+        if not layer.weights:
+            continue
+        found = sources.get(layer.name)
+        if found is None:
+            raise UnsupportedError(f"layer {layer.name!r}: not found in the trained model")
+        variables = {v.name.split(":")[0].split("/")[-1]: v for v in found.weights}
         values = []
         for weight in layer.weights:
-            path = f"{layer.name}/{weight.name}"
-            found = variables.get(path)
-            if found is None:
-                found = variables.get(f"{layer.name}/depthwise_{weight.name}")
-            if found is None:
-                raise UnsupportedError(f"layer {layer.name!r}: no weight {path!r} after training")
-            values.append(np.asarray(found.numpy()))
-        if values:
-            layer.set_weights(values)
+            variable = variables.get(weight.name, variables.get(f"depthwise_{weight.name}"))
+            if variable is None:
+                raise UnsupportedError(
+                    f"layer {layer.name!r}: no weight {weight.name!r} after training"
+                )
+            values.append(np.asarray(variable.numpy()))
+        layer.set_weights(values)

@@ -43,8 +43,13 @@ class Run:
         validation = self.data.calibration
         return (self.data.train.x, self.data.train.y), (validation.x, validation.y)
 
-    def fit(self, model: Any, keras_module: Any, what: str, **options: Any) -> None:
+    def fit(
+        self, model: Any, keras_module: Any, what: str, targets: Any = None, **options: Any
+    ) -> None:
+        """Fine-tune `model` on the train split (`targets` replace the labels if given)."""
         train, validation = self.labelled(what)
+        if targets is not None:
+            train = (train[0], targets)
         training.fit(
             model,
             keras_module,
@@ -203,3 +208,35 @@ def equalize_model(run: Run) -> Compressed:
     if run.config.bias_correction:
         correct_bias(model, run.data.calibration.x)
     return Compressed(model, tuple(pairs))
+
+
+@register(Technique.DISTILL)
+def distill(run: Run) -> Compressed:
+    """A student `width` times as wide, trained on labels and the model's soft outputs."""
+    import keras
+
+    (x, y), _ = run.labelled("distillation")
+    student = bridge.clone(run.model, keras, width=run.config.width)
+    soft = run.model.predict(x, batch_size=256, verbose=0)
+    targets = np.concatenate([y[:, None].astype(np.float32), soft.astype(np.float32)], axis=1)
+    loss = distillation_loss(run.config.temperature, run.config.alpha)
+    run.fit(student, keras, "distillation", targets=targets, loss=loss)
+    return Compressed(student)
+
+
+def distillation_loss(temperature: float, alpha: float) -> Callable[[Any, Any], Any]:
+    """``alpha * CE(labels, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)`` where
+    `y_true` packs the label and the teacher's probabilities, ``_T`` softens by `temperature`."""
+    from keras import losses, ops
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        labels = ops.cast(y_true[:, 0], "int32")
+        teacher = ops.log(ops.clip(y_true[:, 1:], 1e-7, 1.0)) / temperature
+        student = ops.log(ops.clip(y_pred, 1e-7, 1.0)) / temperature
+        target = ops.softmax(teacher)
+        kl = ops.sum(target * (ops.log_softmax(teacher) - ops.log_softmax(student)), axis=-1)
+        hard = losses.sparse_categorical_crossentropy(labels, y_pred)
+        return alpha * hard + (1.0 - alpha) * temperature**2 * kl
+
+    return loss
+
