@@ -36,6 +36,9 @@ RUNS: dict[str, CompressConfig] = {
     "qat per-tensor": CompressConfig(
         technique="qat", weights="per-tensor", epochs=2, learning_rate=1e-4
     ),
+    "qat per-tensor lr 1e-3": CompressConfig(
+        technique="qat", weights="per-tensor", epochs=2, learning_rate=1e-3
+    ),
     "prune 50 %": CompressConfig(technique="prune", sparsity=0.5, epochs=3, learning_rate=1e-4),
     "cluster 16": CompressConfig(technique="cluster", clusters=16, epochs=2, learning_rate=1e-5),
     "prune+qat": CompressConfig(technique="prune+qat", epochs=2, learning_rate=1e-4),
@@ -52,11 +55,13 @@ RUNS: dict[str, CompressConfig] = {
 }
 
 
-def variant_facts(session: Session, config: QuantConfig) -> dict[str, Any]:
+def variant_facts(session: Session, config: QuantConfig, pruned: tuple = ()) -> dict[str, Any]:
     tflite = session.variant(config).tflite
     result = session.evaluate(config)
     facts = kernel_facts(tflite, session.layer_names)
+    in_pruned = [f.zeros for f in facts if f.layer in pruned]
     return {
+        "min_zeros_pruned": min(in_pruned) if in_pruned else None,
         "accuracy": result.accuracy,
         "size_bytes": len(tflite),
         "gzip_bytes": gzip_size(tflite),
@@ -79,7 +84,7 @@ def measure(base: Session, name: str, config: CompressConfig) -> dict[str, Any]:
         "float_accuracy": session.float_accuracy(),
     }
     for key, quant in (("int8_per_channel", PER_CHANNEL), ("int8_per_tensor", PER_TENSOR)):
-        facts = variant_facts(session, quant)
+        facts = variant_facts(session, quant, compression.pruned)
         facts["drop"] = 100 * (float_accuracy - facts["accuracy"])
         plain = variant_facts(base, quant)["gzip_bytes"]
         facts["gzip_vs_plain_int8"] = facts["gzip_bytes"] / plain

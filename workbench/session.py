@@ -323,5 +323,5 @@ class Session:
         seconds = time.perf_counter() - start
         name = f"{self.model.name} · {config.label}"
         session = Session(load_model(made.model, name=name), data)
-        return Compression(config, session, seconds, made.equalized)
+        return Compression(config, session, seconds, made.equalized, made.pruned)
 

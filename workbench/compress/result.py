@@ -21,6 +21,7 @@ class Compression:
     session: Any  # workbench.session.Session of the compressed model, same data
     seconds: float  # wall time of the technique (training included)
     equalized: tuple[EqualizedPair, ...] = ()
+    pruned: tuple[str, ...] = ()  # layers whose kernels pruning acted on
     _facts: dict[str, tuple[list[KernelFacts], int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -68,6 +68,7 @@ class Compressed:
 
     model: Any
     equalized: tuple[EqualizedPair, ...] = field(default_factory=tuple)
+    pruned: tuple[str, ...] = ()  # the layers whose kernels pruning acted on
 
 
 Technique_ = Callable[[Run], Compressed]
@@ -102,8 +103,9 @@ def _back(run: Run, trained: Any) -> Any:
     return model
 
 
-def _prune(run: Run, model: Any) -> Any:
-    """Prune a tf_keras model to the config's sparsity over its training; returns it stripped."""
+def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
+    """Prune a tf_keras model to the config's sparsity over its training; returns it stripped
+    and the names of the layers pruned (TF-MOT leaves depthwise kernels alone)."""
     mot, config = tfmot(), run.config
     total = config.epochs * training.batches_per_epoch(len(run.data.train), config)
     frequency = max(1, (total - 1) // 10)
@@ -121,7 +123,10 @@ def _prune(run: Run, model: Any) -> Any:
         lambda: mot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule, **options),
     )
     run.fit(pruned, tf_keras(), "pruning", callbacks=[mot.sparsity.keras.UpdatePruningStep()])
-    return mot.sparsity.keras.strip_pruning(pruned)
+    names = tuple(
+        bridge.inner(layer).name for layer in pruned.layers if getattr(layer, "prunable_weights", 0)
+    )
+    return mot.sparsity.keras.strip_pruning(pruned), names
 
 
 def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> Any:
@@ -167,7 +172,8 @@ def quantization_aware(run: Run) -> Compressed:
 
 @register(Technique.PRUNE)
 def prune(run: Run) -> Compressed:
-    return Compressed(_back(run, _prune(run, _start(run))))
+    pruned, names = _prune(run, _start(run))
+    return Compressed(_back(run, pruned), pruned=names)
 
 
 @register(Technique.CLUSTER)
@@ -178,7 +184,8 @@ def cluster(run: Run) -> Compressed:
 @register(Technique.PRUNE_QAT)
 def prune_then_qat(run: Run) -> Compressed:
     scheme = tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    return Compressed(_back(run, _qat(run, _prune(run, _start(run)), scheme)))
+    pruned, names = _prune(run, _start(run))
+    return Compressed(_back(run, _qat(run, pruned, scheme)), pruned=names)
 
 
 @register(Technique.CLUSTER_QAT)
@@ -192,8 +199,9 @@ def cluster_then_qat(run: Run) -> Compressed:
 def prune_cluster_qat(run: Run) -> Compressed:
     combine = tfmot().experimental.combine
     scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
-    clustered = _cluster(run, _prune(run, _start(run)), preserve_sparsity=True)
-    return Compressed(_back(run, _qat(run, clustered, scheme)))
+    pruned, names = _prune(run, _start(run))
+    clustered = _cluster(run, pruned, preserve_sparsity=True)
+    return Compressed(_back(run, _qat(run, clustered, scheme)), pruned=names)
 
 
 @register(Technique.EQUALIZE)
@@ -239,4 +247,3 @@ def distillation_loss(temperature: float, alpha: float) -> Callable[[Any, Any], 
         return alpha * hard + (1.0 - alpha) * temperature**2 * kl
 
     return loss
-
