@@ -55,13 +55,22 @@ RUNS: dict[str, CompressConfig] = {
 }
 
 
-def variant_facts(session: Session, config: QuantConfig, pruned: tuple = ()) -> dict[str, Any]:
+def variant_facts(
+    session: Session, config: QuantConfig, pruned: tuple = (), clustered: tuple = ()
+) -> dict[str, Any]:
     tflite = session.variant(config).tflite
     result = session.evaluate(config)
     facts = kernel_facts(tflite, session.layer_names)
     in_pruned = [f.zeros for f in facts if f.layer in pruned]
+    in_clustered = [f for f in facts if f.layer in clustered]
     return {
         "min_zeros_pruned": min(in_pruned) if in_pruned else None,
+        "max_distinct_per_channel_clustered": (
+            max(f.distinct_per_channel for f in in_clustered) if in_clustered else None
+        ),
+        "max_distinct_per_kernel_clustered": (
+            max(f.distinct for f in in_clustered) if in_clustered else None
+        ),
         "accuracy": result.accuracy,
         "size_bytes": len(tflite),
         "gzip_bytes": gzip_size(tflite),
@@ -84,7 +93,7 @@ def measure(base: Session, name: str, config: CompressConfig) -> dict[str, Any]:
         "float_accuracy": session.float_accuracy(),
     }
     for key, quant in (("int8_per_channel", PER_CHANNEL), ("int8_per_tensor", PER_TENSOR)):
-        facts = variant_facts(session, quant, compression.pruned)
+        facts = variant_facts(session, quant, compression.pruned, compression.clustered)
         facts["drop"] = 100 * (float_accuracy - facts["accuracy"])
         plain = variant_facts(base, quant)["gzip_bytes"]
         facts["gzip_vs_plain_int8"] = facts["gzip_bytes"] / plain

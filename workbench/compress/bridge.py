@@ -144,8 +144,8 @@ def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -
 
 def inner(layer: Any) -> Any:
     """The layer a TF-MOT wrapper (quantize, prune, cluster) wraps, else the layer itself."""
-    while hasattr(layer, "layer") and type(layer).__name__.removesuffix("V2").endswith("Wrapper"):
-        layer = layer.layer
+    while hasattr(getattr(layer, "layer", None), "weights"):  # QuantizeWrapperV2,
+        layer = layer.layer  # PruneLowMagnitude, ClusterWeights all keep it in `.layer`
     return layer
 
 

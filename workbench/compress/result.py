@@ -22,6 +22,7 @@ class Compression:
     seconds: float  # wall time of the technique (training included)
     equalized: tuple[EqualizedPair, ...] = ()
     pruned: tuple[str, ...] = ()  # layers whose kernels pruning acted on
+    clustered: tuple[str, ...] = ()  # layers whose kernels clustering acted on
     _facts: dict[str, tuple[list[KernelFacts], int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

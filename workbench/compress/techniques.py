@@ -69,6 +69,7 @@ class Compressed:
     model: Any
     equalized: tuple[EqualizedPair, ...] = field(default_factory=tuple)
     pruned: tuple[str, ...] = ()  # the layers whose kernels pruning acted on
+    clustered: tuple[str, ...] = ()  # the layers whose kernels clustering acted on
 
 
 Technique_ = Callable[[Run], Compressed]
@@ -129,22 +130,32 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
     return mot.sparsity.keras.strip_pruning(pruned), names
 
 
-def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> Any:
-    """Cluster each kernel of a tf_keras model to the config's count; returns it stripped."""
+def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> tuple[Any, tuple[str, ...]]:
+    """Cluster each Conv2D and Dense kernel of a tf_keras model to the config's count; returns
+    it stripped and the names of the layers clustered. Depthwise kernels are left alone (as
+    TF-MOT's pruning leaves them): after BatchNorm folding their channels span ranges 100x
+    apart, which one set of centroids per kernel cannot serve, and they hold few weights."""
     mot, config = tfmot(), run.config
     init = getattr(
         mot.clustering.keras.CentroidInitialization,
         config.centroid_init.value.upper().replace("-", "_").replace("++", "_PLUS_PLUS"),
     )
     options = {"preserve_sparsity": True} if preserve_sparsity else {}
-    clustered = _wrapped(
-        "cluster",
-        lambda: mot.clustering.keras.cluster_weights(
-            model, number_of_clusters=config.clusters, cluster_centroids_init=init, **options
-        ),
-    )
-    run.fit(clustered, tf_keras(), "clustering")
-    return mot.clustering.keras.strip_clustering(clustered)
+    keras = tf_keras()
+    names: list[str] = []
+
+    def wrap(layer: Any) -> Any:
+        kinds = (keras.layers.Conv2D, keras.layers.Dense)
+        if not isinstance(layer, kinds) or isinstance(layer, keras.layers.DepthwiseConv2D):
+            return layer
+        names.append(layer.name)
+        return mot.clustering.keras.cluster_weights(
+            layer, number_of_clusters=config.clusters, cluster_centroids_init=init, **options
+        )
+
+    clustered = _wrapped("cluster", lambda: keras.models.clone_model(model, clone_function=wrap))
+    run.fit(clustered, keras, "clustering")
+    return mot.clustering.keras.strip_clustering(clustered), tuple(names)
 
 
 def _qat(run: Run, model: Any, scheme: Any) -> Any:
@@ -178,7 +189,8 @@ def prune(run: Run) -> Compressed:
 
 @register(Technique.CLUSTER)
 def cluster(run: Run) -> Compressed:
-    return Compressed(_back(run, _cluster(run, _start(run))))
+    clustered, names = _cluster(run, _start(run))
+    return Compressed(_back(run, clustered), clustered=names)
 
 
 @register(Technique.PRUNE_QAT)
@@ -192,16 +204,18 @@ def prune_then_qat(run: Run) -> Compressed:
 def cluster_then_qat(run: Run) -> Compressed:
     combine = tfmot().experimental.combine
     scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=False)
-    return Compressed(_back(run, _qat(run, _cluster(run, _start(run)), scheme)))
+    clustered, names = _cluster(run, _start(run))
+    return Compressed(_back(run, _qat(run, clustered, scheme)), clustered=names)
 
 
 @register(Technique.PRUNE_CLUSTER_QAT)
 def prune_cluster_qat(run: Run) -> Compressed:
     combine = tfmot().experimental.combine
     scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
-    pruned, names = _prune(run, _start(run))
-    clustered = _cluster(run, pruned, preserve_sparsity=True)
-    return Compressed(_back(run, _qat(run, clustered, scheme)), pruned=names)
+    pruned, pruned_names = _prune(run, _start(run))
+    clustered, clustered_names = _cluster(run, pruned, preserve_sparsity=True)
+    trained = _qat(run, clustered, scheme)
+    return Compressed(_back(run, trained), pruned=pruned_names, clustered=clustered_names)
 
 
 @register(Technique.EQUALIZE)
