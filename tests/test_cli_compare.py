@@ -3,6 +3,7 @@
 import json
 
 from workbench.cli import main
+from workbench.qtyping import QuantConfig, VariantResult
 from workbench.tflite_file import read_tflite
 
 KEYS = {
@@ -19,6 +20,8 @@ def test_compare_writes_json_and_files(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "variant" in printed and "int8 · per-tensor" in printed
+    kernels = printed.split("kernels (from the file, checked on the interpreter):\n")[1]
+    assert kernels.splitlines()[1].startswith("int8 · per-channel: ")
     records = json.loads(out.read_text())
     assert [r["label"] for r in records] == ["float32", "int8 · per-channel", "int8 · per-tensor"]
     assert all(KEYS <= set(r) for r in records)
@@ -27,6 +30,9 @@ def test_compare_writes_json_and_files(tmp_path, capsys):
     assert channel["size_ratio"] < 0.4 and channel["accuracy"] > 0.9
     assert channel["granularity"] == "per-channel" and tensor["granularity"] == "per-tensor"
     assert all(r["latency_ms"] > 0 and r["convert_s"] >= 0 for r in records)
+    configs = [QuantConfig.from_dict(r) for r in records]  # the records read back
+    assert [c.key for c in configs] == [r["key"] for r in records]
+    assert [VariantResult.from_dict(r).to_dict() for r in records] == records
     files = sorted(saved.glob("*.tflite"))
     assert len(files) == 3 and not list(saved.glob("*.tmp"))
     sizes = {path.stat().st_size for path in files}
