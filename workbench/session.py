@@ -425,3 +425,29 @@ class Session:
         except WorkbenchError as error:
             return Inspection(layers, weights, message=f"activation ranges unavailable: {error}")
         return Inspection(layers, weights, tuple(ranges), activations_measured=True)
+
+    # -- compression ------------------------------------------------------------------------
+
+    def compressed(self, config: Any, *, progress: Any = None, cancel: Any = None) -> Any:
+        """The model compressed by `config` (a `CompressConfig`), made once and cached, as a
+        `Compression` holding a session of its own on the same data. Training reports to
+        `progress` and stops when the `cancel` event is set (raising `Cancelled`, caching
+        nothing: this session stays exactly as it was)."""
+        return self._once(
+            f"compressed:{config.key}", lambda: self._compress(config, progress, cancel)
+        )
+
+    def _compress(self, config: Any, progress: Any, cancel: Any) -> Any:
+        from workbench.compress import compress
+        from workbench.compress.result import Compression
+        from workbench.models import load_model
+
+        data = self._require_data("compressing")
+        start = time.perf_counter()
+        made = compress(self.model, config, data, progress=progress, cancel=cancel)
+        seconds = time.perf_counter() - start
+        name = f"{self.model.name} · {config.label}"
+        session = Session(load_model(made.model, name=name), data)
+        return Compression(
+            config, session, seconds, made.equalized, made.pruned, made.clustered
+        )
