@@ -34,11 +34,13 @@ def from_arrays(
         raise DataError(f"data {name!r}: {bad} NaN or infinite input values; clean or drop them")
     labels = None if y is None else _labels(y, len(x), name)
     held_out = max(1, len(x) // 5)
-    train, calibration, test = split_arrays(
-        x, labels, calibration=min(200, held_out), test=held_out, seed=seed
+    train, calibration, test, validation = split_arrays(
+        x, labels, calibration=min(200, held_out), test=held_out, seed=seed, validation=held_out
     )
     num_classes = None if labels is None else int(labels.max()) + 1
-    return Dataset(name, train, calibration, test, num_classes, preprocessing, class_names)
+    return Dataset(
+        name, train, calibration, test, num_classes, preprocessing, class_names, validation
+    )
 
 
 def _labels(y: Any, count: int, name: str) -> np.ndarray:
