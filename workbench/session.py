@@ -136,10 +136,50 @@ class Session:
             )
         return self.data
 
-    def reference(self) -> np.ndarray:
-        """The float model's outputs on the test split (Keras when there is one), computed once."""
+    def reference(self, split: str = "test") -> np.ndarray:
+        """The float model's outputs on a split (Keras when there is one), computed once."""
+        x = self._split(split).x
+        name = "reference" if split == "test" else f"reference:{split}"
+        return self._once(name, lambda: self._reference(x))
+
+    def _split(self, name: str) -> Any:
         data = self._require_data("evaluating")
-        return self._once("reference", lambda: self._reference(data.test.x))
+        if name not in ("test", "validation"):
+            raise DataError(f"split: {name!r} is not one of test, validation")
+        return getattr(data, name)
+
+    def outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray:
+        """The variant's outputs on a split (`test` or `validation`) from the LiteRT interpreter,
+        computed once per (config, split)."""
+        x = self._split(split).x
+
+        def run() -> np.ndarray:
+            from workbench.engine.evaluation import run_tflite
+
+            outputs = run_tflite(self.variant(config).tflite, x)
+            with self._lock:
+                self._stats.evaluations += 1
+            return outputs
+
+        return self._once(self._outputs_name(config, split), run)
+
+    def _outputs_name(self, config: QuantConfig, split: str) -> str:
+        return f"outputs:{split}:{'/'.join(self._key(config))}"
+
+    def cached_outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray | None:
+        """The variant's outputs on a split if they were computed before, else None."""
+        with self._lock:
+            return self._memo.get(self._outputs_name(config, split))
+
+    def latency(self, config: QuantConfig) -> Any:
+        """Single-sample invoke time of the variant on the LiteRT interpreter, measured once."""
+        from workbench.engine.evaluation import measure_latency
+
+        sample = self._split("test").x[:1]
+        return self._once(
+            f"latency:{'/'.join(self._key(config))}",
+            lambda: measure_latency(self.variant(config).tflite, sample),
+        )
 
     def _reference(self, x: np.ndarray) -> np.ndarray:
         if self.model.keras_model is not None:
@@ -281,6 +321,13 @@ class Session:
         """The six standard variants plus int8 with the most sensitive layer kept float."""
         keep = self.most_sensitive_layer(route)
         return [*standard_configs(route), QuantConfig(route=route, keep_float={keep})]
+
+    def search(self, config: Any = None, **options: Any) -> Any:
+        """The smallest (or fastest) variant within a drop of float accuracy, with the whole
+        Pareto front of what was tried: see `workbench.search.run_search` for `options`."""
+        from workbench.search import SearchConfig, run_search
+
+        return run_search(self, config or SearchConfig(), **options)
 
     # -- inspection -------------------------------------------------------------------------
 
