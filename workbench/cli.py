@@ -9,7 +9,7 @@ import sys
 from workbench import __version__
 from workbench.errors import WorkbenchError
 
-COMMANDS = ("inspect", "compare", "convert", "dashboard")
+COMMANDS = ("inspect", "compare", "convert", "search", "dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:

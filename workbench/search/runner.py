@@ -55,6 +55,11 @@ def _first(predicate: Callable[[int], bool], count: int) -> int | None:
     return k
 
 
+def _one_line(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text[:300] if text else type(error).__name__
+
+
 class _Stop(Exception):
     """The budget ran out or the search was cancelled."""
 
@@ -123,8 +128,8 @@ class _Search:
             outputs = self.session.outputs(config, "validation")
             size = len(self.session.variant(config).tflite)
             latency = self.session.latency(config).median_ms
-        except WorkbenchError as error:
-            found = Trial(index, step, config, error=str(error))
+        except Exception as error:  # a variant the quantizer or runtime refuses is a result
+            found = Trial(index, step, config, error=_one_line(error))
         else:
             correct = np.argmax(outputs, axis=-1) == self.labels
             drop = paired_difference(self.float_correct, correct)
@@ -180,8 +185,10 @@ class _Search:
                     self._int4_if_faster(accepted)
         except _Stop as stop:
             status = stop.reason
+        except KeyboardInterrupt:  # Ctrl-C in a terminal or notebook: keep what was found
+            status = "cancelled"
         except Exception as error:  # a failed search still returns what it found
-            status = f"failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+            status = f"failed: {_one_line(error)}"
         return self._result(status)
 
     def _baseline(self) -> dict[str, LayerPrecision] | None:

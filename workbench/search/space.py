@@ -96,13 +96,14 @@ def layer_space(session: Any) -> tuple[LayerInfo, ...]:
 
 
 def _weight_stats(session: Any) -> dict[str, Any]:
-    """The session's weight statistics by layer; none for sources inspection cannot read."""
+    """Weight statistics by layer (numpy over the kernels, without the activation pass of a
+    full inspection); none for sources inspection cannot read."""
+    from workbench.inspection import weight_stats
+
     try:
-        report = session.inspect()
+        return {stats.layer: stats for stats in weight_stats(session.model)}
     except WorkbenchError:
         return {}
-    found = report["weights"] if isinstance(report, dict) else report.weights
-    return {stats.layer: stats for stats in found}
 
 
 def _per_tensor_safe(stats: Any) -> bool:
