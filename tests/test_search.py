@@ -19,11 +19,6 @@ from workbench.tflite_file import read_tflite
 
 
 @pytest.fixture(scope="module")
-def digits_session():
-    return Session("digits_cnn")
-
-
-@pytest.fixture(scope="module")
 def digits_search(digits_session):
     return digits_session.search(SearchConfig(max_drop=2.0, budget=12))
 
