@@ -322,6 +322,12 @@ class Session:
         keep = self.most_sensitive_layer(route)
         return [*standard_configs(route), QuantConfig(route=route, keep_float={keep})]
 
+    def search_space(self) -> tuple[Any, ...]:
+        """Each quantizable layer's precision options and ranking inputs, computed once."""
+        from workbench.search import layer_space
+
+        return self._once("search_space", lambda: layer_space(self))
+
     def search(self, config: Any = None, **options: Any) -> Any:
         """The smallest (or fastest) variant within a drop of float accuracy, with the whole
         Pareto front of what was tried: see `workbench.search.run_search` for `options`."""

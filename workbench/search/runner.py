@@ -31,7 +31,7 @@ from workbench.errors import DataError, WorkbenchError
 from workbench.qtyping import LayerPrecision, Mode, QuantConfig, Route
 from workbench.search.config import Objective, SearchConfig
 from workbench.search.result import SearchResult, TestReport, Trial
-from workbench.search.space import LayerInfo, int4_order, layer_space, protect_order
+from workbench.search.space import LayerInfo, int4_order, protect_order
 from workbench.statistics import paired_difference, proportion
 
 Progress = Callable[[Trial, Trial | None], None]
@@ -173,7 +173,7 @@ class _Search:
     def run(self) -> SearchResult:
         status = "finished"
         try:
-            self.layers = layer_space(self.session)
+            self.layers = self.session.search_space()
             self.trial("float32")
             accepted = self._baseline()
             if accepted is not None:
