@@ -3,6 +3,7 @@
 import json
 
 from workbench.cli import main
+from workbench.qtyping import QuantConfig, VariantResult
 from workbench.tflite_file import read_tflite
 
 KEYS = {
@@ -27,6 +28,9 @@ def test_compare_writes_json_and_files(tmp_path, capsys):
     assert channel["size_ratio"] < 0.4 and channel["accuracy"] > 0.9
     assert channel["granularity"] == "per-channel" and tensor["granularity"] == "per-tensor"
     assert all(r["latency_ms"] > 0 and r["convert_s"] >= 0 for r in records)
+    configs = [QuantConfig.from_dict(r) for r in records]  # the records read back
+    assert [c.key for c in configs] == [r["key"] for r in records]
+    assert [VariantResult.from_dict(r).to_dict() for r in records] == records
     files = sorted(saved.glob("*.tflite"))
     assert len(files) == 3 and not list(saved.glob("*.tmp"))
     sizes = {path.stat().st_size for path in files}

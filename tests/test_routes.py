@@ -209,6 +209,32 @@ def test_op_without_int16_kernel_names_op_and_layer():
     assert "int16" in dtypes(litert)
 
 
+def test_int16x8_per_tensor_depthwise_is_refused_before_calibrating():
+    """TF's int16x8 quantizer fails on every per-tensor depthwise kernel; the converter route
+    says so up front, per-channel and the LiteRT route make the file."""
+    import keras
+
+    from workbench.models import load_model
+
+    inputs = keras.Input((8, 8, 3))
+    hidden = keras.layers.DepthwiseConv2D(3, name="dw")(inputs)
+    hidden = keras.layers.GlobalAveragePooling2D()(hidden)
+    model = load_model(keras.Model(inputs, keras.layers.Dense(4)(hidden), name="m_dw"))
+    calibration = Calibration(np.random.default_rng(0).random((8, 8, 8, 3), dtype=np.float32))
+    per_tensor = QuantConfig(mode=Mode.INT16X8, granularity=Granularity.PER_TENSOR)
+    with pytest.raises(UnsupportedError, match=r"depthwise layer 'dw'.*per-channel.*litert"):
+        convert(model, per_tensor, calibration)
+    assert calibration.calibrations == 0
+    assert "int16" in dtypes(convert(model, per_tensor.replace(route="litert"), calibration))
+    per_channel = per_tensor.replace(granularity="per-channel")
+    assert "int16" in dtypes(convert(model, per_channel, calibration))
+
+
+def test_int16x8_per_tensor_without_depthwise_converts(digits_model, calibration):
+    per_tensor = QuantConfig(mode=Mode.INT16X8, granularity=Granularity.PER_TENSOR)
+    assert "int16" in dtypes(convert(digits_model, per_tensor, calibration))
+
+
 def test_op_without_builtin_kernel_names_op_and_layer():
     import keras
 

@@ -1,12 +1,16 @@
 """Session: cache hits, calibration reuse, thread safety, observers (real conversions)."""
 
+import json
+import math
 import threading
 
 import pytest
 
 from workbench.errors import DataError
-from workbench.qtyping import Granularity, Mode, QuantConfig, Route
+from workbench.inspection import Inspection
+from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
 from workbench.session import Session
+from workbench.statistics import paired_difference, proportion
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +88,11 @@ def test_layer_errors_added_on_request(session):
     config = QuantConfig(mode=Mode.INT8, granularity=Granularity.PER_TENSOR)
     plain = session.evaluate(config)
     detailed = session.evaluate(config, layers=True)
-    assert not plain.layer_errors
+    assert plain.layer_errors is None  # not measured, which is not "no error"
+    assert plain.to_dict()["layer_errors"] is None
+    assert not plain.to_dict()["layer_errors_measured"]
     assert {e.layer for e in detailed.layer_errors} == set(session.layer_names)
+    assert detailed.to_dict()["layer_errors_measured"]
     assert session.cached_result(config) is detailed
     assert session.evaluate(config) is detailed
 
@@ -143,3 +150,97 @@ def test_shapes_mobilenet_int8_per_channel_size(shapes_session):
     """Issue 3: int8 per-channel at most 0.30 of float32 on both routes, scales included."""
     for route in Route:
         assert shapes_session.evaluate(QuantConfig(route=route, mode=Mode.INT8)).size_ratio <= 0.30
+
+
+def test_results_carry_their_intervals_and_samples(digits_model, digits):
+    session = Session(digits_model, digits)
+    result = session.evaluate(QuantConfig(route=Route.LITERT, mode=Mode.INT8))
+    samples = len(digits.test.y)
+    assert result.samples == samples
+    correct = round(result.accuracy * samples)
+    assert result.accuracy_estimate == proportion(correct, samples)
+    assert result.accuracy_estimate.low < 100 * result.accuracy < result.accuracy_estimate.high
+    float_correct = session.float_correct()
+    assert float_correct.shape == (samples,) and float_correct.dtype == bool
+    assert session.float_correct() is float_correct  # computed once
+    drop = result.drop_estimate
+    assert drop.samples == samples
+    assert drop.value == pytest.approx(result.accuracy_drop)
+    assert drop.value == pytest.approx(100 * (session.float_accuracy() - result.accuracy))
+    # the paired interval is narrower than the two accuracies' own intervals side by side
+    own = proportion(int(float_correct.sum()), samples)
+    assert drop.high - drop.low < (own.high - own.low) + (
+        result.accuracy_estimate.high - result.accuracy_estimate.low
+    )
+    assert drop == paired_difference(float_correct, _variant_correct(session, result))
+
+
+def _variant_correct(session, result):
+    from workbench.engine.evaluation import evaluate
+
+    scores = evaluate(session.variant(result.config).tflite, session.data.test, session.reference())
+    return scores.correct
+
+
+def test_unlabelled_data_has_no_intervals(digits_model, digits):
+    session = Session(digits_model, digits.test.x[:50])
+    result = session.evaluate(QuantConfig(mode=Mode.FLOAT16))
+    assert result.accuracy is None and result.accuracy_estimate is None
+    assert result.drop_estimate is None and result.samples == len(session.data.test.x)
+    assert session.float_correct() is None
+
+
+def test_records_are_strict_json_and_read_back(digits_model, digits, tmp_path):
+    path = tmp_path / "digits_float.tflite"
+    path.write_bytes(Session(digits_model, digits).float_bytes)
+    session = Session(str(path), digits)  # the reference is this file: float32 equals it
+    config = QuantConfig(mode=Mode.FLOAT32)
+    record = session.record(config, layers=True)
+    assert session.record(config, layers=True) is record  # made once
+    assert math.isinf(session.evaluate(config).snr_db)
+    text = json.dumps(record, allow_nan=False)
+    back = json.loads(text)
+    assert back["snr_db"] is None and back["outputs_identical"] is True
+    again = VariantResult.from_dict(back)
+    assert again.config == config and math.isinf(again.snr_db)
+    assert again.layer_errors == () and again.samples == record["samples"]
+    assert again.accuracy_estimate == session.evaluate(config).accuracy_estimate
+    assert QuantConfig.from_dict(back) == config
+
+
+def test_summary_is_read_once_per_variant(digits_model, digits):
+    session = Session(digits_model, digits)
+    config = QuantConfig(mode=Mode.INT8, granularity=Granularity.PER_TENSOR)
+    assert session.cached_summary(config) is None
+    summary = session.summary(config)
+    assert session.summary(config) is summary and session.cached_summary(config) is summary
+    assert {row.weight_granularity for row in summary.layers if row.weight_dtype == "int8"} == {
+        "per-tensor"
+    }
+    assert session.summary(QuantConfig(mode=Mode.FLOAT32)).size_bytes == len(session.float_bytes)
+
+
+def test_float_file_is_made_once_for_every_session_of_a_model(digits_model, digits):
+    first, second = Session(digits_model, digits), Session(digits_model, digits)
+    assert first.float_bytes is second.float_bytes
+    assert first.variant(QuantConfig(mode=Mode.FLOAT32)).tflite is first.float_bytes
+
+
+def test_inspect_returns_one_frozen_inspection(digits_model, digits):
+    session = Session(digits_model, digits)
+    report = session.inspect()
+    assert isinstance(report, Inspection) and session.inspect() is report
+    assert report.activations_measured and report.message == ""
+    assert [w.layer for w in report.weights] == session.layer_names
+    assert {r.layer for r in report.activations} >= set(session.layer_names)
+    assert json.dumps(report.to_dict(), allow_nan=False)
+    with pytest.raises(AttributeError):
+        report.message = "changed"
+
+
+def test_inspect_without_data_says_why(digits_model):
+    report = Session(digits_model).inspect()
+    assert report.layers and report.weights
+    assert not report.activations_measured and report.activations == ()
+    assert "no data" in report.message
+    assert report.to_dict()["activations"] is None

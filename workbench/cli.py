@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from workbench import __version__
+from workbench.engine.quiet import quiet_start
 from workbench.errors import WorkbenchError
 
 COMMANDS = ("inspect", "compare", "convert", "search", "dashboard")
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_start(own_streams=True)  # before TensorFlow loads: its C++ log level is read then
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

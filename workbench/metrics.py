@@ -74,3 +74,9 @@ def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
     ref, x = _pair(ref_scores, scores)
     ref, x = ref.reshape(len(ref), -1), x.reshape(len(x), -1)
     return float(np.mean(np.argmax(ref, axis=1) == np.argmax(x, axis=1)))
+
+
+def top1_correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row, whether the arg-max class of `scores` is the label (a boolean array)."""
+    scores = np.asarray(scores)
+    return np.argmax(scores.reshape(len(scores), -1), axis=1) == np.asarray(labels)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any
 
 from workbench.errors import UnsupportedError
+from workbench.statistics import Estimate
 
 CONFIG_VERSION = 1
 
@@ -41,6 +45,11 @@ class Mode(StrEnum):
     @property
     def has_granularity(self) -> bool:
         return self in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8, Mode.INT4)
+
+    @property
+    def quantizes_layers(self) -> bool:
+        """Whether some layer gets integer weights (so keeping a layer float means something)."""
+        return self not in (Mode.FLOAT32, Mode.FLOAT16)
 
 
 class Granularity(StrEnum):
@@ -82,7 +91,7 @@ STANDARD_MODES = (Mode.FLOAT32, Mode.DYNAMIC, Mode.FLOAT16, Mode.INT8, Mode.INT1
 def _enum(kind: type[Enum], value: Any, argument: str) -> Any:
     try:
         return kind(value)
-    except ValueError:
+    except (ValueError, TypeError):
         choices = ", ".join(member.value for member in kind)
         raise UnsupportedError(f"{argument}: {value!r} is not one of {choices}") from None
 
@@ -92,7 +101,9 @@ class QuantConfig:
     """One variant of a model: route, mode, granularity, I/O type, calibration, float layers.
 
     Fields a mode does not use are normalised away (float16 has no granularity), so two
-    configurations that produce the same file compare, hash and key equal.
+    configurations that produce the same file compare, hash and key equal. A bad value, or
+    layers kept float in a mode that quantizes none (float32, float16), is an
+    `UnsupportedError` naming the field.
     """
 
     route: Route = Route.CONVERTER
@@ -110,22 +121,28 @@ class QuantConfig:
         mode = _enum(Mode, self.mode, "mode")
         granularity = _enum(Granularity, self.granularity, "granularity")
         io_type = _enum(IOType, self.io_type, "io_type")
-        if isinstance(self.keep_float, str):
-            raise UnsupportedError("keep_float: give a collection of layer names, not one string")
-        keep_float = frozenset(self.keep_float)
+        keep_float = _layer_names(self.keep_float)
+        samples = self.calibration_samples
+        least = 1 if mode.needs_calibration else 0  # records of other modes say 0
+        whole = isinstance(samples, numbers.Integral) and not isinstance(samples, bool)
+        if not whole or samples < least:
+            raise UnsupportedError(
+                f"calibration_samples: {samples!r} is not a positive whole number of samples"
+            )
         if mode is Mode.INT4 and route is not Route.LITERT:
             raise UnsupportedError("mode int4: weight-only int4 exists on the litert route only")
         if io_type is not IOType.FLOAT32 and mode is not Mode.INT8:
             raise UnsupportedError(
                 f"io_type {io_type.value}: integer model I/O needs mode int8, not {mode.value}"
             )
-        if int(self.calibration_samples) < 1:
-            raise UnsupportedError("calibration_samples: give a positive number of samples")
+        if keep_float and not mode.quantizes_layers:
+            raise UnsupportedError(
+                f"keep_float: mode {mode.value} quantizes no layer to integers, so there is "
+                "nothing to keep float; drop keep_float or choose an integer mode"
+            )
         if not mode.has_granularity:
             granularity = Granularity.PER_CHANNEL
-        if mode in (Mode.FLOAT32, Mode.FLOAT16):
-            keep_float = frozenset()
-        calibration_samples = int(self.calibration_samples) if mode.needs_calibration else 0
+        calibration_samples = int(samples) if mode.needs_calibration else 0
         layer_precision, keep_float = _layer_precision(
             self.layer_precision, keep_float, route, mode, granularity
         )
@@ -186,14 +203,52 @@ class QuantConfig:
         return record
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QuantConfig:
-        fields = dict(data)
-        fields["keep_float"] = frozenset(fields.get("keep_float", ()))
+    def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
+        """The configuration a `to_dict` record, or a result record of `compare --json`,
+        describes (its measured numbers are skipped); unknown keys are an error."""
+        if not isinstance(data, Mapping):
+            raise UnsupportedError(f"config record: {type(data).__name__} is not a mapping")
+        fields = {name: value for name, value in data.items() if name in _CONFIG_KEYS}
+        unknown = sorted(str(name) for name in data if name not in _CONFIG_KEYS | RESULT_KEYS)
+        if unknown:
+            raise UnsupportedError(
+                f"config record: unknown key {', '.join(map(repr, unknown))}; "
+                f"a configuration has {', '.join(sorted(_CONFIG_KEYS))}"
+            )
+        version = fields.pop("version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise UnsupportedError(
+                f"config record: version {version!r} is not {CONFIG_VERSION}, the version this "
+                "workbench reads"
+            )
         return cls(**fields)
 
     def replace(self, **changes: Any) -> QuantConfig:
         """A copy with some fields changed (validated like a new configuration)."""
         return QuantConfig.from_dict({**self.to_dict(), **changes})
+
+
+_CONFIG_KEYS = frozenset(
+    (
+        "version", "route", "mode", "granularity", "io_type", "calibration_samples", "keep_float",
+        "layer_precision",
+    )
+)  # fmt: skip
+
+
+def _layer_names(names: Any) -> frozenset[str]:
+    """keep_float as a frozenset of layer names; one-line errors for anything else."""
+    if isinstance(names, str):
+        raise UnsupportedError("keep_float: give a collection of layer names, not one string")
+    if not isinstance(names, Iterable):
+        raise UnsupportedError(
+            f"keep_float: {type(names).__name__} is not a collection of layer names"
+        )
+    names = tuple(names)
+    wrong = [name for name in names if not isinstance(name, str)]
+    if wrong:
+        raise UnsupportedError(f"keep_float: {wrong[0]!r} is not a layer name (a string)")
+    return frozenset(names)
 
 
 def _layer_precision(
@@ -248,7 +303,14 @@ class LayerError:
 
 @dataclass(frozen=True)
 class VariantResult:
-    """The measured numbers of one variant; `to_dict` gives the JSON record of `compare`."""
+    """The measured numbers of one variant; `to_dict` gives the JSON record of `compare`.
+
+    `accuracy_estimate` is the accuracy in percent with its Wilson 95 % interval;
+    `drop_estimate` the paired difference float model minus this variant on the same samples, in
+    points, with its 95 % interval; `samples` how many test samples they rest on.
+    `layer_errors` is None until per-layer error is measured (`evaluate(..., layers=True)`);
+    an empty tuple means it was measured and no layer could be compared.
+    """
 
     config: QuantConfig
     size_bytes: int
@@ -256,20 +318,26 @@ class VariantResult:
     accuracy: float | None  # None for unlabelled data
     accuracy_drop: float | None  # float Keras accuracy minus this, in points (percent)
     agreement: float  # top-1 agreement with the float model, 0..1
-    snr_db: float  # output signal-to-noise ratio against float
+    snr_db: float  # output signal-to-noise ratio against float (inf: identical outputs)
     cosine: float  # mean cosine similarity of outputs against float
     latency_ms: float  # median of single-sample invokes
     latency_spread_ms: float  # interquartile range of the same
     threads: int
     convert_s: float  # seconds spent converting (0.0 when it came from the cache)
-    layer_errors: tuple[LayerError, ...] = ()
+    layer_errors: tuple[LayerError, ...] | None = None  # None: not measured
+    accuracy_estimate: Estimate | None = None  # percent, Wilson interval; None unlabelled
+    drop_estimate: Estimate | None = None  # points, paired with the float model
+    samples: int = 0  # test samples measured
 
     @property
     def label(self) -> str:
         return self.config.label
 
     def to_dict(self) -> dict[str, Any]:
-        record = {
+        """A strict-JSON record (`json.dumps(..., allow_nan=False)` works): an infinite SNR is
+        written as null with `outputs_identical` true."""
+        finite_snr = math.isfinite(self.snr_db)
+        return {
             "label": self.label,
             "key": self.config.key,
             **self.config.to_dict(),
@@ -278,12 +346,78 @@ class VariantResult:
             "accuracy": self.accuracy,
             "accuracy_drop": self.accuracy_drop,
             "agreement": self.agreement,
-            "snr_db": self.snr_db,
+            "snr_db": self.snr_db if finite_snr else None,
+            "outputs_identical": self.snr_db == math.inf,
             "cosine": self.cosine,
             "latency_ms": self.latency_ms,
             "latency_spread_ms": self.latency_spread_ms,
             "threads": self.threads,
             "convert_s": self.convert_s,
-            "layer_errors": [error.to_dict() for error in self.layer_errors],
+            "samples": self.samples,
+            "accuracy_estimate": _estimate_record(self.accuracy_estimate),
+            "drop_estimate": _estimate_record(self.drop_estimate),
+            "layer_errors_measured": self.layer_errors is not None,
+            "layer_errors": (
+                None if self.layer_errors is None else [e.to_dict() for e in self.layer_errors]
+            ),
         }
-        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> VariantResult:
+        """The result a `to_dict` record (e.g. one of `compare --json`) describes."""
+        try:
+            snr = record["snr_db"]
+            if snr is None:
+                snr = math.inf if record.get("outputs_identical") else math.nan
+            errors = record.get("layer_errors")
+            return cls(
+                config=QuantConfig.from_dict(record),
+                **{name: record[name] for name in _RESULT_NUMBERS},
+                snr_db=float(snr),
+                layer_errors=None if errors is None else tuple(LayerError(**e) for e in errors),
+                accuracy_estimate=_estimate(record.get("accuracy_estimate")),
+                drop_estimate=_estimate(record.get("drop_estimate")),
+                samples=int(record.get("samples", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise UnsupportedError(
+                f"result record: {error!r} is missing or malformed; give a record written by "
+                "VariantResult.to_dict (compare --json)"
+            ) from None
+
+
+_RESULT_NUMBERS = (
+    "size_bytes",
+    "size_ratio",
+    "accuracy",
+    "accuracy_drop",
+    "agreement",
+    "cosine",
+    "latency_ms",
+    "latency_spread_ms",
+    "threads",
+    "convert_s",
+)
+# Keys of a result record that are not configuration fields (QuantConfig.from_dict skips them).
+RESULT_KEYS = frozenset(
+    {
+        "label",
+        "key",
+        *_RESULT_NUMBERS,
+        "snr_db",
+        "outputs_identical",
+        "samples",
+        "accuracy_estimate",
+        "drop_estimate",
+        "layer_errors_measured",
+        "layer_errors",
+    }
+)
+
+
+def _estimate_record(estimate: Estimate | None) -> dict[str, Any] | None:
+    return None if estimate is None else estimate.to_dict()
+
+
+def _estimate(record: dict[str, Any] | None) -> Estimate | None:
+    return None if record is None else Estimate(**record)

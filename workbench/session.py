@@ -1,8 +1,13 @@
-"""`Session`: one model, its data, the calibration, the float baseline and the variant cache.
+"""`Session`: one model, its data, and everything derived from them, each made once.
 
-Every method returns frozen results; the caches are keyed by (model fingerprint, config.key,
-data fingerprint) and guarded so that two threads asking for the same variant convert it once.
-`stats` counts the real work done, so tests (and curious users) can see cache hits.
+The session is the one owner of derived data: converted variants, measured results (with and
+without per-layer error), their JSON records, what-got-quantized summaries, the inspection, the
+float model's outputs and per-sample correctness. Each lives in a `OnceCache` keyed by (model
+fingerprint, config.key, data fingerprint), so two threads asking for the same thing build it
+once; views and commands ask the session instead of caching their own copies. (The model's
+float `.tflite` lives with the model, `ModelSource.derived`, shared by its sessions; the
+calibrations with `Calibration`.) Every method returns frozen results; `stats` counts the real
+work done, so tests (and curious users) can see cache hits.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from workbench.display import Comparison
 from workbench.engine.calibration import Calibration
-from workbench.engine.quiet import silenced
-from workbench.errors import DataError
+from workbench.engine.quiet import quiet_start, silenced
+from workbench.errors import DataError, WorkbenchError
+from workbench.inspection.report import Inspection
+from workbench.once import OnceCache
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult, standard_configs
+from workbench.statistics import paired_difference, proportion
 
 LAYER_ERROR_SAMPLES = 64  # test inputs fed through both interpreters for per-layer error
 COMPARE_THREADS = 2  # variants converted and evaluated at once by `compare`
@@ -60,13 +69,14 @@ class Session:
     """A model and its data, with cached conversions and measurements. Thread-safe."""
 
     def __init__(self, model: Any = None, data: Any = None) -> None:
+        quiet_start()
         from workbench.datasets import load_dataset
         from workbench.models import DEFAULT_MODEL, DEMO_MODELS, load_model
 
         spec = DEFAULT_MODEL if model is None else model
         if data is None and isinstance(spec, str) and spec in DEMO_MODELS:
             data = DEMO_MODELS[spec]
-        with silenced():  # importing TensorFlow prints start-up chatter
+        with silenced():  # loading TensorFlow prints start-up chatter from C++
             self.model = load_model(spec)
             self.data = None if data is None else load_dataset(data)
         if self.data is not None:
@@ -75,12 +85,14 @@ class Session:
             None if self.data is None else self.data.calibration.x,
             "none" if self.data is None else self.data.fingerprint,
         )
-        self._stats = SessionStats()
-        self._lock = threading.RLock()
-        self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
-        self._variants: dict[tuple[str, ...], Variant] = {}
-        self._results: dict[tuple[str, ...], VariantResult] = {}
-        self._memo: dict[str, Any] = {}
+        self._variants: OnceCache[Variant] = OnceCache()
+        self._results: OnceCache[VariantResult] = OnceCache()  # without per-layer error
+        self._detailed: OnceCache[VariantResult] = OnceCache()  # with per-layer error
+        self._records: OnceCache[dict[str, Any]] = OnceCache()
+        self._summaries: OnceCache[Any] = OnceCache()
+        self._derived: OnceCache[Any] = OnceCache()  # named values of the model and data
+        self._outputs: OnceCache[np.ndarray] = OnceCache()  # a variant's outputs on a split
+        self._lock = threading.Lock()
         self._callbacks: list[Callable[[VariantResult], None]] = []
 
     def __repr__(self) -> str:
@@ -93,37 +105,30 @@ class Session:
         return (self.model.fingerprint, config.key, self.calibration.fingerprint)
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
-        with self._lock_for((name,)):
-            if name not in self._memo:
-                self._memo[name] = build()
-            return self._memo[name]
-
-    def _lock_for(self, key: tuple[str, ...]) -> threading.Lock:
-        with self._lock:
-            return self._key_locks.setdefault(key, threading.Lock())
+        return self._derived.get(name, build)
 
     @property
     def stats(self) -> SessionStats:
         """Conversions, evaluations and calibrations done so far (a snapshot)."""
-        with self._lock:
-            return dataclasses.replace(self._stats, calibrations=self.calibration.calibrations)
+        return SessionStats(
+            conversions=self._variants.builds,
+            evaluations=self._results.builds + self._outputs.builds,
+            calibrations=self.calibration.calibrations,
+        )
 
     @property
     def layer_names(self) -> list[str]:
         """The quantizable layers (Conv2D, DepthwiseConv2D, Dense), in model order."""
-        return self._once("layer_names", self._layer_names)
+        return list(self._once("layer_names", self._layer_names))
 
-    def _layer_names(self) -> list[str]:
+    def _layer_names(self) -> tuple[str, ...]:
         from workbench.engine.routes.layers import model_layer_names
 
-        return model_layer_names(self.model)
+        return tuple(model_layer_names(self.model))
 
     @property
     def float_bytes(self) -> bytes:
-        """The float32 `.tflite` of the model."""
-        return self._once("float_bytes", self._float_bytes)
-
-    def _float_bytes(self) -> bytes:
+        """The float32 `.tflite` of the model (made once per model, kept with the model)."""
         from workbench.engine.routes import float_tflite
 
         return float_tflite(self.model)
@@ -151,25 +156,18 @@ class Session:
     def outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray:
         """The variant's outputs on a split (`test` or `validation`) from the LiteRT interpreter,
         computed once per (config, split)."""
+        from workbench.engine.evaluation import run_tflite
+
         x = self._split(split).x
 
-        def run() -> np.ndarray:
-            from workbench.engine.evaluation import run_tflite
+        def build() -> np.ndarray:
+            return run_tflite(self.variant(config).tflite, x)
 
-            outputs = run_tflite(self.variant(config).tflite, x)
-            with self._lock:
-                self._stats.evaluations += 1
-            return outputs
-
-        return self._once(self._outputs_name(config, split), run)
-
-    def _outputs_name(self, config: QuantConfig, split: str) -> str:
-        return f"outputs:{split}:{'/'.join(self._key(config))}"
+        return self._outputs.get((split, *self._key(config)), build)
 
     def cached_outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray | None:
         """The variant's outputs on a split if they were computed before, else None."""
-        with self._lock:
-            return self._memo.get(self._outputs_name(config, split))
+        return self._outputs.peek((split, *self._key(config)))
 
     def latency(self, config: QuantConfig) -> Any:
         """Single-sample invoke time of the variant on the LiteRT interpreter, measured once."""
@@ -183,6 +181,8 @@ class Session:
 
     def _reference(self, x: np.ndarray) -> np.ndarray:
         if self.model.keras_model is not None:
+            # silenced() also serializes it with the conversions, which use the same Keras
+            # model (a predict running beside from_keras_model fails inside Keras)
             with silenced():
                 scores = self.model.keras_model.predict(x, batch_size=256, verbose=0)
             return np.asarray(scores, dtype=np.float32)
@@ -190,58 +190,92 @@ class Session:
 
         return run_tflite(self.float_bytes, x)
 
-    def float_accuracy(self) -> float | None:
-        """Top-1 accuracy of the float model on the labelled test split, else None."""
+    def float_correct(self) -> np.ndarray | None:
+        """Per test sample, whether the float model's top-1 is right (None unlabelled); once."""
         data = self._require_data("evaluating")
         if data.test.y is None:
             return None
-        return float(np.mean(np.argmax(self.reference(), axis=-1) == data.test.y))
+        from workbench.metrics import top1_correct
+
+        return self._once("float_correct", lambda: top1_correct(self.reference(), data.test.y))
+
+    def float_accuracy(self) -> float | None:
+        """Top-1 accuracy of the float model on the labelled test split, else None."""
+        correct = self.float_correct()
+        return None if correct is None else float(np.mean(correct))
 
     # -- variants and results ---------------------------------------------------------------
 
     def variant(self, config: QuantConfig) -> Variant:
         """The converted model for `config`, from the cache when it was made before."""
-        key = self._key(config)
-        with self._lock_for(("variant", *key)):
-            found = self._variants.get(key)
-            if found is not None:
-                return dataclasses.replace(found, cached=True)
+        made: list[Variant] = []
+
+        def build() -> Variant:
             if config.mode is Mode.FLOAT32:
-                tflite, seconds = self.float_bytes, 0.0
+                made.append(Variant(config, self.float_bytes, 0.0))
             else:
                 from workbench.engine.routes import convert
 
                 start = time.perf_counter()
                 tflite = convert(self.model, config, self.calibration)
-                seconds = time.perf_counter() - start
-            made = Variant(config, tflite, seconds)
-            with self._lock:
-                self._variants[key] = made
-                self._stats.conversions += 1
-            return made
+                made.append(Variant(config, tflite, time.perf_counter() - start))
+            return made[0]
+
+        found = self._variants.get(self._key(config), build)
+        return found if made else dataclasses.replace(found, cached=True)
 
     def cached_result(self, config: QuantConfig) -> VariantResult | None:
-        """The measured result of `config` if it was evaluated before, else None."""
-        with self._lock:
-            return self._results.get(self._key(config))
+        """The measured result of `config` if it was evaluated before, else None (the one with
+        per-layer error when that was measured)."""
+        key = self._key(config)
+        return self._detailed.peek(key) or self._results.peek(key)
 
     def evaluate(self, config: QuantConfig, *, layers: bool = False) -> VariantResult:
         """Convert (or reuse) and measure `config`; `layers=True` adds per-layer error."""
         key = self._key(config)
-        with self._lock_for(("result", *key)):
-            result = self.cached_result(config)
-            if result is None:
-                result = self._measure(config)
-            if layers and not result.layer_errors and config.mode is not Mode.FLOAT32:
-                result = dataclasses.replace(result, layer_errors=self._layer_errors(config))
-            elif result is self.cached_result(config):
-                return result
+        fresh: list[VariantResult] = []
+
+        def measure() -> VariantResult:
+            fresh.append(self._measure(config))
+            return fresh[-1]
+
+        result = self._results.get(key, measure)
+        if layers:
+
+            def detail() -> VariantResult:
+                errors = () if config.mode is Mode.FLOAT32 else self._layer_errors(config)
+                fresh.append(dataclasses.replace(result, layer_errors=errors))
+                return fresh[-1]
+
+            result = self._detailed.get(key, detail)
+        else:
+            result = self._detailed.peek(key) or result
+        if fresh:
             with self._lock:
-                self._results[key] = result
                 callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback(result)
+            for callback in callbacks:
+                callback(result)
         return result
+
+    def record(self, config: QuantConfig, *, layers: bool = False) -> dict[str, Any]:
+        """The strict-JSON record of `evaluate(config, layers=layers)`, made once per result."""
+        result = self.evaluate(config, layers=layers)
+        measured = result.layer_errors is not None
+        return self._records.get((*self._key(config), measured), result.to_dict)
+
+    def summary(self, config: QuantConfig) -> Any:
+        """What got quantized in the variant of `config` (`tflite_file.QuantizationSummary`),
+        read once per variant."""
+        from workbench.tflite_file import quantization_summary
+
+        def build() -> Any:
+            return quantization_summary(self.variant(config).tflite, self.layer_names)
+
+        return self._summaries.get(self._key(config), build)
+
+    def cached_summary(self, config: QuantConfig) -> Any:
+        """The summary of `config` if it was read before, else None (never converts)."""
+        return self._summaries.peek(self._key(config))
 
     def _measure(self, config: QuantConfig) -> VariantResult:
         data = self._require_data("evaluating")
@@ -250,19 +284,17 @@ class Session:
         variant = self.variant(config)
         scores = evaluate(variant.tflite, data.test, self.reference())
         latency = measure_latency(variant.tflite, data.test.x[:1])
-        float_accuracy = self.float_accuracy()
-        with self._lock:
-            self._stats.evaluations += 1
+        accuracy = drop = None
+        float_correct = self.float_correct()
+        if scores.correct is not None and float_correct is not None:
+            accuracy = proportion(int(scores.correct.sum()), scores.samples)
+            drop = paired_difference(float_correct, scores.correct)
         return VariantResult(
             config=config,
             size_bytes=len(variant.tflite),
             size_ratio=len(variant.tflite) / len(self.float_bytes),
             accuracy=scores.accuracy,
-            accuracy_drop=(
-                None
-                if scores.accuracy is None or float_accuracy is None
-                else 100.0 * (float_accuracy - scores.accuracy)
-            ),
+            accuracy_drop=None if drop is None else drop.value,
             agreement=scores.agreement,
             snr_db=scores.snr_db,
             cosine=scores.cosine,
@@ -270,6 +302,9 @@ class Session:
             latency_spread_ms=latency.spread_ms,
             threads=latency.threads,
             convert_s=variant.convert_s,
+            accuracy_estimate=accuracy,
+            drop_estimate=drop,
+            samples=scores.samples,
         )
 
     def _layer_errors(self, config: QuantConfig) -> tuple[Any, ...]:
@@ -279,8 +314,9 @@ class Session:
         x = data.test.x[:LAYER_ERROR_SAMPLES]
         return layer_errors(self.float_bytes, self.variant(config).tflite, x, self.layer_names)
 
-    def compare(self, configs: Iterable[QuantConfig]) -> list[VariantResult]:
-        """Evaluate several configurations; the float32 baseline comes first.
+    def compare(self, configs: Iterable[QuantConfig]) -> Comparison:
+        """Evaluate several configurations; the float32 baseline comes first. The list shows
+        itself as a table in a notebook and has `to_frame()` (a pandas DataFrame).
 
         Two at a time, the slowest first: TensorFlow conversions hold the GIL and run one at a
         time, while the interpreter releases it, so evaluations overlap conversions.
@@ -292,7 +328,7 @@ class Session:
         configs.sort(key=lambda c: c.mode is not Mode.FLOAT32)
         with ThreadPoolExecutor(COMPARE_THREADS, thread_name_prefix="workbench-compare") as pool:
             started = {c: pool.submit(self.evaluate, c) for c in sorted(configs, key=_slowest)}
-            return [started[config].result() for config in configs]
+            return Comparison(started[config].result() for config in configs)
 
     def on_result(self, callback: Callable[[VariantResult], None]) -> Callable[[], None]:
         """Call `callback(result)` after each new measurement; returns an unsubscribe function."""
@@ -312,7 +348,7 @@ class Session:
         """The layer whose int8 output has the largest error in units of its scale."""
         result = self.evaluate(QuantConfig(route=route, mode=Mode.INT8), layers=True)
         known = set(self.layer_names)
-        candidates = [e for e in result.layer_errors if e.scale > 0 and e.layer in known]
+        candidates = [e for e in result.layer_errors or () if e.scale > 0 and e.layer in known]
         if not candidates:
             raise DataError(f"model {self.model.name!r}: no quantized layer to rank by error")
         return max(candidates, key=lambda e: e.rmse_per_scale).layer
@@ -337,19 +373,26 @@ class Session:
 
     # -- inspection -------------------------------------------------------------------------
 
-    def inspect(self) -> dict[str, Any]:
-        """Layer table, weight statistics and (with data) activation ranges, computed once."""
+    def inspect(self) -> Inspection:
+        """Layer table, weight statistics and (with data) activation ranges, computed once.
+
+        What the model or data cannot give is left empty and `message` says why.
+        """
         return self._once("inspection", self._inspect)
 
-    def _inspect(self) -> dict[str, Any]:
+    def _inspect(self) -> Inspection:
         from workbench import inspection
 
-        report: dict[str, Any] = {
-            "layers": inspection.layer_table(self.model),
-            "weights": inspection.weight_stats(self.model),
-        }
-        if self.data is not None:
-            report["activations"] = inspection.activation_ranges(
-                self.model, self.data.calibration.x
-            )
-        return report
+        try:
+            layers = tuple(inspection.layer_table(self.model))
+            weights = tuple(inspection.weight_stats(self.model))
+        except WorkbenchError as error:
+            return Inspection(message=f"statistics unavailable: {error}")
+        if self.data is None:
+            message = "no data: activation ranges need calibration data"
+            return Inspection(layers, weights, message=message)
+        try:
+            ranges = inspection.activation_ranges(self.model, self.data.calibration.x)
+        except WorkbenchError as error:
+            return Inspection(layers, weights, message=f"activation ranges unavailable: {error}")
+        return Inspection(layers, weights, tuple(ranges), activations_measured=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,17 +137,6 @@ def file_name(model_name: str, config: QuantConfig) -> str:
     return f"{words}-{config.key[:8]}.tflite"
 
 
-def _finite(value: Any) -> Any:
-    """The record with infinite or NaN numbers as None (JSON has no Infinity; SNR can be inf)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from workbench.files import write_bytes_atomically
     from workbench.session import Session
@@ -164,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
     if args.json is not None:
-        records = [_finite(result.to_dict()) for result in results]
+        records = [session.record(result.config) for result in results]
         text = json.dumps(records, indent=2, allow_nan=False)
         write_bytes_atomically(args.json, (text + "\n").encode())
         print(f"wrote {args.json}")

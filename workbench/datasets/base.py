@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbench.errors import DataError
+from workbench.inputs import shape_fits
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,8 @@ class Dataset:
 
     def check_fits(self, input_shape: tuple[int | None, ...], num_classes: int | None) -> None:
         """Raise `DataError` unless these arrays can feed a model with this input and output."""
-        expected = tuple(input_shape[1:]) if len(input_shape) > 0 else ()
-        if any(
-            d is not None and d != a for d, a in zip(expected, self.input_shape, strict=False)
-        ) or (len(expected) != len(self.input_shape)):
+        expected = tuple(input_shape[1:])
+        if not shape_fits(self.input_shape, input_shape):
             raise DataError(
                 f"data {self.name!r}: inputs have shape {self.input_shape} but the model expects "
                 f"{tuple(expected)}; reshape or resize the data to match the model input"

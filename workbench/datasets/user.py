@@ -10,6 +10,7 @@ import numpy as np
 from workbench.datasets.base import Dataset, Preprocessing
 from workbench.datasets.splits import split_arrays
 from workbench.errors import DataError
+from workbench.inputs import check_inputs
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 BYTES = Preprocessing(scale=1 / 255, description="8-bit values 0..255 scaled to 0..1")
@@ -28,10 +29,7 @@ def from_arrays(
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"data {name!r}: inputs have dtype {x.dtype}; give numeric arrays")
     preprocessing = BYTES if x.dtype == np.uint8 else AS_GIVEN
-    x = preprocessing.apply(x)
-    if not np.isfinite(x).all():
-        bad = int((~np.isfinite(x)).sum())
-        raise DataError(f"data {name!r}: {bad} NaN or infinite input values; clean or drop them")
+    x = check_inputs(preprocessing.apply(x), (None, *x.shape[1:]), f"data {name!r}")
     labels = None if y is None else _labels(y, len(x), name)
     held_out = max(1, len(x) // 5)
     train, calibration, test, validation = split_arrays(

@@ -7,13 +7,13 @@ them (the converter's calibrated model, the LiteRT Quantizer's calibration resul
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
 
 from workbench.errors import DataError
+from workbench.once import OnceCache
 
 T = TypeVar("T")
 
@@ -24,10 +24,7 @@ class Calibration:
     def __init__(self, x: np.ndarray | None, fingerprint: str = "none") -> None:
         self._x = None if x is None else np.ascontiguousarray(x, dtype=np.float32)
         self.fingerprint = fingerprint
-        self._prepared: dict[tuple[Any, ...], Any] = {}
-        self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
-        self._lock = threading.Lock()
-        self.calibrations = 0  # how many times a route actually ran its calibration
+        self._prepared: OnceCache[Any] = OnceCache()
 
     def __repr__(self) -> str:
         count = 0 if self._x is None else len(self._x)
@@ -42,14 +39,12 @@ class Calibration:
             )
         return self._x[:count]
 
+    @property
+    def calibrations(self) -> int:
+        """How many times a route actually ran its calibration."""
+        return self._prepared.builds
+
     def prepare(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
-        """`build()` once per key (route, model fingerprint, samples...), then the stored value."""
-        with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # one build per key; other keys (routes, sample counts) do not wait
-            if key not in self._prepared:
-                built = build()
-                with self._lock:
-                    self._prepared[key] = built
-                    self.calibrations += 1
-            return self._prepared[key]
+        """`build()` once per key (route, model fingerprint, samples...), then the stored value;
+        other keys (routes, sample counts) do not wait for it."""
+        return self._prepared.get(key, build)

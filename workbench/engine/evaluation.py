@@ -12,14 +12,15 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from workbench.datasets.base import Split
 from workbench.errors import DataError, ModelFileError, UnsupportedError
-from workbench.metrics import cosine_similarity, snr_db, top1_agreement
+from workbench.inputs import check_inputs, quantize_inputs
+from workbench.metrics import cosine_similarity, snr_db, top1_agreement, top1_correct
 
 WARMUP_INVOKES = 5
 
@@ -70,9 +71,7 @@ class _Io:
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         if np.issubdtype(self.dtype, np.integer) and self.scale > 0:
-            info = np.iinfo(self.dtype)
-            q = np.round(x / self.scale) + self.zero_point
-            return np.clip(q, info.min, info.max).astype(self.dtype)
+            return quantize_inputs(x, self.dtype, self.scale, self.zero_point)
         return x.astype(self.dtype, copy=False)
 
     def decode(self, y: np.ndarray) -> np.ndarray:
@@ -133,22 +132,12 @@ class BatchRunner:
     def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         """Outputs for `x` in equal batches of at most `batch_size` (the last one padded), so
         the interpreter is resized once, not twice per call."""
-        x = _check_inputs(x, self.sample_shape)
+        x = check_inputs(x, (None, *self.sample_shape))
         if len(x) == 0:
             raise DataError("x: no samples to run")
         size = self.fixed_batch or -(-len(x) // -(-len(x) // batch_size))
         parts = [self.invoke(x[i : i + size], size) for i in range(0, len(x), size)]
         return np.concatenate(parts)
-
-
-def _check_inputs(x: np.ndarray, sample_shape: tuple[int, ...]) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if tuple(x.shape[1:]) != sample_shape:
-        raise DataError(
-            f"x: samples have shape {tuple(x.shape[1:])} but the model input expects "
-            f"{sample_shape}; reshape the data to match"
-        )
-    return x
 
 
 class ParallelRunner:
@@ -171,7 +160,7 @@ class ParallelRunner:
 
     def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         first = self.runners[0]
-        x = _check_inputs(x, first.sample_shape)
+        x = check_inputs(x, (None, *first.sample_shape))
         if len(self.runners) == 1 or first.fixed_batch or len(x) < 2 * len(self.runners):
             return first.run(x, batch_size)
         shares = np.array_split(x, len(self.runners))
@@ -224,9 +213,11 @@ class Evaluation:
     snr_db: float
     cosine: float
     samples: int
+    # per sample, whether the top-1 class is the label (None unlabelled); for paired statistics
+    correct: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: value for name, value in self.__dict__.items() if name != "correct"}
 
 
 def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
@@ -238,18 +229,16 @@ def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
             f"reference: shape {reference.shape} differs from the model outputs "
             f"{outputs.shape}; give the float model's outputs on the same samples"
         )
-    accuracy = None
-    if split.y is not None:
-        predicted = np.argmax(outputs.reshape(len(outputs), -1), axis=1)
-        accuracy = float(np.mean(predicted == np.asarray(split.y)))
+    correct = None if split.y is None else top1_correct(outputs, split.y)
     return Evaluation(
-        accuracy=accuracy,
+        accuracy=None if correct is None else float(np.mean(correct)),
         agreement=top1_agreement(reference, outputs),
         snr_db=snr_db(reference, outputs),
         cosine=cosine_similarity(
             reference.reshape(len(reference), -1), outputs.reshape(len(outputs), -1)
         ),
         samples=len(outputs),
+        correct=correct,
     )
 
 
@@ -275,7 +264,7 @@ def measure_latency(
     runner = BatchRunner(data, threads=threads)
     sample = np.asarray(sample, dtype=np.float32)
     sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
-    sample = _check_inputs(sample, runner.sample_shape)
+    sample = check_inputs(sample, (None, *runner.sample_shape))
     batch = runner.fixed_batch or 1
     sample = np.repeat(sample, batch, axis=0)
     runner.resize(batch)

@@ -7,7 +7,8 @@
   streaming pass.
 
 `model` is anything `workbench.models.load_model` takes, or a `ModelSource`; Keras models are
-read from the Keras object, `.tflite` models from the file. Every result has `to_dict()`.
+read from the Keras object, `.tflite` models from the file. Every result has `to_dict()`;
+`Session.inspect()` gathers all three into one `Inspection`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 from workbench.errors import UnsupportedError
 from workbench.inspection.activations import ActivationRange
 from workbench.inspection.layers import LayerRow
+from workbench.inspection.report import Inspection
 from workbench.inspection.stats import Histogram, Stats
 from workbench.inspection.weights import WeightStats
 
 __all__ = [
     "ActivationRange",
     "Histogram",
+    "Inspection",
     "LayerRow",
     "Stats",
     "WeightStats",

@@ -10,10 +10,9 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from workbench.errors import DataError, UnsupportedError
+from workbench.errors import UnsupportedError
 from workbench.folding import flat_layers
+from workbench.inputs import check_inputs
 from workbench.inspection.stats import Stats, StreamingHistogram
 
 
@@ -53,26 +52,6 @@ class ActivationRange:
             "zero_points": list(self.zero_points),
             **self.stats.to_dict(),
         }
-
-
-def check_inputs(x: Any, input_shape: tuple[int | None, ...], argument: str = "x") -> np.ndarray:
-    """`x` as float32, or `DataError` when its shape or values cannot feed the model."""
-    try:
-        array = np.asarray(x, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise DataError(f"{argument}: give a numeric array of model inputs") from None
-    expected = tuple(input_shape[1:])
-    fits = array.ndim == len(expected) + 1 and all(
-        want is None or want == got for want, got in zip(expected, array.shape[1:], strict=True)
-    )
-    if not fits or len(array) == 0:
-        raise DataError(
-            f"{argument}: shape {array.shape} does not fit the model input (batch, "
-            f"{', '.join(str(d) for d in expected)}); reshape the data or pick the matching model"
-        )
-    if not np.all(np.isfinite(array)):
-        raise DataError(f"{argument}: contains NaN or infinite values; clean or drop those samples")
-    return array
 
 
 def _probes(keras_model: Any) -> list[tuple[str, str, Any]]:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from workbench import affine
-from workbench.inspection.activations import ActivationRange, check_inputs
+from workbench.inputs import check_inputs, quantize_inputs
+from workbench.inspection.activations import ActivationRange
 from workbench.inspection.layers import LayerRow
 from workbench.inspection.stats import StreamingHistogram, channel_stats, tensor_stats
 from workbench.inspection.weights import WeightStats
@@ -163,7 +164,7 @@ def tflite_activation_ranges(
             interpreter.allocate_tensors()
             shape = batch.shape
         if source.quantized and source.dtype in affine.DTYPES:
-            batch = affine.quantize(batch, _params(source)).astype(source.dtype)
+            batch = quantize_inputs(batch, source.dtype, source.scales[0], source.zero_points[0])
         interpreter.set_tensor(source.index, batch)
         interpreter.invoke()
         for histogram, (_, _, tensor) in zip(histograms, probes, strict=True):

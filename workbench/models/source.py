@@ -7,6 +7,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from workbench.once import OnceCache
+
 
 class SourceKind(StrEnum):
     KERAS = "keras"  # a Keras 3 model object, .keras or .h5 file
@@ -35,7 +37,7 @@ class ModelSource:
     saved_model_dir: Path | None = None
     concrete_functions: tuple[Any, ...] = ()
     tflite_bytes: bytes | None = None
-    derived: dict[str, Any] = field(default_factory=dict)
+    derived: OnceCache[Any] = field(default_factory=OnceCache)
 
     def __repr__(self) -> str:
         return f"ModelSource({self.name!r}, {self.kind.value}, input={self.input_shape})"

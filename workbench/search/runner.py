@@ -25,9 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from workbench.errors import DataError, WorkbenchError
+from workbench.metrics import top1_correct
 from workbench.qtyping import LayerPrecision, Mode, QuantConfig, Route
 from workbench.search.config import Objective, SearchConfig
 from workbench.search.result import SearchResult, TestReport, Trial
@@ -100,9 +99,8 @@ class _Search:
         self.trials: list[Trial] = []
         self.seen: dict[QuantConfig, Trial] = {}
         self.validations = 0
-        labels = session.data.validation.y
-        self.float_correct = np.argmax(session.reference("validation"), axis=-1) == labels
-        self.labels = labels
+        self.labels = session.data.validation.y
+        self.float_correct = top1_correct(session.reference("validation"), self.labels)
 
     # -- one trial --------------------------------------------------------------------------
 
@@ -131,7 +129,7 @@ class _Search:
         except Exception as error:  # a variant the quantizer or runtime refuses is a result
             found = Trial(index, step, config, error=_one_line(error))
         else:
-            correct = np.argmax(outputs, axis=-1) == self.labels
+            correct = top1_correct(outputs, self.labels)
             drop = paired_difference(self.float_correct, correct)
             found = Trial(
                 index,
@@ -217,11 +215,11 @@ class _Search:
         """Per-layer int8 output error (RMSE / scale) from the session, measured once there."""
         base = self._config({})
         result = self.session.cached_result(base)
-        if result is None or not result.layer_errors:
+        if result is None or result.layer_errors is None:  # None: not measured
             self._check_budget()
             result = self.session.evaluate(base, layers=True)
             self.validations += 1
-        return {error.layer: error.rmse_per_scale for error in result.layer_errors}
+        return {error.layer: error.rmse_per_scale for error in result.layer_errors or ()}
 
     def _int4(self, accepted: dict[str, LayerPrecision]) -> dict[str, LayerPrecision]:
         """Bisect on how many ranked layers take int4, then add the rest one at a time."""
@@ -297,8 +295,8 @@ class _Search:
 
         session = self.session
         labels = session.data.test.y
-        float_correct = np.argmax(session.reference("test"), axis=-1) == labels
-        correct = np.argmax(session.outputs(config, "test"), axis=-1) == labels
+        float_correct = session.float_correct()
+        correct = top1_correct(session.outputs(config, "test"), labels)
         recipe = None
         if config.mode is not Mode.FLOAT32:
             recipe = tuple(ROUTES[Route.LITERT].recipe(session.model, config))

@@ -36,7 +36,7 @@ def mode_options(route: Route) -> list[str]:
 def suggested_layers(state: AppState) -> list[str]:
     """Layers whose per-layer error in the current result is well above ideal rounding."""
     result = state.result
-    if result is None:
+    if result is None or result.layer_errors is None:
         return []
     names = set(state.layer_names)
     return [
@@ -136,7 +136,7 @@ class ControlsView(View):
             granularity=Granularity(self.granularity.value),
             io_type=IOType(self.io_type.value) if mode is Mode.INT8 else IOType.FLOAT32,
             calibration_samples=self.samples.value,
-            keep_float=frozenset(self.keep_float.value),
+            keep_float=frozenset(self.keep_float.value) if mode.quantizes_layers else (),
         )
 
     def _keep(self, layers: list[str]) -> None:

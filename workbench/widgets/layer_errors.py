@@ -61,7 +61,7 @@ class LayerErrorView(View):
 
     def _show(self) -> None:
         result = self.state.result
-        errors = result.layer_errors if result is not None else ()
+        errors = (result.layer_errors or ()) if result is not None else ()
         if result is None:
             self.note.value = '<div class="wb-help">No variant measured yet.</div>'
         elif not errors:

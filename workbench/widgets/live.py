@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any
 
+from workbench.inspection.report import Inspection
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult
-from workbench.widgets.state import AppState, Inspection
+from workbench.widgets.state import AppState
 from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,7 @@ class LiveController:
         self.worker = Worker(self._on_status, deliveries)
         self.details = Worker(self._on_detail_status, deliveries)
         self.warmup = Worker(self._on_warmup_status, deliveries)
-        self._warmed: set[tuple[int, int]] = set()  # (session id, calibration samples) asked
-        self._summaries: dict[tuple[int, str], Any] = {}
+        self._warmed: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
         state.observe(self._on_config, "config")
 
     # --- requests (called on the kernel thread; they only look up caches and submit) ---
@@ -97,7 +98,7 @@ class LiveController:
 
     def _cached(self, session: Any, config: QuantConfig) -> tuple[VariantResult, Any] | None:
         result = session.cached_result(config)
-        summary = self._summaries.get((id(session), config.key))
+        summary = session.cached_summary(config)
         return None if result is None or summary is None else (result, summary)
 
     def _load(self, job: Job, model: Any, data: Any) -> None:
@@ -133,21 +134,20 @@ class LiveController:
         if self.state.baseline is None or self.state.baseline.config != baseline:
             job.step(TaskState.CONVERTING, "float32 baseline")
             float_result = session.evaluate(baseline)
-            float_summary = _summary(session.float_bytes, session.layer_names)
+            float_summary = session.summary(baseline)
             job.deliver(lambda: self._apply_baseline(float_result, float_summary))
         job.step(TaskState.CONVERTING)
-        variant = session.variant(config)
+        session.variant(config)
         job.step(TaskState.EVALUATING)
         result = session.evaluate(config)
-        summary = _summary(variant.tflite, session.layer_names)
-        self._summaries[(id(session), config.key)] = summary
+        summary = session.summary(config)
         if job.deliver(lambda: self._apply_result(session, result, summary)):
             self._submit_details(session, result)
             self._submit_warmup(session, config)
 
     def _submit_details(self, session: Any, result: VariantResult) -> None:
         config = result.config
-        wants_layers = self.layer_errors and _quantized(config) and not result.layer_errors
+        wants_layers = self.layer_errors and _quantized(config) and result.layer_errors is None
         if wants_layers or self.state.inspection is None:
             self.details.submit(
                 lambda job: self._details(job, session, config, wants_layers), config.label
@@ -157,9 +157,9 @@ class LiveController:
         """Prepare the LiteRT route once per session and calibration size."""
         if config.route is not Route.CONVERTER or not config.mode.needs_calibration:
             return
-        key = (id(session), config.calibration_samples)
-        if key not in self._warmed:
-            self._warmed.add(key)
+        asked = self._warmed.setdefault(session, set())
+        if config.calibration_samples not in asked:
+            asked.add(config.calibration_samples)
             samples = config.calibration_samples
             self.warmup.submit(lambda job: self._warm_up(job, session, samples), "LiteRT route")
 
@@ -184,7 +184,7 @@ class LiveController:
         if layers:
             job.step(TaskState.EVALUATING, "per-layer error")
             detailed = session.evaluate(config, layers=True)
-            summary = self._summaries[(id(session), config.key)]
+            summary = session.summary(config)
             job.deliver(lambda: self._apply_result(session, detailed, summary))
         if self.state.inspection is None:
             job.step(TaskState.EVALUATING, "weight and activation ranges")
@@ -210,19 +210,10 @@ def _quantized(config: QuantConfig) -> bool:
     return config.mode not in (Mode.FLOAT32, Mode.FLOAT16)
 
 
-def _summary(tflite: bytes, layer_names: Any) -> Any:
-    from workbench.tflite_file import quantization_summary
-
-    return quantization_summary(tflite, layer_names)
-
-
 def _inspect(session: Any) -> Inspection:
     """Range statistics for the explorer; when they cannot be had, a message says why."""
     try:
-        report = session.inspect()
+        return session.inspect()
     except Exception as error:  # noqa: BLE001 - the explorer shows it; variants still work
         log.exception("range statistics failed")
         return Inspection(message=f"range statistics unavailable: {error}")
-    activations = tuple(report.get("activations", ()))
-    message = "" if activations else "no data: activation ranges need calibration data"
-    return Inspection(tuple(report.get("weights", ())), activations, message)

@@ -6,22 +6,11 @@ the measured results and the status from its worker. Views only read and observe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import traitlets
 
+from workbench.inspection.report import Inspection
 from workbench.qtyping import Mode, QuantConfig, VariantResult
 from workbench.widgets.tasks import TaskStatus
-
-
-@dataclass(frozen=True, eq=False)
-class Inspection:
-    """Weight and activation statistics of the session's model (computed once per session)."""
-
-    weights: tuple[Any, ...] = ()  # workbench.inspection.WeightStats
-    activations: tuple[Any, ...] = ()  # workbench.inspection.ActivationRange
-    message: str = ""  # why something is missing, e.g. a bare .tflite has no Keras weights
 
 
 class AppState(traitlets.HasTraits):

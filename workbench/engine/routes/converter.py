@@ -114,10 +114,8 @@ class ConverterRoute:
     def float_tflite(self, model: ModelSource) -> bytes:
         if model.kind is SourceKind.TFLITE:
             return model.tflite_bytes
-        with _CONVERTING:
-            if "float32" not in model.derived:
-                model.derived["float32"] = _run(model, "float32", lambda c: None)
-            return model.derived["float32"]
+        with _CONVERTING:  # taken before the cache's key lock, as every conversion takes it
+            return model.derived.get("float32", lambda: _run(model, "float32", lambda c: None))
 
     def convert(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
         if model.kind is SourceKind.TFLITE and config.mode is not Mode.FLOAT32:
@@ -185,6 +183,8 @@ class ConverterRoute:
             )
 
     def _int16x8(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
+        if config.granularity is Granularity.PER_TENSOR:
+            self._refuse_depthwise_per_tensor(model)
         calibrated = self.calibrated(model, config.calibration_samples, calibration)
         with calibrated.lock, _explained(model, config.label):
             return bytes(
@@ -198,6 +198,24 @@ class ConverterRoute:
                     False,
                 )
             )
+
+
+    def _refuse_depthwise_per_tensor(self, model: ModelSource) -> None:
+        """TF's int16x8 quantizer fails on every per-tensor depthwise kernel ("quantized
+        dimension ... do not match. Got 3 and 0"); say so before calibrating."""
+        from workbench.tflite_file import op_layers, read_tflite
+
+        parsed = read_tflite(self.float_tflite(model))
+        depthwise = [op for op in parsed.ops if op.opcode == "DEPTHWISE_CONV_2D"]
+        if not depthwise:
+            return
+        op = depthwise[0]
+        layer = op_layers(parsed, model_layer_names(model)).get(op.index)
+        name = layer or parsed.tensors[op.outputs[0]].name
+        raise UnsupportedError(
+            f"model {model.name!r}: int16x8 per-tensor: the converter cannot quantize depthwise "
+            f"layer {name!r} per-tensor in int16x8; use per-channel, or route litert"
+        )
 
 
 _MODES: dict[Mode, Callable[..., bytes]] = {
