@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.commands.arguments import add_data, add_model
-from workbench.commands.compare import _finite, _size
+from workbench.commands.compare import _size
 from workbench.errors import UnsupportedError
 from workbench.search import Objective, SearchConfig, SearchResult
 
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     result = session.search(config, progress=lambda trial, best: print(trial.line(), flush=True))
     print(summary(result))
     if args.json is not None:
-        text = json.dumps(_finite(result.to_dict()), indent=2, allow_nan=False)
+        text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
         write_bytes_atomically(args.json, (text + "\n").encode())
         print(f"wrote {args.json}")
     if args.save_dir is not None:

@@ -192,16 +192,21 @@ class SearchResult:
             "front_json": folder / "front.json",
             "front_csv": folder / "front.csv",
         }
-        _write_text(written["result"], json.dumps(self.to_dict(), indent=2) + "\n")
-        _write_text(written["front_json"], json.dumps(self.rows(), indent=2) + "\n")
+        _write_text(written["result"], _json(self.to_dict()))
+        _write_text(written["front_json"], _json(self.rows()))
         _write_text(written["front_csv"], self.front_csv())
         if self.tflite:
             written["tflite"] = folder / "chosen.tflite"
             write_bytes_atomically(written["tflite"], self.tflite)
         if self.recipe is not None:
             written["recipe"] = folder / "chosen.recipe.json"
-            _write_text(written["recipe"], json.dumps(list(self.recipe), indent=2) + "\n")
+            _write_text(written["recipe"], _json(list(self.recipe)))
         return written
+
+
+def _json(value: Any) -> str:
+    """Strict JSON (no NaN or Infinity), indented, with a final newline."""
+    return json.dumps(value, indent=2, allow_nan=False) + "\n"
 
 
 def _write_text(path: Path, text: str) -> None:
