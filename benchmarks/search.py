@@ -12,7 +12,6 @@ machine (the size-search time is reported for orientation, the cache figure is a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,9 +20,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from benchmarks.run import Figure  # noqa: E402
+from benchmarks.run import Figure, report  # noqa: E402
 from workbench.engine.quiet import silenced  # noqa: E402
-from workbench.files import write_bytes_atomically  # noqa: E402
 from workbench.qtyping import LayerPrecision, QuantConfig, Route  # noqa: E402
 from workbench.search import SearchConfig  # noqa: E402
 from workbench.session import Session  # noqa: E402
@@ -125,15 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "search_results.json")
     args = parser.parse_args(argv)
-    figures = []
-    for measure in (size_figures, latency_figures):
-        for figure in measure():
-            figures.append(figure)
-            record = figure.record()
-            print(f"{record['name']}: {record['value']} {figure.unit} (target {record['target']})")
-    records = [figure.record() for figure in figures]
-    write_bytes_atomically(args.out, (json.dumps(records, indent=2) + "\n").encode())
-    return 0 if all(figure.met for figure in figures) else 1
+    return report([*size_figures(), *latency_figures()], args.out)
 
 
 if __name__ == "__main__":

@@ -40,42 +40,27 @@ def pareto_scatter(
     validated = [t for t in trials if t.validated]
     unit = "KB" if objective is Objective.SIZE else "ms"
     fig = go.Figure()
-    for within, colour, name in ((True, BLUE, "within the drop"), (False, GREY, "over it")):
-        group = [t for t in validated if t.within is within]
+
+    def points(group: Sequence[Trial], name: str, mode: str = "markers", **style: Any) -> None:
         fig.add_trace(
             go.Scatter(
                 x=[_x(t, objective) for t in group],
                 y=[t.accuracy.value for t in group],
-                mode="markers",
+                mode=mode,
                 name=name,
-                marker={"color": colour, "size": 9},
                 text=[f"trial {t.index} · {t.step}<br>{t.label}<br>drop {t.drop}" for t in group],
                 hovertemplate=f"%{{text}}<br>%{{x:.3f}} {unit}, %{{y:.2f}} %<extra></extra>",
+                **style,
             )
         )
+
+    points([t for t in validated if t.within], "within the drop", marker={"color": BLUE, "size": 9})
+    points([t for t in validated if not t.within], "over it", marker={"color": GREY, "size": 9})
     front = pareto_front(tuple(validated), objective)
-    fig.add_trace(
-        go.Scatter(
-            x=[_x(t, objective) for t in front],
-            y=[t.accuracy.value for t in front],
-            mode="lines",
-            name="Pareto front",
-            line={"color": BLUE, "width": 1, "dash": "dot"},
-            hoverinfo="skip",
-        )
-    )
-    best = [t for t in validated if t.index == chosen]
-    fig.add_trace(
-        go.Scatter(
-            x=[_x(t, objective) for t in best],
-            y=[t.accuracy.value for t in best],
-            mode="markers",
-            name="chosen",
-            marker={"color": RED, "size": 16, "symbol": "star"},
-            text=[f"chosen: trial {t.index}<br>{t.label}" for t in best],
-            hovertemplate="%{text}<extra></extra>",
-        )
-    )
+    line = {"color": BLUE, "width": 1, "dash": "dot"}
+    points(front, "Pareto front", "lines", line=line, hoverinfo="skip")
+    star = {"color": RED, "size": 16, "symbol": "star"}
+    points([t for t in validated if t.index == chosen], "chosen", marker=star)
     title = f"Trials: {'size' if objective is Objective.SIZE else 'latency'} vs accuracy"
     fig.update_layout(
         title={"text": f"{title} (validation split; drop at most {max_drop:g} points)"},
