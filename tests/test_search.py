@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from workbench.cli import main
-from workbench.errors import UnsupportedError
+from workbench.errors import DataError, UnsupportedError
 from workbench.qtyping import LayerPrecision, Mode, QuantConfig, Route
 from workbench.search import Objective, SearchConfig
 from workbench.search.result import pareto_front
@@ -224,3 +224,10 @@ def test_search_on_mobilenet_v2_with_generated_data():
     depthwise = next(layer for layer in session.layer_names if "depthwise" in layer)
     with pytest.raises(UnsupportedError, match=f"^layer_precision: layer '{depthwise}' is a"):
         session.variant(QuantConfig(route="litert", layer_precision={depthwise: "int4"}))
+
+
+def test_search_needs_labelled_data(digits_model):
+    with pytest.raises(DataError, match="^searching needs labelled data; create the Session"):
+        Session(digits_model).search()
+    with pytest.raises(UnsupportedError, match="^config: a dict; give a SearchConfig"):
+        Session(digits_model).search({"max_drop": 1.0})

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from workbench.errors import DataError, WorkbenchError
+from workbench.errors import DataError, UnsupportedError, WorkbenchError
 from workbench.metrics import top1_correct
 from workbench.qtyping import LayerPrecision, Mode, QuantConfig, Route
 from workbench.search.config import Objective, SearchConfig
@@ -80,8 +80,10 @@ def run_search(
     before the next trial. Never raises for a failed trial: the result says what happened.
     """
     if not isinstance(config, SearchConfig):
-        raise DataError("config: give a workbench.search.SearchConfig")
-    data = session._require_data("searching")
+        raise UnsupportedError(f"config: a {type(config).__name__}; give a SearchConfig")
+    data = session.data
+    if data is None:
+        raise DataError("searching needs labelled data; create the Session with data=")
     if data.validation.y is None or data.test.y is None:
         raise DataError(
             f"data {data.name!r}: a search needs labelled data to measure accuracy; give labels"
