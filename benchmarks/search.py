@@ -12,6 +12,7 @@ machine (the size-search time is reported for orientation, the cache figure is a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -71,7 +72,8 @@ def size_figures() -> list[Figure]:
         ),
         Figure("size: full validations", result.validations, 20, "", higher_is_better=False),
         Figure(
-            f"size: search seconds from a fresh session ({len(result.trials)} trials)",
+            f"size: search seconds from a fresh session ({len(result.trials)} trials; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
             seconds,
             90,
             "s",
