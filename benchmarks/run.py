@@ -135,7 +135,7 @@ def eval_throughput(name: str, target: float, repeats: int) -> Figure:
     data = session.variant(QuantConfig(mode=Mode.INT8)).tflite
     x = session.data.test.x
     runner, interpreter = ParallelRunner(data), guide_interpreter(data)  # each with its defaults
-    batched, looped = runner.run(x, BATCH_SIZE), guide_loop(interpreter, x)  # both warmed up
+    batched, looped = runner.run(x, BATCH_SIZE)[0], guide_loop(interpreter, x)  # both warmed up
     assert np.mean(np.argmax(batched, 1) == np.argmax(looped, 1)) > 0.99, "not the same model"
     value = ratio(lambda: guide_loop(interpreter, x), lambda: runner.run(x, BATCH_SIZE), repeats)
     return Figure(f"eval throughput vs per-sample loop, {name} int8", value, target, "x")

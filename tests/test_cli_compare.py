@@ -20,6 +20,8 @@ def test_compare_writes_json_and_files(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "variant" in printed and "int8 · per-tensor" in printed
+    kernels = printed.split("kernels (from the file, checked on the interpreter):\n")[1]
+    assert kernels.splitlines()[1].startswith("int8 · per-channel: ")
     records = json.loads(out.read_text())
     assert [r["label"] for r in records] == ["float32", "int8 · per-channel", "int8 · per-tensor"]
     assert all(KEYS <= set(r) for r in records)

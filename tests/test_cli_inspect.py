@@ -70,6 +70,10 @@ def test_inspect_reads_a_tflite_file(tmp_path, capsys, digits_model):
     kernels = [t for t in record["tensors"] if t["constant"] and len(t["shape"]) == 4]
     assert sorted(t["shape"] for t in kernels) == [[16, 3, 3, 1], [32, 3, 3, 16]]
     assert all(t["dtype"] == "float32" and t["scales"] == [] for t in kernels)
+    runtime = record["runtime"]
+    assert runtime["checked"] and f"runtime: {runtime['summary']}" in printed
+    on_xnnpack = {op["opcode"] for op in runtime["ops"] if op["kernel"] == "xnnpack"}
+    assert {"CONV_2D", "FULLY_CONNECTED"} <= on_xnnpack
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ def test_reference_kernel_models_share_the_samples_out(files, digits, name, runn
     runner = ParallelRunner(files[name], workers=2)
     assert len(runner.runners) == runners
     x = digits.test.x
-    np.testing.assert_array_equal(runner.run(x, 64), BatchRunner(files[name]).run(x, 64))
+    np.testing.assert_array_equal(runner.run(x, 64)[0], BatchRunner(files[name]).run(x, 64)[0])
 
 
 @pytest.mark.parametrize("name", ["int8_io", "uint8_io"])

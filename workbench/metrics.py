@@ -80,3 +80,10 @@ def top1_correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per row, whether the arg-max class of `scores` is the label (a boolean array)."""
     scores = np.asarray(scores)
     return np.argmax(scores.reshape(len(scores), -1), axis=1) == np.asarray(labels)
+
+
+def is_class_scores(scores: np.ndarray) -> bool:
+    """Whether model outputs are a (samples, classes) score vector with at least two classes:
+    where top-1 accuracy and agreement mean something (not a regression value, a mask, boxes)."""
+    scores = np.asarray(scores)
+    return scores.ndim == 2 and scores.shape[1] > 1

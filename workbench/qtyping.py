@@ -302,6 +302,47 @@ class LayerError:
 
 
 @dataclass(frozen=True)
+class Unavailable:
+    """A measurement the runtime refused, kept as a value: what it was and the runtime's reason.
+
+    `measurement` is "evaluation", "latency", "layer errors" or "layer <name>"; `reason` is the
+    runtime's own explanation in one line.
+    """
+
+    measurement: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.measurement} unavailable: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class OutputAgreement:
+    """How closely one model output follows the float model's: for outputs that are not class
+    scores (landmarks, masks, embeddings, boxes) this is the measurement, in place of accuracy."""
+
+    name: str  # the output tensor's name in the .tflite
+    shape: tuple[int, ...]  # per sample
+    classes: bool  # a (batch, classes) score vector: top-1 agreement and accuracy apply
+    snr_db: float
+    cosine: float  # mean over samples
+    max_abs_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON: an infinite SNR (identical outputs) is written as null."""
+        snr = self.snr_db if math.isfinite(self.snr_db) else None
+        return {**self.__dict__, "shape": list(self.shape), "snr_db": snr}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> OutputAgreement:
+        snr = math.inf if record["snr_db"] is None else float(record["snr_db"])
+        return cls(**{**record, "shape": tuple(record["shape"]), "snr_db": snr})
+
+
+@dataclass(frozen=True)
 class VariantResult:
     """The measured numbers of one variant; `to_dict` gives the JSON record of `compare`.
 
@@ -317,9 +358,9 @@ class VariantResult:
     size_ratio: float  # size / float32 size
     accuracy: float | None  # None for unlabelled data
     accuracy_drop: float | None  # float Keras accuracy minus this, in points (percent)
-    agreement: float  # top-1 agreement with the float model, 0..1
-    snr_db: float  # output signal-to-noise ratio against float (inf: identical outputs)
-    cosine: float  # mean cosine similarity of outputs against float
+    agreement: float | None  # top-1 agreement with float, 0..1; None when not class scores
+    snr_db: float  # first output's SNR against float (inf: identical outputs)
+    cosine: float  # first output's mean cosine similarity against float
     latency_ms: float  # median of single-sample invokes
     latency_spread_ms: float  # interquartile range of the same
     threads: int
@@ -328,10 +369,16 @@ class VariantResult:
     accuracy_estimate: Estimate | None = None  # percent, Wilson interval; None unlabelled
     drop_estimate: Estimate | None = None  # points, paired with the float model
     samples: int = 0  # test samples measured
+    outputs: tuple[OutputAgreement, ...] = ()  # every output, in the file's order
+    unavailable: tuple[Unavailable, ...] = ()  # what the runtime refused (numbers left NaN)
 
     @property
     def label(self) -> str:
         return self.config.label
+
+    def missing(self, measurement: str) -> Unavailable | None:
+        """Why `measurement` ("evaluation", "latency", "layer errors") is unavailable, or None."""
+        return next((u for u in self.unavailable if u.measurement == measurement), None)
 
     def to_dict(self) -> dict[str, Any]:
         """A strict-JSON record (`json.dumps(..., allow_nan=False)` works): an infinite SNR is
@@ -348,9 +395,9 @@ class VariantResult:
             "agreement": self.agreement,
             "snr_db": self.snr_db if finite_snr else None,
             "outputs_identical": self.snr_db == math.inf,
-            "cosine": self.cosine,
-            "latency_ms": self.latency_ms,
-            "latency_spread_ms": self.latency_spread_ms,
+            "cosine": _finite_or_none(self.cosine),
+            "latency_ms": _finite_or_none(self.latency_ms),
+            "latency_spread_ms": _finite_or_none(self.latency_spread_ms),
             "threads": self.threads,
             "convert_s": self.convert_s,
             "samples": self.samples,
@@ -360,6 +407,8 @@ class VariantResult:
             "layer_errors": (
                 None if self.layer_errors is None else [e.to_dict() for e in self.layer_errors]
             ),
+            "outputs": [output.to_dict() for output in self.outputs],
+            "unavailable": {u.measurement: u.reason for u in self.unavailable},
         }
 
     @classmethod
@@ -373,11 +422,17 @@ class VariantResult:
             return cls(
                 config=QuantConfig.from_dict(record),
                 **{name: record[name] for name in _RESULT_NUMBERS},
+                **{name: _nan_if_none(record[name]) for name in _REFUSABLE_NUMBERS},
                 snr_db=float(snr),
                 layer_errors=None if errors is None else tuple(LayerError(**e) for e in errors),
                 accuracy_estimate=_estimate(record.get("accuracy_estimate")),
                 drop_estimate=_estimate(record.get("drop_estimate")),
                 samples=int(record.get("samples", 0)),
+                outputs=tuple(OutputAgreement.from_dict(o) for o in record.get("outputs", ())),
+                unavailable=tuple(
+                    Unavailable(measurement, reason)
+                    for measurement, reason in record.get("unavailable", {}).items()
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UnsupportedError(
@@ -392,18 +447,17 @@ _RESULT_NUMBERS = (
     "accuracy",
     "accuracy_drop",
     "agreement",
-    "cosine",
-    "latency_ms",
-    "latency_spread_ms",
     "threads",
     "convert_s",
 )
+_REFUSABLE_NUMBERS = ("cosine", "latency_ms", "latency_spread_ms")  # NaN (null) when refused
 # Keys of a result record that are not configuration fields (QuantConfig.from_dict skips them).
 RESULT_KEYS = frozenset(
     {
         "label",
         "key",
         *_RESULT_NUMBERS,
+        *_REFUSABLE_NUMBERS,
         "snr_db",
         "outputs_identical",
         "samples",
@@ -411,8 +465,18 @@ RESULT_KEYS = frozenset(
         "drop_estimate",
         "layer_errors_measured",
         "layer_errors",
+        "outputs",
+        "unavailable",
     }
 )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _estimate_record(estimate: Estimate | None) -> dict[str, Any] | None:

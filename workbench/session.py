@@ -25,10 +25,17 @@ import numpy as np
 from workbench.display import Comparison
 from workbench.engine.calibration import Calibration
 from workbench.engine.quiet import quiet_start, silenced
-from workbench.errors import DataError, WorkbenchError
+from workbench.errors import DataError, RuntimeRefusal, UnsupportedError, WorkbenchError
 from workbench.inspection.report import Inspection
 from workbench.once import OnceCache
-from workbench.qtyping import Mode, QuantConfig, Route, VariantResult, standard_configs
+from workbench.qtyping import (
+    Mode,
+    QuantConfig,
+    Route,
+    Unavailable,
+    VariantResult,
+    standard_configs,
+)
 from workbench.statistics import paired_difference, proportion
 
 LAYER_ERROR_SAMPLES = 64  # test inputs fed through both interpreters for per-layer error
@@ -81,6 +88,11 @@ class Session:
             self.data = None if data is None else load_dataset(data)
         if self.data is not None:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
+            if self.model.input_count != 1:
+                raise UnsupportedError(
+                    f"model {self.model.name!r}: {self.model.input_count} inputs; the workbench "
+                    "measures models with one input on a dataset (inspect works on any model)"
+                )
         self.calibration = Calibration(
             None if self.data is None else self.data.calibration.x,
             "none" if self.data is None else self.data.fingerprint,
@@ -141,8 +153,10 @@ class Session:
             )
         return self.data
 
-    def reference(self, split: str = "test") -> np.ndarray:
-        """The float model's outputs on a split (Keras when there is one), computed once."""
+    def reference(self, split: str = "test") -> np.ndarray | tuple[np.ndarray, ...]:
+        """The float model's outputs on a split (`test` or `validation`; Keras when there is
+        one), computed once; for a model with several outputs, one array per output in the
+        `.tflite`'s order."""
         x = self._split(split).x
         name = "reference" if split == "test" else f"reference:{split}"
         return self._once(name, lambda: self._reference(x))
@@ -179,25 +193,33 @@ class Session:
             lambda: measure_latency(self.variant(config).tflite, sample),
         )
 
-    def _reference(self, x: np.ndarray) -> np.ndarray:
-        if self.model.keras_model is not None:
+    def _reference(self, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        keras_model = self.model.keras_model
+        if keras_model is not None and len(keras_model.outputs) == 1:
             # silenced() also serializes it with the conversions, which use the same Keras
             # model (a predict running beside from_keras_model fails inside Keras)
             with silenced():
-                scores = self.model.keras_model.predict(x, batch_size=256, verbose=0)
+                scores = keras_model.predict(x, batch_size=256, verbose=0)
             return np.asarray(scores, dtype=np.float32)
-        from workbench.engine.evaluation import run_tflite
+        from workbench.engine.evaluation import run_outputs
 
-        return run_tflite(self.float_bytes, x)
+        outputs = run_outputs(self.float_bytes, x)  # the variants' output order
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def float_correct(self) -> np.ndarray | None:
-        """Per test sample, whether the float model's top-1 is right (None unlabelled); once."""
+        """Per test sample, whether the float model's top-1 is right (None unlabelled, or when
+        its first output is not a vector of class scores); once."""
         data = self._require_data("evaluating")
         if data.test.y is None:
             return None
+        from workbench.engine.evaluation import class_scores
         from workbench.metrics import top1_correct
 
-        return self._once("float_correct", lambda: top1_correct(self.reference(), data.test.y))
+        def build() -> np.ndarray | None:
+            scores = class_scores(self.reference(), lambda: self.float_bytes)
+            return None if scores is None else top1_correct(scores, data.test.y)
+
+        return self._once("float_correct", build)
 
     def float_accuracy(self) -> float | None:
         """Top-1 accuracy of the float model on the labelled test split, else None."""
@@ -243,8 +265,10 @@ class Session:
         if layers:
 
             def detail() -> VariantResult:
-                errors = () if config.mode is Mode.FLOAT32 else self._layer_errors(config)
-                fresh.append(dataclasses.replace(result, layer_errors=errors))
+                if config.mode is Mode.FLOAT32:
+                    fresh.append(dataclasses.replace(result, layer_errors=()))
+                else:
+                    fresh.append(self._with_layer_errors(result))
                 return fresh[-1]
 
             result = self._detailed.get(key, detail)
@@ -264,12 +288,15 @@ class Session:
         return self._records.get((*self._key(config), measured), result.to_dict)
 
     def summary(self, config: QuantConfig) -> Any:
-        """What got quantized in the variant of `config` (`tflite_file.QuantizationSummary`),
-        read once per variant."""
+        """What got quantized in the variant of `config` (`tflite_file.QuantizationSummary`)
+        and where its ops run (`runtime`), read once per variant."""
+        from workbench.engine.kernels import runtime_report
         from workbench.tflite_file import quantization_summary
 
         def build() -> Any:
-            return quantization_summary(self.variant(config).tflite, self.layer_names)
+            tflite = self.variant(config).tflite
+            summary = quantization_summary(tflite, self.layer_names)
+            return dataclasses.replace(summary, runtime=runtime_report(tflite, self.layer_names))
 
         return self._summaries.get(self._key(config), build)
 
@@ -279,11 +306,12 @@ class Session:
 
     def _measure(self, config: QuantConfig) -> VariantResult:
         data = self._require_data("evaluating")
-        from workbench.engine.evaluation import evaluate, measure_latency
+        from workbench.engine.evaluation import measure, refused_scores
 
         variant = self.variant(config)
-        scores = evaluate(variant.tflite, data.test, self.reference())
-        latency = measure_latency(variant.tflite, data.test.x[:1])
+        scores, latency = measure(variant.tflite, data.test, self.reference())
+        refused = tuple(m for m in (scores, latency) if isinstance(m, Unavailable))
+        scores, latency = refused_scores(scores, latency)
         accuracy = drop = None
         float_correct = self.float_correct()
         if scores.correct is not None and float_correct is not None:
@@ -302,17 +330,26 @@ class Session:
             latency_spread_ms=latency.spread_ms,
             threads=latency.threads,
             convert_s=variant.convert_s,
+            outputs=scores.outputs,
+            unavailable=refused,
             accuracy_estimate=accuracy,
             drop_estimate=drop,
             samples=scores.samples,
         )
 
-    def _layer_errors(self, config: QuantConfig) -> tuple[Any, ...]:
-        from workbench.engine.layer_error import layer_errors
+    def _with_layer_errors(self, result: VariantResult) -> VariantResult:
+        """`result` with per-layer error; what the runtime refuses is kept as `Unavailable`."""
+        from workbench.engine.layer_error import measure_layer_errors
 
         data = self._require_data("per-layer error")
         x = data.test.x[:LAYER_ERROR_SAMPLES]
-        return layer_errors(self.float_bytes, self.variant(config).tflite, x, self.layer_names)
+        tflite = self.variant(result.config).tflite
+        try:
+            errors, refused = measure_layer_errors(self.float_bytes, tflite, x, self.layer_names)
+        except RuntimeRefusal as refusal:
+            errors, refused = (), (Unavailable("layer errors", refusal.reason),)
+        unavailable = (*result.unavailable, *refused)
+        return dataclasses.replace(result, layer_errors=errors, unavailable=unavailable)
 
     def compare(self, configs: Iterable[QuantConfig]) -> Comparison:
         """Evaluate several configurations; the float32 baseline comes first. The list shows
@@ -345,18 +382,36 @@ class Session:
     # -- suggestions ------------------------------------------------------------------------
 
     def most_sensitive_layer(self, route: Route = Route.CONVERTER) -> str:
-        """The layer whose int8 output has the largest error in units of its scale."""
+        """The layer whose int8 output has the largest error in units of its scale, among the
+        layers the runtime could measure (`sensitivity` says which it could not)."""
+        layer, unmeasured = self.sensitivity(route)
+        if layer is None:
+            reasons = "; ".join(str(u) for u in unmeasured)
+            raise DataError(
+                f"model {self.model.name!r}: no quantized layer to rank by error"
+                + (f" ({reasons})" if reasons else "")
+            )
+        return layer
+
+    def sensitivity(
+        self, route: Route = Route.CONVERTER
+    ) -> tuple[str | None, tuple[Unavailable, ...]]:
+        """The most sensitive int8 layer that could be measured (None if none could) and what
+        the runtime refused to measure, so a caller can say the choice skipped those layers."""
         result = self.evaluate(QuantConfig(route=route, mode=Mode.INT8), layers=True)
         known = set(self.layer_names)
         candidates = [e for e in result.layer_errors or () if e.scale > 0 and e.layer in known]
+        unmeasured = tuple(u for u in result.unavailable if u.measurement.startswith("layer"))
         if not candidates:
-            raise DataError(f"model {self.model.name!r}: no quantized layer to rank by error")
-        return max(candidates, key=lambda e: e.rmse_per_scale).layer
+            return None, unmeasured
+        return max(candidates, key=lambda e: e.rmse_per_scale).layer, unmeasured
 
     def standard_configs(self, route: Route = Route.CONVERTER) -> list[QuantConfig]:
-        """The six standard variants plus int8 with the most sensitive layer kept float."""
-        keep = self.most_sensitive_layer(route)
-        return [*standard_configs(route), QuantConfig(route=route, keep_float={keep})]
+        """The six standard variants plus int8 with the most sensitive layer kept float (left
+        out when the runtime could measure no layer)."""
+        keep, _ = self.sensitivity(route)
+        kept = [QuantConfig(route=route, keep_float={keep})] if keep is not None else []
+        return [*standard_configs(route), *kept]
 
     def search_space(self) -> tuple[Any, ...]:
         """Each quantizable layer's precision options and ranking inputs, computed once."""

@@ -109,15 +109,18 @@ def format_table(results: Sequence[VariantResult]) -> str:
             return "-"
         return f"{value:+.2f} pt" if signed else f"{100 * value:.2f} %"
 
+    def measured(result: VariantResult, measurement: str, text: str) -> str:
+        return "unavailable" if result.missing(measurement) else text
+
     rows = [COLUMNS] + [
         (
             r.label,
             _size(r.size_bytes),
             f"{r.size_ratio:.2f}x",
-            percent(r.accuracy),
-            percent(r.accuracy_drop, signed=True),
-            f"{100 * r.agreement:.1f} %",
-            f"{r.latency_ms:.3f} ms",
+            measured(r, "evaluation", percent(r.accuracy)),
+            measured(r, "evaluation", percent(r.accuracy_drop, signed=True)),
+            measured(r, "evaluation", "-" if r.agreement is None else f"{100 * r.agreement:.1f} %"),
+            measured(r, "latency", f"{r.latency_ms:.3f} ms"),
         )
         for r in results
     ]
@@ -128,6 +131,49 @@ def format_table(results: Sequence[VariantResult]) -> str:
         for row in rows
     ]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_outputs(results: Sequence[VariantResult]) -> str:
+    """Agreement with float per output (SNR, cosine, max abs error), for models with several
+    outputs or outputs that are not class scores; empty otherwise."""
+    shown = [r for r in results if len(r.outputs) > 1 or any(not o.classes for o in r.outputs)]
+    lines = [
+        f"{r.label}  {o.name[:40]} {list(o.shape)}: SNR {o.snr_db:.1f} dB, cosine "
+        f"{o.cosine:.4f}, max abs error {o.max_abs_error:.4g}"
+        for r in shown
+        for o in r.outputs
+    ]
+    return "\n".join(["agreement with float per output:", *lines]) if lines else ""
+
+
+def format_kernels(results: Sequence[VariantResult], session: Any) -> str:
+    """Where each variant's ops run (XNNPACK or reference kernels): what explains its latency."""
+    from workbench.engine.kernels import runtime_report
+
+    names = session.layer_names
+    lines = [
+        f"{r.label}: {runtime_report(session.variant(r.config).tflite, names).summary()}"
+        for r in results
+    ]
+    return "\n".join(["kernels (from the file, checked on the interpreter):", *lines])
+
+
+def format_notes(results: Sequence[VariantResult], session: Any) -> str:
+    """What the runtime refused to measure, and how the most sensitive layer was chosen."""
+    lines = [f"{r.label}: {u}" for r in results for u in r.unavailable]
+    for route in dict.fromkeys(r.config.route for r in results):
+        int8 = session.cached_result(QuantConfig(route=route, mode=Mode.INT8))
+        if int8 is None or not any(u.measurement.startswith("layer") for u in int8.unavailable):
+            continue
+        layer, unmeasured = session.sensitivity(route)  # measured already: a cache lookup
+        lines.append(
+            f"most sensitive layer ({route.value}): {layer}, chosen among the layers the runtime "
+            f"could measure ({len(unmeasured)} could not be)"
+            if layer is not None
+            else f"most sensitive layer ({route.value}): none could be measured, so the variant "
+            "keeping it float is left out"
+        )
     return "\n".join(lines)
 
 
@@ -151,6 +197,10 @@ def run(args: argparse.Namespace) -> int:
     results = session.compare(configs_from_args(args, session))
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
+    kernels = format_kernels(results, session)
+    for text in (format_outputs(results), kernels, format_notes(results, session)):
+        if text:
+            print(text)
     if args.json is not None:
         records = [session.record(result.config) for result in results]
         text = json.dumps(records, indent=2, allow_nan=False)

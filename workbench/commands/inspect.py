@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.commands.arguments import add_data, add_model
-from workbench.errors import DataError
+from workbench.errors import DataError, RuntimeRefusal
 from workbench.files import write_bytes_atomically
+from workbench.qtyping import Unavailable
 
 
 def register(subparsers: Any) -> None:
@@ -94,6 +95,24 @@ def write_json(path: Path, record: Any) -> None:
     write_bytes_atomically(path, json.dumps(record).encode())
 
 
+def _runtime(model: Any) -> Any:
+    """Where the ops of a `.tflite` model run (None for other models: they are not converted)."""
+    if model.tflite_bytes is None:
+        return None
+    from workbench.engine.kernels import runtime_report
+
+    return runtime_report(model.tflite_bytes)
+
+
+def format_runtime(report: Any) -> str:
+    """The kernels summary and the ops that leave XNNPACK, one per line."""
+    lines = [f"runtime: {report.summary()}"]
+    lines += [
+        f"  {op.opcode} ({(op.layer or '')[:60]}): {op.reason}" for op in report.on_reference
+    ]
+    return "\n".join(lines)
+
+
 def _tensors(model: Any) -> list[dict[str, Any]] | None:
     """Every tensor of a `.tflite` model: dtype, shape, scales, zero points (None for Keras)."""
     if model.tflite_bytes is None:
@@ -116,12 +135,22 @@ def run(args: argparse.Namespace) -> int:
         x = dataset.calibration.x
     rows = inspection.layer_table(model)
     weights = inspection.weight_stats(model)
-    ranges = inspection.activation_ranges(model, x) if x is not None else None
+    ranges, refused = None, None
+    try:
+        ranges = inspection.activation_ranges(model, x) if x is not None else None
+    except RuntimeRefusal as refusal:  # the rest of the report is still worth printing
+        refused = Unavailable("activation ranges", refusal.reason)
     print(f"{model.name} ({model.kind.value}, input {model.input_shape})")
     print(format_layers(rows))
+    runtime = _runtime(model)
+    if runtime is not None:
+        print()
+        print(format_runtime(runtime))
     if ranges is not None:
         print()
         print(format_activations(ranges))
+    if refused is not None:
+        print(f"\n{refused}")
     if args.json is not None:
         write_json(
             args.json,
@@ -131,8 +160,15 @@ def run(args: argparse.Namespace) -> int:
                 "data": args.data,
                 "layers": [row.to_dict() for row in rows],
                 "weights": [stats.to_dict() for stats in weights],
-                "activations": None if ranges is None else [r.to_dict() for r in ranges],
+                "activations": (
+                    {"unavailable": refused.reason}
+                    if refused is not None
+                    else None
+                    if ranges is None
+                    else [r.to_dict() for r in ranges]
+                ),
                 "tensors": _tensors(model),
+                "runtime": None if runtime is None else runtime.to_dict(),
             },
         )
         print(f"\nstatistics written to {args.json}")

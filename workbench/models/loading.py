@@ -77,6 +77,7 @@ def _from_keras(model: Any, name: str) -> ModelSource:
         fingerprint=digest.hexdigest()[:16],
         input_shape=tuple(model.inputs[0].shape),
         num_classes=_classes(output_shape),
+        input_count=len(model.inputs),
         keras_model=model,
     )
 
@@ -103,6 +104,7 @@ def _from_saved_model(path: Path, name: str) -> ModelSource:
         fingerprint=digest.hexdigest()[:16],
         input_shape=tuple(spec.shape),
         num_classes=_classes(tuple(output.shape)),
+        input_count=len(function.structured_input_signature[1]),
         saved_model_dir=path,
     )
 
@@ -119,6 +121,7 @@ def _from_concrete_functions(functions: tuple[Any, ...], name: str) -> ModelSour
         fingerprint=digest.hexdigest()[:16],
         input_shape=tuple(inputs[0].shape),
         num_classes=_classes(tuple(first.outputs[0].shape)),
+        input_count=len(inputs),
         concrete_functions=functions,
     )
 
@@ -135,15 +138,16 @@ def _from_tflite(data: bytes, name: str, path: Path | None = None) -> ModelSourc
         interpreter = Interpreter(model_content=data)
     except Exception as error:
         raise ModelFileError(f"{where}: corrupt .tflite file ({error})"[:240]) from None
-    input_detail = interpreter.get_input_details()[0]
+    inputs = interpreter.get_input_details()
     output_detail = interpreter.get_output_details()[0]
-    shape = tuple(int(d) for d in input_detail["shape_signature"])
+    shape = tuple(int(d) for d in inputs[0]["shape_signature"])
     return ModelSource(
         name=name,
         kind=SourceKind.TFLITE,
         fingerprint=hashlib.sha256(data).hexdigest()[:16],
         input_shape=(None, *shape[1:]),
         num_classes=_classes(tuple(int(d) for d in output_detail["shape"])),
+        input_count=len(inputs),
         tflite_bytes=data,
     )
 

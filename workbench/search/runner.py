@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from workbench.engine.evaluation import class_scores, reason_of
 from workbench.errors import DataError, UnsupportedError, WorkbenchError
 from workbench.metrics import top1_correct
 from workbench.qtyping import LayerPrecision, Mode, QuantConfig, Route
@@ -52,11 +53,6 @@ def _first(predicate: Callable[[int], bool], count: int) -> int | None:
         else:
             known_false = middle
     return k
-
-
-def _one_line(error: Exception) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__
 
 
 class _Stop(Exception):
@@ -102,7 +98,13 @@ class _Search:
         self.seen: dict[QuantConfig, Trial] = {}
         self.validations = 0
         self.labels = session.data.validation.y
-        self.float_correct = top1_correct(session.reference("validation"), self.labels)
+        scores = class_scores(session.reference("validation"), lambda: session.float_bytes)
+        if scores is None:
+            raise DataError(
+                f"model {session.model.name!r}: its first output is not class scores; a search "
+                "measures top-1 accuracy"
+            )
+        self.float_correct = top1_correct(scores, self.labels)
 
     # -- one trial --------------------------------------------------------------------------
 
@@ -128,8 +130,8 @@ class _Search:
             outputs = self.session.outputs(config, "validation")
             size = len(self.session.variant(config).tflite)
             latency = self.session.latency(config).median_ms
-        except Exception as error:  # a variant the quantizer or runtime refuses is a result
-            found = Trial(index, step, config, error=_one_line(error))
+        except WorkbenchError as error:  # a variant the quantizer or runtime refuses is a result
+            found = Trial(index, step, config, error=reason_of(error))
         else:
             correct = top1_correct(outputs, self.labels)
             drop = paired_difference(self.float_correct, correct)
@@ -188,7 +190,7 @@ class _Search:
         except KeyboardInterrupt:  # Ctrl-C in a terminal or notebook: keep what was found
             status = "cancelled"
         except Exception as error:  # a failed search still returns what it found
-            status = f"failed: {_one_line(error)}"
+            status = f"failed: {reason_of(error)}"
         return self._result(status)
 
     def _baseline(self) -> dict[str, LayerPrecision] | None:

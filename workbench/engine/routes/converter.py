@@ -112,8 +112,10 @@ class ConverterRoute:
     """tf.lite.TFLiteConverter with post-training quantization options."""
 
     def float_tflite(self, model: ModelSource) -> bytes:
-        if model.kind is SourceKind.TFLITE:
-            return model.tflite_bytes
+        if model.kind is SourceKind.TFLITE:  # as given, float16 weights expanded, signed
+            from workbench.tflite_edit import float32_tflite
+
+            return model.derived.get("float32", lambda: float32_tflite(model.tflite_bytes))
         with _CONVERTING:  # taken before the cache's key lock, as every conversion takes it
             return model.derived.get("float32", lambda: _run(model, "float32", lambda c: None))
 

@@ -190,12 +190,8 @@ class LitertRoute:
             from ai_edge_litert.interpreter import Interpreter
             from litert_quantizer import Quantizer
 
+            # the float file always has one: `float_tflite` signs a .tflite that had none
             signatures = Interpreter(model_content=float_bytes).get_signature_list()
-            if not signatures:
-                raise UnsupportedError(
-                    f"model {model.name!r}: the .tflite has no signature; the LiteRT Quantizer "
-                    "needs one to calibrate (re-export it with a serving signature)"
-                )
             key, signature = next(iter(signatures.items()))
             name = signature["inputs"][0]
             with silenced():
