@@ -103,6 +103,7 @@ class Session:
         self._records: OnceCache[dict[str, Any]] = OnceCache()
         self._summaries: OnceCache[Any] = OnceCache()
         self._derived: OnceCache[Any] = OnceCache()  # named values of the model and data
+        self._outputs: OnceCache[np.ndarray] = OnceCache()  # a variant's outputs on a split
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[VariantResult], None]] = []
         self._stage_callbacks: list[Callable[[QuantConfig, str], None]] = []
@@ -124,7 +125,7 @@ class Session:
         """Conversions, evaluations and calibrations done so far (a snapshot)."""
         return SessionStats(
             conversions=self._variants.builds,
-            evaluations=self._results.builds,
+            evaluations=self._results.builds + self._outputs.builds,
             calibrations=self.calibration.calibrations,
         )
 
@@ -153,11 +154,45 @@ class Session:
             )
         return self.data
 
-    def reference(self) -> np.ndarray | tuple[np.ndarray, ...]:
-        """The float model's outputs on the test split (Keras when there is one), computed once;
-        for a model with several outputs, one array per output in the `.tflite`'s order."""
+    def reference(self, split: str = "test") -> np.ndarray | tuple[np.ndarray, ...]:
+        """The float model's outputs on a split (`test` or `validation`; Keras when there is
+        one), computed once; for a model with several outputs, one array per output in the
+        `.tflite`'s order."""
+        x = self._split(split).x
+        name = "reference" if split == "test" else f"reference:{split}"
+        return self._once(name, lambda: self._reference(x))
+
+    def _split(self, name: str) -> Any:
         data = self._require_data("evaluating")
-        return self._once("reference", lambda: self._reference(data.test.x))
+        if name not in ("test", "validation"):
+            raise DataError(f"split: {name!r} is not one of test, validation")
+        return getattr(data, name)
+
+    def outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray:
+        """The variant's outputs on a split (`test` or `validation`) from the LiteRT interpreter,
+        computed once per (config, split)."""
+        from workbench.engine.evaluation import run_tflite
+
+        x = self._split(split).x
+
+        def build() -> np.ndarray:
+            return run_tflite(self.variant(config).tflite, x)
+
+        return self._outputs.get((split, *self._key(config)), build)
+
+    def cached_outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray | None:
+        """The variant's outputs on a split if they were computed before, else None."""
+        return self._outputs.peek((split, *self._key(config)))
+
+    def latency(self, config: QuantConfig) -> Any:
+        """Single-sample invoke time of the variant on the LiteRT interpreter, measured once."""
+        from workbench.engine.evaluation import measure_latency
+
+        sample = self._split("test").x[:1]
+        return self._once(
+            f"latency:{'/'.join(self._key(config))}",
+            lambda: measure_latency(self.variant(config).tflite, sample),
+        )
 
     def _reference(self, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         keras_model = self.model.keras_model
@@ -399,6 +434,19 @@ class Session:
         keep, _ = self.sensitivity(route)
         kept = [QuantConfig(route=route, keep_float={keep})] if keep is not None else []
         return [*standard_configs(route), *kept]
+
+    def search_space(self) -> tuple[Any, ...]:
+        """Each quantizable layer's precision options and ranking inputs, computed once."""
+        from workbench.search import layer_space
+
+        return self._once("search_space", lambda: layer_space(self))
+
+    def search(self, config: Any = None, **options: Any) -> Any:
+        """The smallest (or fastest) variant within a drop of float accuracy, with the whole
+        Pareto front of what was tried: see `workbench.search.run_search` for `options`."""
+        from workbench.search import SearchConfig, run_search
+
+        return run_search(self, config or SearchConfig(), **options)
 
     # -- inspection -------------------------------------------------------------------------
 

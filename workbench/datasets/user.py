@@ -32,11 +32,13 @@ def from_arrays(
     x = check_inputs(preprocessing.apply(x), (None, *x.shape[1:]), f"data {name!r}")
     labels = None if y is None else _labels(y, len(x), name)
     held_out = max(1, len(x) // 5)
-    train, calibration, test = split_arrays(
-        x, labels, calibration=min(200, held_out), test=held_out, seed=seed
+    train, calibration, test, validation = split_arrays(
+        x, labels, calibration=min(200, held_out), test=held_out, seed=seed, validation=held_out
     )
     num_classes = None if labels is None else int(labels.max()) + 1
-    return Dataset(name, train, calibration, test, num_classes, preprocessing, class_names)
+    return Dataset(
+        name, train, calibration, test, num_classes, preprocessing, class_names, validation
+    )
 
 
 def _labels(y: Any, count: int, name: str) -> np.ndarray:
