@@ -11,7 +11,7 @@ from workbench.errors import DataError
 
 
 def _rows(split):
-    return {row.tobytes() for row in split.x.reshape(len(split), -1)}
+    return {row.tobytes() for row in np.asarray(split.x).reshape(len(split), -1)}
 
 
 def test_digits_split_is_fixed_disjoint_and_stratified(digits):
@@ -36,6 +36,17 @@ def test_shapes_are_deterministic_by_seed_and_balanced():
     assert np.bincount(y, minlength=len(CLASS_NAMES)).tolist() == [5] * 10
 
 
+def test_validation_splits_share_no_sample_with_test_or_train(digits, shapes):
+    """Searches decide on `validation` and report on `test`: the two must not overlap."""
+    assert len(shapes.validation) == 2000 and shapes.validation.y is not None
+    for split in ("test", "train", "calibration"):
+        assert not _rows(shapes.validation) & _rows(getattr(shapes, split))
+    assert digits.validation is digits.calibration  # held out from training, not from test
+    assert not _rows(digits.validation) & _rows(digits.test)
+    assert not _rows(digits.validation) & _rows(digits.train)
+    assert np.bincount(shapes.validation.y, minlength=10).tolist() == [200] * 10
+
+
 def test_shapes_dataset(shapes):
     assert shapes.input_shape == (32, 32, 3) and shapes.class_names == CLASS_NAMES
     assert shapes.test.x.dtype == np.float32 and shapes.test.x.max() <= 1.0
@@ -47,7 +58,9 @@ def test_npz_labelled_and_unlabelled(tmp_path):
     np.savez(tmp_path / "mine.npz", x=x, y=np.arange(50) % 5)
     data = load_dataset(tmp_path / "mine.npz")
     assert data.name == "mine" and data.labelled and data.num_classes == 5
-    assert len(data.train) + len(data.calibration) + len(data.test) == 50
+    splits = (data.train, data.calibration, data.validation, data.test)
+    assert sum(len(split) for split in splits) == 50
+    assert len(data.validation) == 10 and not _rows(data.validation) & _rows(data.test)
     assert np.asarray(data.test.x).max() <= 1.0  # uint8 declared as bytes, scaled
     np.savez(tmp_path / "free.npz", x=x.astype(np.float32))
     free = load_dataset(str(tmp_path / "free.npz"), name="my data")
@@ -63,9 +76,8 @@ def test_image_folder(tmp_path):
             Image.fromarray(pixels).save(tmp_path / label / f"{index}.png")
     data = load_dataset(tmp_path)
     assert data.class_names == ("cat", "dog") and data.input_shape == (12, 10, 3)
-    assert (
-        sorted(np.concatenate([data.train.y, data.calibration.y, data.test.y])) == [0] * 6 + [1] * 6
-    )
+    splits = (data.train, data.calibration, data.validation, data.test)
+    assert sorted(np.concatenate([split.y for split in splits])) == [0] * 6 + [1] * 6
     assert load_dataset(tmp_path, image_size=(8, 8)).input_shape == (8, 8, 3)
 
 
@@ -125,8 +137,8 @@ def _in_memory(data, x, y):
     """The same samples loaded as arrays: equal splits, equal preprocessed values."""
     memory = load_dataset((x, y), seed=0)
     for lazy, array in zip(
-        (data.train, data.calibration, data.test),
-        (memory.train, memory.calibration, memory.test),
+        (data.train, data.calibration, data.validation, data.test),
+        (memory.train, memory.calibration, memory.validation, memory.test),
         strict=True,
     ):
         assert isinstance(lazy.x, LazyInputs)

@@ -72,9 +72,11 @@ class Comparison(list[VariantResult]):
                 f"{r.size_ratio:.2f}",
                 _interval(r.accuracy_estimate),
                 _interval(r.drop_estimate, sign=True),
-                f"{100 * r.agreement:.1f} %",
+                "-" if r.agreement is None else f"{100 * r.agreement:.1f} %",
                 _snr(r.snr_db),
-                f"{r.latency_ms:.3f} ± {r.latency_spread_ms / 2:.3f} ms",
+                "unavailable"
+                if r.missing("latency")
+                else f"{r.latency_ms:.3f} ± {r.latency_spread_ms / 2:.3f} ms",
             )
             for r in self
         ]
@@ -122,10 +124,11 @@ def _row(result: VariantResult) -> dict[str, Any]:
         "drop_pt": None if drop is None else drop.value,
         "drop_low_pt": None if drop is None else drop.low,
         "drop_high_pt": None if drop is None else drop.high,
-        "agreement_pct": 100 * result.agreement,
+        "agreement_pct": None if result.agreement is None else 100 * result.agreement,
         "snr_db": result.snr_db,
         "cosine": result.cosine,
         "latency_ms": result.latency_ms,
         "latency_spread_ms": result.latency_spread_ms,
         "samples": result.samples,
+        "unavailable": "; ".join(str(u) for u in result.unavailable),
     }

@@ -27,6 +27,11 @@ def add_data(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--data", metavar="NAME_OR_PATH", help=help)
 
 
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """`--quiet`: no progress lines on stderr (they appear only when stderr is a terminal)."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
+
 def names(text: str | None) -> list[str]:
     """The non-empty, stripped items of a comma-separated option."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]

@@ -60,7 +60,11 @@ class Split:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """Named, split, preprocessed data. Unlabelled datasets have ``y is None`` everywhere."""
+    """Named, split, preprocessed data. Unlabelled datasets have ``y is None`` everywhere.
+
+    `validation` is held out from training and disjoint from `test`: searches decide on it and
+    report on `test`. Left out, it is the calibration split (also never trained on).
+    """
 
     name: str
     train: Split
@@ -69,6 +73,11 @@ class Dataset:
     num_classes: int | None = None
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     class_names: tuple[str, ...] = ()
+    validation: Split | None = None
+
+    def __post_init__(self) -> None:
+        if self.validation is None:
+            object.__setattr__(self, "validation", self.calibration)
 
     @property
     def labelled(self) -> bool:
@@ -92,7 +101,8 @@ class Dataset:
 
     def __repr__(self) -> str:
         sizes = (
-            f"train={len(self.train)}, calibration={len(self.calibration)}, test={len(self.test)}"
+            f"train={len(self.train)}, calibration={len(self.calibration)}, "
+            f"validation={len(self.validation)}, test={len(self.test)}"
         )
         return f"Dataset({self.name!r}, input={self.input_shape}, {sizes})"
 

@@ -40,9 +40,13 @@ def from_arrays(
     preprocessing = _preprocessing(x, name, preprocessing)
     x = check_inputs(preprocessing.apply(x), (None, *x.shape[1:]), f"data {name!r}")
     labels = None if y is None else _labels(y, len(x), name)
-    train, calibration, test = split_arrays(x, labels, **_held_out(len(x)), seed=seed)
+    train, calibration, test, validation = split_arrays(
+        x, labels, **_held_out(len(x)), seed=seed
+    )
     num_classes = None if labels is None else int(labels.max()) + 1
-    return Dataset(name, train, calibration, test, num_classes, preprocessing, class_names)
+    return Dataset(
+        name, train, calibration, test, num_classes, preprocessing, class_names, validation
+    )
 
 
 def _preprocessing(x: Any, name: str, preprocessing: Preprocessing | None) -> Preprocessing:
@@ -57,9 +61,10 @@ def _preprocessing(x: Any, name: str, preprocessing: Preprocessing | None) -> Pr
 
 
 def _held_out(count: int) -> dict[str, int]:
-    """Split sizes: a fifth for test, up to 200 of as many for calibration, the rest train."""
+    """Split sizes: a fifth for test, up to 200 of as many for calibration, a fifth for
+    validation, the rest train."""
     held_out = max(1, count // 5)
-    return {"calibration": min(200, held_out), "test": held_out}
+    return {"calibration": min(200, held_out), "test": held_out, "validation": held_out}
 
 
 def lazy_dataset(
@@ -86,9 +91,11 @@ def lazy_dataset(
     labels = None if labels is None else _labels(labels, len(raw), name)
     positions = np.arange(len(raw))
     splits = split_arrays(positions, labels, **_held_out(len(raw)), seed=seed)
-    train, calibration, test = (Split(whole.take(s.x), s.y) for s in splits)
+    train, calibration, test, validation = (Split(whole.take(s.x), s.y) for s in splits)
     num_classes = None if labels is None else int(labels.max()) + 1
-    return Dataset(name, train, calibration, test, num_classes, preprocessing, class_names)
+    return Dataset(
+        name, train, calibration, test, num_classes, preprocessing, class_names, validation
+    )
 
 
 def _labels(y: Any, count: int, name: str) -> np.ndarray:
@@ -114,15 +121,27 @@ def load_npz(
 ) -> Dataset:
     """An `.npz` with an `x` array and optionally `y` labels; `x` is memory-mapped and read in
     batches when stored uncompressed (`numpy.savez`), read whole when compressed."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path}: not a readable .npz archive (numpy.savez writes a zip of .npy arrays); "
+            "save with numpy.savez(path, x=inputs, y=labels)"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
             labels = archive["y"] if "y" in names else None
             mapped = sources.npz_member(path, "x") if "x" in names else None
             x = archive["x"] if "x" in names and mapped is None else None
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+    except ValueError as error:
+        if "pickle" in str(error):  # object arrays: loading them would run pickled code
+            raise DataError(
+                f"{path}: holds Python object arrays, which are never loaded (unsafe); "
+                "save numeric arrays with numpy.savez(path, x=inputs, y=labels)"
+            ) from None
+        raise DataError(f"{path}: not a readable .npz archive ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(
-            f"{path}: not a readable .npz file ({error}); save with numpy.savez"
+            f"{path}: not a readable .npz archive ({error}); save with numpy.savez"
         ) from None
     if "x" not in names:
         raise DataError(

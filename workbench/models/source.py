@@ -34,6 +34,7 @@ class ModelSource:
     fingerprint: str
     input_shape: tuple[int | None, ...]
     num_classes: int | None
+    input_count: int = 1  # model inputs; the workbench evaluates models with one
     keras_model: Any = None
     saved_model_dir: Path | None = None
     concrete_functions: tuple[Any, ...] = ()

@@ -142,14 +142,18 @@ def activation_histogram(
     return _layout(fig, title)
 
 
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
 def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -> go.Figure:
     """Size, accuracy, agreement and latency of each variant side by side."""
     labels = [row.label for row in rows]
     colors = [ORANGE if row.config.key == current_key else BLUE for row in rows]
     columns: list[tuple[str, list[Any]]] = [
         ("size (KB)", [row.size_bytes / 1024 for row in rows]),
-        ("accuracy (%)", [None if row.accuracy is None else 100 * row.accuracy for row in rows]),
-        ("agreement with float (%)", [100 * row.agreement for row in rows]),
+        ("accuracy (%)", [_percent(row.accuracy) for row in rows]),
+        ("agreement with float (%)", [_percent(row.agreement) for row in rows]),
         ("latency (ms)", [row.latency_ms for row in rows]),
     ]
     fig = make_subplots(rows=1, cols=4, subplot_titles=[title for title, _ in columns])

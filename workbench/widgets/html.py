@@ -63,8 +63,9 @@ def _fmt(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
 
 
 def board_cells(row: VariantResult) -> dict[str, str]:
-    """The formatted numbers of one board row, by column name."""
-    return {
+    """The formatted numbers of one board row, by column name ("unavailable" where the runtime
+    refused the measurement)."""
+    cells = {
         "size": _fmt(row.size_bytes / 1024),
         "ratio": _fmt(row.size_ratio, 2),
         "accuracy": _fmt(row.accuracy, 1, 100),
@@ -74,6 +75,11 @@ def board_cells(row: VariantResult) -> dict[str, str]:
         "latency": _fmt(row.latency_ms, 3),
         "convert": _fmt(row.convert_s, 2),
     }
+    refused = {"evaluation": ("accuracy", "drop", "agreement", "snr"), "latency": ("latency",)}
+    for measurement, columns in refused.items():
+        if row.missing(measurement):
+            cells.update(dict.fromkeys(columns, "unavailable"))
+    return cells
 
 
 def board_table(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import ipywidgets as w
 
 from workbench.widgets import figures
@@ -71,6 +73,11 @@ class LayerErrorView(View):
             )
         else:
             self.note.value = f'<div class="wb-help">{result.label}</div>'
+        unavailable = result.unavailable if result is not None else ()
+        refused = [u for u in unavailable if u.measurement.startswith("layer")]
+        if refused:
+            items = "".join(f"<li>{escape(str(u))}</li>" for u in refused)
+            self.note.value += f'<ul class="wb-help wb-error-unavailable">{items}</ul>'
         self.chart.show(
             figures.layer_error_chart(
                 errors, sort=self.sort.value, keep_float=sorted(self.state.config.keep_float)
