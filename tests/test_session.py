@@ -244,3 +244,25 @@ def test_inspect_without_data_says_why(digits_model):
     assert not report.activations_measured and report.activations == ()
     assert "no data" in report.message
     assert report.to_dict()["activations"] is None
+
+
+def test_evaluation_is_capped_and_delivered_progressively(shapes_model, shapes):
+    """The test split is capped (raise with test_samples=None); partial results on growing
+    prefixes come first, each with its own interval, and end with the cached full result."""
+    from workbench import QuantConfig
+
+    assert len(Session(shapes_model, shapes, test_samples=None).data.test) == len(shapes.test)
+    session = Session(shapes_model, shapes, test_samples=300)
+    assert len(session.data.test) == 300
+    config = QuantConfig(mode="float16")
+    results = list(session.evaluate_progressively(config, first=50, growth=2))
+    assert [r.samples for r in results] == [50, 100, 200, 300]
+    assert results[-1] is session.evaluate(config)
+    widths = [r.accuracy_estimate.high - r.accuracy_estimate.low for r in results]
+    assert widths[0] > widths[-1]
+    from workbench.engine.evaluation import evaluate
+
+    variant = session.variant(config).tflite
+    first = evaluate(variant, session.data.test.head(50), session.reference()[:50])
+    assert results[0].accuracy == first.accuracy
+    assert list(session.evaluate_progressively(config)) == [results[-1]]

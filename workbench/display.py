@@ -61,12 +61,6 @@ def _snr(value: float) -> str:
     return f"{value:.1f} dB" if math.isfinite(value) else "-"
 
 
-def _latency(result: VariantResult) -> str:
-    if not math.isfinite(result.latency_ms):
-        return "unavailable"
-    return f"{result.latency_ms:.3f} ± {result.latency_spread_ms / 2:.3f} ms"
-
-
 class Comparison(list[VariantResult]):
     """Measured variants, float32 first: a list that shows itself as a table."""
 
@@ -80,7 +74,9 @@ class Comparison(list[VariantResult]):
                 _interval(r.drop_estimate, sign=True),
                 "-" if r.agreement is None else f"{100 * r.agreement:.1f} %",
                 _snr(r.snr_db),
-                _latency(r),
+                "unavailable"
+                if r.missing("latency")
+                else f"{r.latency_ms:.3f} ± {r.latency_spread_ms / 2:.3f} ms",
             )
             for r in self
         ]
@@ -136,5 +132,5 @@ def _row(result: VariantResult) -> dict[str, Any]:
         "latency_ms": result.latency_ms,
         "latency_spread_ms": result.latency_spread_ms,
         "samples": result.samples,
-        "unavailable": "; ".join(map(str, result.unavailable)),
+        "unavailable": "; ".join(str(u) for u in result.unavailable),
     }
