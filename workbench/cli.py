@@ -15,7 +15,7 @@ from workbench import __version__
 from workbench.engine.quiet import quiet_start
 from workbench.errors import WorkbenchError
 
-COMMANDS = ("inspect", "compare", "convert", "dashboard")
+COMMANDS = ("inspect", "compare", "convert", "compress", "search", "dashboard", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 
 MODEL_HELP = (
-    "demo model name, .keras, .h5 or .tflite file or SavedModel folder "
-    "(default: the default demo model)"
+    "demo model name, architecture name (mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, "
+    "efficientnet_b0, resnet50; NAME@SIZE for another input size), .keras, .h5 or .tflite file "
+    "or SavedModel folder (default: the default demo model)"
 )
 
 
 def add_model(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
-    """The optional positional MODEL (None means the default demo model)."""
+    """The optional positional MODEL (None means the default demo model) and `--weights`."""
     parser.add_argument("model", nargs="?", default=None, help=help)
+    parser.add_argument(
+        "--weights",
+        metavar="imagenet|none|FILE",
+        help="weights of an architecture named as MODEL: imagenet (the default; Keras' cache "
+        "or a download), none (random) or a file saved with model.save_weights()",
+    )
 
 
 def add_data(parser: argparse.ArgumentParser, help: str) -> None:

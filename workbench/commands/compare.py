@@ -33,6 +33,15 @@ def register(subparsers: Any) -> None:
     )
     add_model(parser)
     add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
+    add_variant_options(parser)
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--save-dir", metavar="DIR", help="write each variant's .tflite here")
+    add_quiet(parser)
+    parser.set_defaults(run=run)
+
+
+def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    """--route, --modes, --granularity, --keep-float and --samples (see `configs_from_args`)."""
     parser.add_argument(
         "--route", default=Route.CONVERTER.value, metavar="R1,R2", help="converter, litert"
     )
@@ -51,10 +60,16 @@ def register(subparsers: Any) -> None:
         "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
     )
     parser.add_argument("--samples", type=int, default=200, help="calibration samples")
-    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    parser.add_argument("--save-dir", metavar="DIR", help="write each variant's .tflite here")
-    add_quiet(parser)
-    parser.set_defaults(run=run)
+
+
+def check_variant_options(args: argparse.Namespace) -> None:
+    """Fail on a bad --route, --modes or --granularity before any model is loaded."""
+    for text, kind, argument in (
+        (args.route, Route, "--route"),
+        (args.modes, Mode, "--modes"),
+        (args.granularity, Granularity, "--granularity"),
+    ):
+        _items(text, kind, argument)
 
 
 def _items(text: str | None, kind: type, argument: str) -> list[Any]:
@@ -186,17 +201,12 @@ def run(args: argparse.Namespace) -> int:
     from workbench.files import bytes_writer, check_output, write_all_atomically
     from workbench.session import Session
 
-    for text, kind, argument in (
-        (args.route, Route, "--route"),
-        (args.modes, Mode, "--modes"),
-        (args.granularity, Granularity, "--granularity"),
-    ):
-        _items(text, kind, argument)  # bad options fail before the model is loaded
+    check_variant_options(args)  # bad options fail before the model is loaded
     json_path = check_output(args.json, "--json")
     save_dir = check_output(args.save_dir, "--save-dir", folder=True)
     with Progress(quiet=args.quiet) as progress:
         progress.step("loading the model and data")
-        session = Session(args.model, args.data)
+        session = Session(args.model, args.data, weights=args.weights)
         with progress.watch(session):
             configs = configs_from_args(args, session)  # may measure int8 to find a layer
             results = session.compare(configs)

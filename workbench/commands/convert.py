@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     output = check_output(args.output, "-o")
     with Progress(quiet=args.quiet) as progress:
         progress.step("loading the model and data")
-        session = Session(args.model, args.data)
+        session = Session(args.model, args.data, weights=args.weights)
         if output is None:
             default = f"{session.model.name}-{config.mode.value}.tflite"
             output = check_output(default, "output")

@@ -33,6 +33,7 @@ from workbench.errors import DataError, ModelFileError, UnsupportedError
 
 MODEL_ENV = "WORKBENCH_MODEL"  # read by workbench/app/dashboard.ipynb
 DATA_ENV = "WORKBENCH_DATA"
+WEIGHTS_ENV = "WORKBENCH_WEIGHTS"  # read by workbench.models.pretrained
 KERNEL_GB = 1.5  # a dashboard kernel holds 1.0-1.4 GB (README); the default cap keeps room
 SYSTEM_GB = 2.0  # left for the server and the system by the default kernel cap
 STOP_SECONDS = 20  # Voila's grace to shut its kernels down before it is killed
@@ -97,9 +98,11 @@ def voila_command(
     return command
 
 
-def dashboard_env(model: str | None, data: str | None) -> dict[str, str]:
+def dashboard_env(
+    model: str | None, data: str | None, weights: str | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
-    for name, value in ((MODEL_ENV, model), (DATA_ENV, data)):
+    for name, value in ((MODEL_ENV, model), (DATA_ENV, data), (WEIGHTS_ENV, weights)):
         if value:
             path = Path(value)
             env[name] = str(path.resolve()) if path.exists() else value
@@ -110,10 +113,15 @@ def check_sources(model: str | None, data: str | None) -> None:
     """Refuse an unknown model or data name now, not in the browser a minute later."""
     from workbench.datasets import DATASET_NAMES
     from workbench.models import DEMO_MODELS
+    from workbench.models.pretrained import parse_spec
 
-    if model and not Path(model).exists() and model not in DEMO_MODELS:
+    known = model in DEMO_MODELS or parse_spec(model, "none") is not None
+    if model and not Path(model).exists() and not known:
         names = ", ".join(DEMO_MODELS)
-        raise ModelFileError(f"model {model!r}: no such file and not a demo ({names})")
+        raise ModelFileError(
+            f"model {model!r}: no such file, not a demo ({names}) and not an architecture "
+            "(mobilenet_v2, resnet50@160, ...)"
+        )
     if data and not Path(data).exists() and data not in DATASET_NAMES:
         names = ", ".join(DATASET_NAMES)
         raise DataError(f"--data {data!r}: no such file or folder and not a dataset name ({names})")
@@ -247,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         command = voila_command(
             notebook, port=args.port, host=args.host, browser=False, config_dir=folder
         )
-        process = subprocess.Popen(command, env=dashboard_env(args.model, args.data))
+        process = subprocess.Popen(command, env=dashboard_env(args.model, args.data, args.weights))
 
         def stop_on_signal(signum: int, frame: object) -> None:
             raise SystemExit(0)  # unwinds to the `finally` below, which stops Voila

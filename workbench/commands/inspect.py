@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(quiet=args.quiet) as progress:
         progress.step("loading the model")
         with silenced():  # importing TensorFlow prints start-up chatter
-            model = load_model(args.model or DEFAULT_MODEL)
+            model = load_model(args.model or DEFAULT_MODEL, weights=args.weights)
             dataset = None if args.data is None else load_dataset(args.data)
         x = None
         if dataset is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,20 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 REASON_CHARS = 300  # Keras' explanation is kept up to here, at a sentence end
 
 
-def load_model(spec: Any, *, name: str | None = None) -> ModelSource:
-    """A demo name, a `.keras` / `.h5` / `.tflite` file, a SavedModel folder, a Keras model,
-    concrete functions, or `.tflite` bytes."""
+def load_model(spec: Any, *, name: str | None = None, weights: str | None = None) -> ModelSource:
+    """A demo name, a published architecture (``mobilenet_v2@160``, see
+    `workbench.models.pretrained`; `weights` imagenet, none or a file), a `.keras` / `.h5` /
+    `.tflite` file, a SavedModel folder, a Keras model, concrete functions, or `.tflite`
+    bytes."""
+    from workbench.models import pretrained
+
     if isinstance(spec, ModelSource):
         return spec
+    architecture = pretrained.parse_spec(spec, weights)
+    if architecture is not None:
+        source = _from_keras(pretrained.build(architecture), name or architecture.name)
+        preprocessing = pretrained.ARCHITECTURES[architecture.architecture].preprocessing
+        return dataclasses.replace(source, preprocessing=preprocessing)
     if isinstance(spec, bytes | bytearray):
         return _from_tflite(bytes(spec), name or "model.tflite")
     if isinstance(spec, str) and spec in DEMO_MODELS:
@@ -35,8 +45,8 @@ def load_model(spec: Any, *, name: str | None = None) -> ModelSource:
         return _from_concrete_functions(functions, name or "concrete_function")
     raise ModelFileError(
         f"model: cannot load a {type(spec).__name__}; give a demo name "
-        f"({', '.join(DEMO_MODELS)}), a .keras/.h5/.tflite file, a SavedModel folder "
-        "or a Keras model"
+        f"({', '.join(DEMO_MODELS)}), an architecture ({', '.join(pretrained.ARCHITECTURES)}), "
+        "a .keras/.h5/.tflite file, a SavedModel folder or a Keras model"
     )
 
 
@@ -44,7 +54,8 @@ def _from_path(path: Path, name: str | None) -> ModelSource:
     if not path.exists():
         raise ModelFileError(
             f"{path}: no such file or folder; give a .keras, .h5 or .tflite file, a SavedModel "
-            f"folder or a demo name ({', '.join(DEMO_MODELS)})"
+            f"folder, a demo name ({', '.join(DEMO_MODELS)}) or an architecture name "
+            "(mobilenet_v2, resnet50@160, ...)"
         )
     if path.is_dir():
         return _from_saved_model(path, name or path.name)
