@@ -15,7 +15,7 @@ from typing import Any
 from workbench.commands.arguments import add_data, add_model
 from workbench.compress.config import CentroidInit, CompressConfig, Technique, WeightGranularity
 from workbench.compress.training import TrainingProgress
-from workbench.files import write_atomically
+from workbench.files import check_output, write_atomically
 
 
 def register(subparsers: Any) -> None:
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or Path(f"{args.model or 'model'}-{config.technique.value}.keras")
     if output.suffix != ".keras":
         output = output.with_suffix(".keras")
+    check_output(output, "-o")  # before training: a bad path is refused now
     session = Session(args.model, args.data, weights=args.weights)
     compression = session.compressed(config, progress=_show)
     keras_model = compression.session.model.keras_model
