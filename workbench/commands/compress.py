@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
         "--centroid-init", choices=[c.value for c in CentroidInit], default=CentroidInit.LINEAR
     )
     parser.add_argument(
-        "--weights",
+        "--qat-weights",
         choices=[g.value for g in WeightGranularity],
         default=WeightGranularity.PER_CHANNEL.value,
         help="qat: the weight quantizers to train with (the int8 variant you will convert)",
@@ -68,7 +68,7 @@ def config_from_args(args: argparse.Namespace) -> CompressConfig:
         structured=args.structured,
         clusters=args.clusters,
         centroid_init=args.centroid_init,
-        weights=args.weights,
+        weights=args.qat_weights,
         width=args.width,
         temperature=args.temperature,
         alpha=args.alpha,
