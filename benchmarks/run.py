@@ -135,7 +135,7 @@ def eval_throughput(name: str, target: float, repeats: int) -> Figure:
     data = session.variant(QuantConfig(mode=Mode.INT8)).tflite
     x = session.data.test.x
     runner, interpreter = ParallelRunner(data), guide_interpreter(data)  # each with its defaults
-    batched, looped = runner.run(x, BATCH_SIZE), guide_loop(interpreter, x)  # both warmed up
+    batched, looped = runner.run(x, BATCH_SIZE)[0], guide_loop(interpreter, x)  # both warmed up
     assert np.mean(np.argmax(batched, 1) == np.argmax(looped, 1)) > 0.99, "not the same model"
     value = ratio(lambda: guide_loop(interpreter, x), lambda: runner.run(x, BATCH_SIZE), repeats)
     return Figure(f"eval throughput vs per-sample loop, {name} int8", value, target, "x")
@@ -242,14 +242,20 @@ def main(argv: list[str] | None = None) -> int:
         granularity_switch(shapes_model, shapes),
         activation_ranges_cost(shapes_model, shapes),
     ]
+    status = report(figures, args.out)
+    print(f"total {time.perf_counter() - start:.0f} s, {default_threads()} interpreter threads")
+    return status
+
+
+def report(figures: list[Figure], out: Path) -> int:
+    """Print one line per figure, write the records to `out`; 1 when a target was missed."""
     width = max(len(f.name) for f in figures)
     for figure in figures:
         mark = "ok " if figure.met else "MISS"
         target = figure.record()["target"]
         print(f"{mark} {figure.name:<{width}}  {figure.value:9.2f} {figure.unit:<2} ({target})")
-    print(f"total {time.perf_counter() - start:.0f} s, {default_threads()} interpreter threads")
     records = [figure.record() for figure in figures]
-    write_bytes_atomically(args.out, (json.dumps(records, indent=2) + "\n").encode())
+    write_bytes_atomically(out, (json.dumps(records, indent=2) + "\n").encode())
     return 0 if all(figure.met for figure in figures) else 1
 
 

@@ -70,6 +70,10 @@ def test_inspect_reads_a_tflite_file(tmp_path, capsys, digits_model):
     kernels = [t for t in record["tensors"] if t["constant"] and len(t["shape"]) == 4]
     assert sorted(t["shape"] for t in kernels) == [[16, 3, 3, 1], [32, 3, 3, 16]]
     assert all(t["dtype"] == "float32" and t["scales"] == [] for t in kernels)
+    runtime = record["runtime"]
+    assert runtime["checked"] and f"runtime: {runtime['summary']}" in printed
+    on_xnnpack = {op["opcode"] for op in runtime["ops"] if op["kernel"] == "xnnpack"}
+    assert {"CONV_2D", "FULLY_CONNECTED"} <= on_xnnpack
 
 
 @pytest.mark.parametrize(
@@ -80,9 +84,9 @@ def test_inspect_reads_a_tflite_file(tmp_path, capsys, digits_model):
         (["digits_cnn", "--data", "no_such_data"], "no_such_data"),
         (["digits_cnn", "--data", "{d}/rgb.npz"], "shape"),
         (["digits_cnn", "--data", "{d}/nan.npz"], "NaN"),
-        (["digits_cnn", "--json", "{d}/no/x.json"], "no"),
+        (["digits_cnn", "--json", "{d}/rgb.npz/x.json"], "rgb.npz is a file"),
     ],
-    ids=["missing-model", "corrupt-model", "unknown-data", "wrong-shape", "nan", "json-folder"],
+    ids=["missing-model", "corrupt-model", "unknown-data", "wrong-shape", "nan", "json-in-file"],
 )
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "corrupt.tflite").write_bytes(b"\x00" * 64)

@@ -55,7 +55,7 @@ def test_reference_kernel_models_share_the_samples_out(files, digits, name, runn
     runner = ParallelRunner(files[name], workers=2)
     assert len(runner.runners) == runners
     x = digits.test.x
-    np.testing.assert_array_equal(runner.run(x, 64), BatchRunner(files[name]).run(x, 64))
+    np.testing.assert_array_equal(runner.run(x, 64)[0], BatchRunner(files[name]).run(x, 64)[0])
 
 
 @pytest.mark.parametrize("name", ["int8_io", "uint8_io"])
@@ -162,3 +162,4 @@ def test_layer_errors_are_each_layers_own(files, digits):
     assert per_op["MaxPool2d"].rmse_per_scale < 1e-4 and per_op["Reshape"].rmse_per_scale < 1e-4
     others = [e for name, e in per_op.items() if name not in ("MaxPool2d", "Reshape")]
     assert others and all(e.rmse_per_scale > 0.1 for e in others)
+

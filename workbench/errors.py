@@ -19,3 +19,19 @@ class UnsupportedError(WorkbenchError):
 
 class ConversionError(WorkbenchError):
     """The converter or quantizer failed; the message names the op or layer and a hint."""
+
+
+class RuntimeRefusal(ModelFileError):
+    """The LiteRT runtime refused to prepare or run a model (an op, a kernel's check, memory).
+
+    `reason` is the runtime's own explanation in one line; measurements keep it as a value
+    (`qtyping.Unavailable`) instead of failing.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class OutputError(WorkbenchError):
+    """An output path that cannot be written (a folder, under a file, empty, not writable)."""

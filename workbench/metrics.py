@@ -62,11 +62,17 @@ def cosine_similarity(ref: np.ndarray, x: np.ndarray) -> float:
     ref, x = _pair(ref, x)
     if ref.ndim != 2:
         ref, x = ref.reshape(1, -1), x.reshape(1, -1)
+    return float(np.mean(row_cosines(ref, x)))
+
+
+def row_cosines(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of two 2-D arrays (zero against zero is 1, else 0)."""
+    ref, x = _pair(ref, x)
     dot = np.sum(ref * x, axis=1)
     norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(x, axis=1)
     both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(x, axis=1) == 0)
     cosine = np.where(norms > 0, dot / np.where(norms > 0, norms, 1.0), 0.0)
-    return float(np.mean(np.where(both_zero, 1.0, cosine)))
+    return np.where(both_zero, 1.0, cosine)
 
 
 def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
@@ -80,3 +86,10 @@ def top1_correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per row, whether the arg-max class of `scores` is the label (a boolean array)."""
     scores = np.asarray(scores)
     return np.argmax(scores.reshape(len(scores), -1), axis=1) == np.asarray(labels)
+
+
+def is_class_scores(scores: np.ndarray) -> bool:
+    """Whether model outputs are a (samples, classes) score vector with at least two classes:
+    where top-1 accuracy and agreement mean something (not a regression value, a mask, boxes)."""
+    scores = np.asarray(scores)
+    return scores.ndim == 2 and scores.shape[1] > 1

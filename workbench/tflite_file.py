@@ -275,9 +275,11 @@ class QuantizationSummary:
     output_dtypes: tuple[str, ...]
     bytes_unattributed: int  # constant bytes used by no listed layer
     size_bytes: int  # the whole file
+    runtime: Any = None  # engine.kernels.RuntimeReport when the interpreter was asked
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "runtime": None if self.runtime is None else self.runtime.to_dict(),
             "tensors": [
                 {**t.to_dict(), "layer": self.tensor_layers.get(t.index)} for t in self.tensors
             ],

@@ -11,10 +11,9 @@ import argparse
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model, names
+from workbench.commands.arguments import add_data, add_model, add_quiet, names
 from workbench.errors import UnsupportedError
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
 
@@ -34,6 +33,15 @@ def register(subparsers: Any) -> None:
     )
     add_model(parser)
     add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
+    add_variant_options(parser)
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--save-dir", metavar="DIR", help="write each variant's .tflite here")
+    add_quiet(parser)
+    parser.set_defaults(run=run)
+
+
+def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    """--route, --modes, --granularity, --keep-float and --samples (see `configs_from_args`)."""
     parser.add_argument(
         "--route", default=Route.CONVERTER.value, metavar="R1,R2", help="converter, litert"
     )
@@ -52,11 +60,16 @@ def register(subparsers: Any) -> None:
         "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
     )
     parser.add_argument("--samples", type=int, default=200, help="calibration samples")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
-    parser.add_argument(
-        "--save-dir", type=Path, metavar="DIR", help="write each variant's .tflite here"
-    )
-    parser.set_defaults(run=run)
+
+
+def check_variant_options(args: argparse.Namespace) -> None:
+    """Fail on a bad --route, --modes or --granularity before any model is loaded."""
+    for text, kind, argument in (
+        (args.route, Route, "--route"),
+        (args.modes, Mode, "--modes"),
+        (args.granularity, Granularity, "--granularity"),
+    ):
+        _items(text, kind, argument)
 
 
 def _items(text: str | None, kind: type, argument: str) -> list[Any]:
@@ -109,15 +122,18 @@ def format_table(results: Sequence[VariantResult]) -> str:
             return "-"
         return f"{value:+.2f} pt" if signed else f"{100 * value:.2f} %"
 
+    def measured(result: VariantResult, measurement: str, text: str) -> str:
+        return "unavailable" if result.missing(measurement) else text
+
     rows = [COLUMNS] + [
         (
             r.label,
             _size(r.size_bytes),
             f"{r.size_ratio:.2f}x",
-            percent(r.accuracy),
-            percent(r.accuracy_drop, signed=True),
-            f"{100 * r.agreement:.1f} %",
-            f"{r.latency_ms:.3f} ms",
+            measured(r, "evaluation", percent(r.accuracy)),
+            measured(r, "evaluation", percent(r.accuracy_drop, signed=True)),
+            measured(r, "evaluation", "-" if r.agreement is None else f"{100 * r.agreement:.1f} %"),
+            measured(r, "latency", f"{r.latency_ms:.3f} ms"),
         )
         for r in results
     ]
@@ -131,6 +147,49 @@ def format_table(results: Sequence[VariantResult]) -> str:
     return "\n".join(lines)
 
 
+def format_outputs(results: Sequence[VariantResult]) -> str:
+    """Agreement with float per output (SNR, cosine, max abs error), for models with several
+    outputs or outputs that are not class scores; empty otherwise."""
+    shown = [r for r in results if len(r.outputs) > 1 or any(not o.classes for o in r.outputs)]
+    lines = [
+        f"{r.label}  {o.name[:40]} {list(o.shape)}: SNR {o.snr_db:.1f} dB, cosine "
+        f"{o.cosine:.4f}, max abs error {o.max_abs_error:.4g}"
+        for r in shown
+        for o in r.outputs
+    ]
+    return "\n".join(["agreement with float per output:", *lines]) if lines else ""
+
+
+def format_kernels(results: Sequence[VariantResult], session: Any) -> str:
+    """Where each variant's ops run (XNNPACK or reference kernels): what explains its latency."""
+    from workbench.engine.kernels import runtime_report
+
+    names = session.layer_names
+    lines = [
+        f"{r.label}: {runtime_report(session.variant(r.config).tflite, names).summary()}"
+        for r in results
+    ]
+    return "\n".join(["kernels (from the file, checked on the interpreter):", *lines])
+
+
+def format_notes(results: Sequence[VariantResult], session: Any) -> str:
+    """What the runtime refused to measure, and how the most sensitive layer was chosen."""
+    lines = [f"{r.label}: {u}" for r in results for u in r.unavailable]
+    for route in dict.fromkeys(r.config.route for r in results):
+        int8 = session.cached_result(QuantConfig(route=route, mode=Mode.INT8))
+        if int8 is None or not any(u.measurement.startswith("layer") for u in int8.unavailable):
+            continue
+        layer, unmeasured = session.sensitivity(route)  # measured already: a cache lookup
+        lines.append(
+            f"most sensitive layer ({route.value}): {layer}, chosen among the layers the runtime "
+            f"could measure ({len(unmeasured)} could not be)"
+            if layer is not None
+            else f"most sensitive layer ({route.value}): none could be measured, so the variant "
+            "keeping it float is left out"
+        )
+    return "\n".join(lines)
+
+
 def file_name(model_name: str, config: QuantConfig) -> str:
     """A file name for a variant: model, label words and the config key."""
     words = re.sub(r"[^A-Za-z0-9]+", "-", f"{model_name} {config.label}").strip("-").lower()
@@ -138,27 +197,37 @@ def file_name(model_name: str, config: QuantConfig) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.files import write_bytes_atomically
+    from workbench.commands.progress import Progress
+    from workbench.files import bytes_writer, check_output, write_all_atomically
     from workbench.session import Session
 
-    for text, kind, argument in (
-        (args.route, Route, "--route"),
-        (args.modes, Mode, "--modes"),
-        (args.granularity, Granularity, "--granularity"),
-    ):
-        _items(text, kind, argument)  # bad options fail before the model is loaded
-    session = Session(args.model, args.data)
-    results = session.compare(configs_from_args(args, session))
+    check_variant_options(args)  # bad options fail before the model is loaded
+    json_path = check_output(args.json, "--json")
+    save_dir = check_output(args.save_dir, "--save-dir", folder=True)
+    with Progress(quiet=args.quiet) as progress:
+        progress.step("loading the model and data")
+        session = Session(args.model, args.data, weights=args.weights)
+        with progress.watch(session):
+            configs = configs_from_args(args, session)  # may measure int8 to find a layer
+            results = session.compare(configs)
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
-    if args.json is not None:
+    kernels = format_kernels(results, session)
+    for text in (format_outputs(results), kernels, format_notes(results, session)):
+        if text:
+            print(text)
+    outputs = []
+    if json_path is not None:
         records = [session.record(result.config) for result in results]
-        text = json.dumps(records, indent=2, allow_nan=False)
-        write_bytes_atomically(args.json, (text + "\n").encode())
-        print(f"wrote {args.json}")
-    if args.save_dir is not None:
+        text = json.dumps(records, indent=2, allow_nan=False) + "\n"
+        outputs.append((json_path, bytes_writer(text.encode())))
+    if save_dir is not None:
         for result in results:
-            path = args.save_dir / file_name(session.model.name, result.config)
-            write_bytes_atomically(path, session.variant(result.config).tflite)
-        print(f"wrote {len(results)} .tflite files to {args.save_dir}")
+            path = save_dir / file_name(session.model.name, result.config)
+            outputs.append((path, bytes_writer(session.variant(result.config).tflite)))
+    write_all_atomically(outputs)  # all or nothing: no JSON left when a .tflite fails
+    if json_path is not None:
+        print(f"wrote {json_path}")
+    if save_dir is not None:
+        print(f"wrote {len(results)} .tflite files to {save_dir}")
     return 0

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +20,18 @@ from typing import Any
 import numpy as np
 
 from workbench.datasets.base import Split
-from workbench.errors import DataError, ModelFileError, UnsupportedError
+from workbench.errors import DataError, ModelFileError, RuntimeRefusal, UnsupportedError
 from workbench.inputs import check_inputs, quantize_inputs
-from workbench.metrics import cosine_similarity, snr_db, top1_agreement, top1_correct
+from workbench.metrics import (
+    cosine_similarity,
+    is_class_scores,
+    max_abs_error,
+    snr_db,
+    top1_agreement,
+    top1_correct,
+)
+from workbench.qtyping import OutputAgreement, Unavailable
+from workbench.tflite_file import read_tflite
 
 WARMUP_INVOKES = 5
 
@@ -31,28 +42,60 @@ def default_threads() -> int:
 
 
 _RUNTIME_ANNOUNCED = threading.Event()
+_GLUED = re.compile(r"(?<=[.\w])(?=Node number)")  # the runtime joins its lines without a space
+
+
+def reason_of(error: BaseException) -> str:
+    """The runtime's explanation in one line, e.g. ``tflite/kernels/kernel_util.cc:349
+    no_integer_overflow_from_quantization was not true. Node number 2 (DEPTHWISE_CONV_2D) failed
+    to prepare.``"""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = _GLUED.sub(" ", " ".join(dict.fromkeys(lines))) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _refusal(error: BaseException) -> RuntimeRefusal:
+    reason = reason_of(error)
+    return RuntimeRefusal(f"tflite data: the LiteRT runtime refused it ({reason})", reason)
+
+
+def allocate(interpreter: Any) -> None:
+    """`allocate_tensors()`, where the kernels prepare; `RuntimeRefusal` if one refuses."""
+    try:
+        interpreter.allocate_tensors()
+    except RuntimeError as error:
+        raise _refusal(error) from None
+
+
+def invoke(interpreter: Any) -> None:
+    """`invoke()`; `RuntimeRefusal` if the runtime fails (a lazily prepared op, memory)."""
+    try:
+        interpreter.invoke()
+    except RuntimeError as error:
+        raise _refusal(error) from None
 
 
 def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any) -> Any:
-    """A LiteRT interpreter for `data`; `ModelFileError` when the runtime cannot load it."""
+    """A LiteRT interpreter for `data`; `ModelFileError` when the runtime cannot load it,
+    `RuntimeRefusal` (a `ModelFileError`) when it loads but a kernel refuses to prepare."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
         interpreter = Interpreter(
             model_content=bytes(data), num_threads=threads or default_threads(), **options
         )
-        if not _RUNTIME_ANNOUNCED.is_set():
-            from workbench.engine.quiet import silenced
-
-            with silenced():  # the first allocation prints the CPU delegate's banner, once
-                interpreter.allocate_tensors()
-            _RUNTIME_ANNOUNCED.set()
-        return interpreter
     except (ValueError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(
             f"tflite data: the LiteRT interpreter cannot load it ({first})"
         ) from None
+    if not _RUNTIME_ANNOUNCED.is_set():
+        from workbench.engine.quiet import silenced
+
+        with silenced():  # the first allocation prints the CPU delegate's banner, once
+            allocate(interpreter)
+        _RUNTIME_ANNOUNCED.set()
+    return interpreter
 
 
 @dataclass(frozen=True)
@@ -92,7 +135,8 @@ class BatchRunner:
                 "exactly one input"
             )
         self.input = _Io.of(inputs[0])
-        self.output = _Io.of(self.interpreter.get_output_details()[0])
+        self.outputs = [_Io.of(detail) for detail in self.interpreter.get_output_details()]
+        self.output = self.outputs[0]
         self.sample_shape = tuple(int(d) for d in inputs[0]["shape"][1:])
         signature = inputs[0].get("shape_signature", inputs[0]["shape"])
         # a file exported with a fixed batch (shape signature not -1) cannot be resized
@@ -102,34 +146,42 @@ class BatchRunner:
     def resize(self, batch: int) -> None:
         if self.fixed_batch is not None:
             if self._batch == 0:
-                self.interpreter.allocate_tensors()
+                allocate(self.interpreter)
                 self._batch = self.fixed_batch
         elif batch != self._batch:
             self.interpreter.resize_tensor_input(
                 self.input.index, [batch, *self.sample_shape], strict=False
             )
-            self.interpreter.allocate_tensors()
+            allocate(self.interpreter)
             self._batch = batch
 
-    def invoke(self, x: np.ndarray, size: int | None = None) -> np.ndarray:
-        """Run one batch, padded to `size` rows (fixed-batch models: their batch), and return
-        the float32 output of the real rows."""
-        count = len(x)
-        size = self.fixed_batch or size or count
-        if count < size:
-            x = np.concatenate([x, np.repeat(x[-1:], size - count, axis=0)])
+    def feed(self, x: np.ndarray, size: int | None = None) -> None:
+        """Run one batch, padded to `size` rows (fixed-batch models: their batch)."""
+        size = self.fixed_batch or size or len(x)
+        if len(x) < size:
+            x = np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])
         self.resize(len(x))
         self.interpreter.set_tensor(self.input.index, self.input.encode(x))
-        self.interpreter.invoke()
-        y = self.interpreter.get_tensor(self.output.index)
-        if len(y) != len(x):
-            raise UnsupportedError(
-                f"model output: batch {len(y)} for an input batch of {len(x)}; the model has a "
-                "fixed batch size"
-            )
-        return self.output.decode(y[:count])
+        invoke(self.interpreter)
 
-    def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+    def invoke(self, x: np.ndarray, size: int | None = None) -> list[np.ndarray]:
+        """Run one batch (see `feed`) and return the float32 outputs (all of them, in the
+        file's order) of the real rows."""
+        count = len(x)
+        self.feed(x, size)
+        x = self.interpreter.get_tensor(self.input.index)
+        outputs = []
+        for output in self.outputs:
+            y = self.interpreter.get_tensor(output.index)
+            if y.ndim == 0 or len(y) != len(x):
+                raise UnsupportedError(
+                    f"model output: shape {y.shape} for an input batch of {len(x)}; the "
+                    "workbench measures outputs with one row per input sample"
+                )
+            outputs.append(output.decode(y[:count]))
+        return outputs
+
+    def run(self, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
         """Outputs for `x` in equal batches of at most `batch_size` (the last one padded), so
         the interpreter is resized once, not twice per call."""
         x = check_inputs(x, (None, *self.sample_shape))
@@ -137,7 +189,7 @@ class BatchRunner:
             raise DataError("x: no samples to run")
         size = self.fixed_batch or -(-len(x) // -(-len(x) // batch_size))
         parts = [self.invoke(x[i : i + size], size) for i in range(0, len(x), size)]
-        return np.concatenate(parts)
+        return [np.concatenate(output) for output in zip(*parts, strict=True)]
 
 
 class ParallelRunner:
@@ -153,12 +205,14 @@ class ParallelRunner:
 
     def __init__(self, data: bytes, workers: int | None = None) -> None:
         count = workers or default_threads()
-        if count > 1 and _on_reference_kernels(data):
+        from workbench.engine.kernels import leaves_xnnpack
+
+        if count > 1 and leaves_xnnpack(data):
             self.runners = [BatchRunner(data, threads=1) for _ in range(count)]
         else:
             self.runners = [BatchRunner(data, threads=count)]
 
-    def run(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+    def run(self, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
         first = self.runners[0]
         x = check_inputs(x, (None, *first.sample_shape))
         if len(self.runners) == 1 or first.fixed_batch or len(x) < 2 * len(self.runners):
@@ -168,23 +222,8 @@ class ParallelRunner:
             _pool().submit(r.run, part, batch_size)
             for r, part in zip(self.runners, shares, strict=True)
         ]
-        return np.concatenate([future.result() for future in done])
-
-
-def _on_reference_kernels(data: bytes) -> bool:
-    """Whether some op of `data` runs on a single-threaded reference kernel (see ParallelRunner)."""
-    from workbench.tflite_file import read_tflite
-
-    model = read_tflite(data)
-    if any(t.dtype == "int16" and not t.constant for t in model.tensors):
-        return True
-    for op in model.ops:
-        inputs = [model.tensors[i] for i in op.inputs if i >= 0]
-        outputs = [model.tensors[i] for i in op.outputs if i >= 0]
-        integer_weights = any(t.constant and t.dtype in ("int8", "int4") for t in inputs)
-        if integer_weights and any(t.dtype == "float32" for t in outputs):
-            return True
-    return False
+        parts = [future.result() for future in done]
+        return [np.concatenate(output) for output in zip(*parts, strict=True)]
 
 
 @functools.cache
@@ -193,51 +232,128 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(default_threads(), thread_name_prefix="workbench-eval")
 
 
-def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """The model's float32 outputs for `x`, in batches of `batch_size` split over the cores.
+def run_outputs(data: bytes, x: np.ndarray, *, batch_size: int | None = None) -> list[np.ndarray]:
+    """Every float32 output of the model for `x` (in the file's order), in batches of
+    `batch_size` split over the cores (by default up to 256, fewer for large inputs:
+    `datasets.lazy.samples_per_batch`).
 
     Integer (int8 / uint8) model inputs are quantized with the input tensor's scale and zero
     point, integer outputs dequantized with the output's.
     """
+    from workbench.datasets.lazy import batches, samples_per_batch
+
+    batch_size = samples_per_batch(tuple(np.shape(x)[1:])) if batch_size is None else batch_size
     if batch_size < 1:
         raise DataError(f"batch_size: {batch_size} is not a positive batch size")
-    return ParallelRunner(data).run(x, batch_size)
+    runner = ParallelRunner(data)
+    if isinstance(x, np.ndarray):
+        return runner.run(x, batch_size)
+    # inputs read from files: a few batches at a time
+    parts = [runner.run(part, batch_size) for part in batches(x, 4 * batch_size)]
+    return [np.concatenate(output) for output in zip(*parts, strict=True)]
+
+
+def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
+    """The model's first float32 output for `x` (see `run_outputs`)."""
+    return run_outputs(data, x, batch_size=batch_size)[0]
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Scores of one model's outputs against the float reference outputs."""
+    """Scores of one model's outputs against the float reference outputs.
 
-    accuracy: float | None  # top-1 accuracy, None for unlabelled data
-    agreement: float  # top-1 agreement with the reference, 0..1
-    snr_db: float
-    cosine: float
+    Accuracy and top-1 agreement are about the first output and only where it is a vector of
+    class scores; `outputs` measures every output against float (SNR, cosine, max error).
+    """
+
+    accuracy: float | None  # top-1 accuracy; None for unlabelled data or no class scores
+    agreement: float | None  # top-1 agreement with the reference, 0..1; None: no class scores
+    snr_db: float  # of the first output
+    cosine: float  # of the first output
     samples: int
+    outputs: tuple[OutputAgreement, ...] = ()
     # per sample, whether the top-1 class is the label (None unlabelled); for paired statistics
     correct: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: value for name, value in self.__dict__.items() if name != "correct"}
+        record = {name: value for name, value in self.__dict__.items() if name != "correct"}
+        return {**record, "outputs": [output.to_dict() for output in self.outputs]}
 
 
-def evaluate(data: bytes, split: Split, reference: np.ndarray) -> Evaluation:
-    """Run `data` on `split` and score it against `reference` (float outputs for split.x)."""
-    outputs = run_tflite(data, split.x)
-    reference = np.asarray(reference, dtype=np.float32)
-    if reference.shape != outputs.shape:
+def as_outputs(values: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One array (a single-output model's) or a sequence of arrays, as a list of float32."""
+    if isinstance(values, np.ndarray):
+        return [np.asarray(values, dtype=np.float32)]
+    return [np.asarray(value, dtype=np.float32) for value in values]
+
+
+def output_agreement(
+    name: str, reference: np.ndarray, output: np.ndarray, classes: bool
+) -> OutputAgreement:
+    """SNR, mean cosine and max abs error of one output against its float reference."""
+    rows = len(output)
+    return OutputAgreement(
+        name=name,
+        shape=tuple(int(d) for d in output.shape[1:]),
+        classes=classes,
+        snr_db=snr_db(reference, output),
+        cosine=cosine_similarity(reference.reshape(rows, -1), output.reshape(rows, -1)),
+        max_abs_error=max_abs_error(reference, output),
+    )
+
+
+def _class_scores(model: Any, tensor: int, output: np.ndarray) -> bool:
+    """A (samples, classes) output that holds class scores: the only output, or a softmax (in
+    a model with several outputs a plain vector is as likely landmarks or an embedding)."""
+    if not is_class_scores(output):
+        return False
+    if len(model.outputs) == 1:
+        return True
+    producer = model.producer(tensor)
+    while producer is not None and producer.opcode in ("DEQUANTIZE", "QUANTIZE"):
+        producer = model.producer(producer.inputs[0])
+    return producer is not None and producer.opcode == "SOFTMAX"
+
+
+def class_scores(
+    reference: np.ndarray | Sequence[np.ndarray], float_tflite: Callable[[], bytes]
+) -> np.ndarray | None:
+    """The float model's first output when it holds class scores (as `evaluate` decides it,
+    reading the file only for a model with several outputs), else None."""
+    outputs = as_outputs(reference)
+    if len(outputs) == 1:
+        return outputs[0] if is_class_scores(outputs[0]) else None
+    model = read_tflite(float_tflite())
+    return outputs[0] if _class_scores(model, model.outputs[0].index, outputs[0]) else None
+
+
+def evaluate(
+    data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]
+) -> Evaluation:
+    """Run `data` on `split` and score it against `reference`: the float model's outputs for
+    split.x (one array, or one per output in the file's order)."""
+    outputs = run_outputs(data, split.x)
+    references = as_outputs(reference)
+    shapes = [r.shape for r in references]
+    if shapes != [o.shape for o in outputs]:
         raise DataError(
-            f"reference: shape {reference.shape} differs from the model outputs "
-            f"{outputs.shape}; give the float model's outputs on the same samples"
+            f"reference: shapes {shapes} differ from the model outputs "
+            f"{[o.shape for o in outputs]}; give the float model's outputs on the same samples"
         )
-    correct = None if split.y is None else top1_correct(outputs, split.y)
+    model = read_tflite(data)
+    agreements = tuple(
+        output_agreement(tensor.name, r, o, _class_scores(model, tensor.index, o))
+        for tensor, r, o in zip(model.outputs, references, outputs, strict=True)
+    )
+    first, scores = agreements[0], outputs[0]
+    correct = top1_correct(scores, split.y) if first.classes and split.y is not None else None
     return Evaluation(
         accuracy=None if correct is None else float(np.mean(correct)),
-        agreement=top1_agreement(reference, outputs),
-        snr_db=snr_db(reference, outputs),
-        cosine=cosine_similarity(
-            reference.reshape(len(reference), -1), outputs.reshape(len(outputs), -1)
-        ),
-        samples=len(outputs),
+        agreement=top1_agreement(references[0], scores) if first.classes else None,
+        snr_db=first.snr_db,
+        cosine=first.cosine,
+        samples=len(scores),
+        outputs=agreements,
         correct=correct,
     )
 
@@ -250,18 +366,64 @@ class Latency:
     spread_ms: float
     threads: int
 
+    @classmethod
+    def of(cls, times_ms: np.ndarray, threads: int) -> Latency:
+        """Median and interquartile range of invoke times in milliseconds."""
+        q25, median, q75 = np.percentile(times_ms, [25, 50, 75])
+        return cls(float(median), float(q75 - q25), threads)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def measure(
+    data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]
+) -> tuple[Evaluation | Unavailable, Latency | Unavailable]:
+    """`evaluate` and `measure_latency` of `data`, each kept as `Unavailable` with the runtime's
+    reason when the runtime refuses it, so a refused variant is a result, not an exception."""
+    measured: list[Any] = []
+    for name, work in (
+        ("evaluation", lambda: evaluate(data, split, reference)),
+        ("latency", lambda: measure_latency(data, split.x[:1])),
+    ):
+        try:
+            measured.append(work())
+        except RuntimeRefusal as refusal:
+            measured.append(Unavailable(name, refusal.reason))
+        except ModelFileError as error:  # the runtime does not even load this variant
+            measured.append(Unavailable(name, str(error)))
+    return measured[0], measured[1]
+
+
+def refused_scores(
+    scores: Evaluation | Unavailable, latency: Latency | Unavailable
+) -> tuple[Evaluation, Latency]:
+    """The measurements of `measure` with NaN numbers standing in for the refused ones (the
+    result that carries them lists the `Unavailable`s)."""
+    nan = float("nan")
+    if isinstance(scores, Unavailable):
+        scores = Evaluation(accuracy=None, agreement=None, snr_db=nan, cosine=nan, samples=0)
+    if isinstance(latency, Unavailable):
+        latency = Latency(nan, nan, default_threads())
+    return scores, latency
 
 
 def measure_latency(
     data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
 ) -> Latency:
-    """Time `repeats` single-sample invokes after a warm-up (input set once, output read)."""
+    """Median and interquartile range of `latency_times`."""
+    threads = threads or default_threads()
+    return Latency.of(latency_times(data, sample, repeats=repeats, threads=threads), threads)
+
+
+def latency_times(
+    data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
+) -> np.ndarray:
+    """Milliseconds of `repeats` single-sample invokes after a warm-up (input set once, output
+    read)."""
     if repeats < 1:
         raise DataError(f"repeats: {repeats} is not a positive count")
-    threads = threads or default_threads()
-    runner = BatchRunner(data, threads=threads)
+    runner = BatchRunner(data, threads=threads or default_threads())
     sample = np.asarray(sample, dtype=np.float32)
     sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
     sample = check_inputs(sample, (None, *runner.sample_shape))
@@ -271,12 +433,11 @@ def measure_latency(
     interpreter = runner.interpreter
     interpreter.set_tensor(runner.input.index, runner.input.encode(sample))
     for _ in range(WARMUP_INVOKES):
-        interpreter.invoke()
+        invoke(interpreter)
     times = np.empty(repeats)
     for i in range(repeats):
         start = time.perf_counter()
         interpreter.invoke()
         interpreter.get_tensor(runner.output.index)
         times[i] = time.perf_counter() - start
-    q25, median, q75 = np.percentile(times * 1000.0, [25, 50, 75])
-    return Latency(float(median), float(q75 - q25), threads)
+    return times * 1000.0

@@ -10,6 +10,11 @@ output alone, sits near 1/sqrt(12) ≈ 0.29 scales.
 
 Layers are matched by Keras layer name (`op_layers`); with no layer names (a bare `.tflite`)
 every op is its own layer, matched by output tensor name.
+
+When the reference kernels refuse the quantized model (a kernel's check fails in prepare, e.g.
+``no_integer_overflow_from_quantization`` for a layer whose output scale is tiny), each layer is
+tried alone on them: the layers refused are reported `Unavailable` with the runtime's reason,
+and the others are read from the default runtime (XNNPACK) with their tensors made outputs.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from workbench.engine.evaluation import BatchRunner, make_interpreter
-from workbench.errors import DataError
-from workbench.qtyping import LayerError
+from workbench.engine.evaluation import BatchRunner, allocate, invoke, make_interpreter
+from workbench.errors import DataError, RuntimeRefusal
+from workbench.qtyping import LayerError, Unavailable
+from workbench.tflite_edit import cut, unpack, with_outputs
 from workbench.tflite_file import op_layers, read_tflite
 
 BATCH_SIZE = 64
@@ -65,21 +71,30 @@ def _pairs(float_model: Any, quant_model: Any, layer_names: Sequence[str]) -> li
     return pairs
 
 
+def _slots(model: Any, ops: Sequence[Any]) -> list[tuple[int, int]]:
+    """(position in `ops`, input slot) of each activation entering these ops from outside."""
+    inside = {index for op in ops for index in op.outputs}
+    return [
+        (position, slot)
+        for position, op in enumerate(ops)
+        for slot, index in enumerate(op.inputs)
+        if index >= 0 and index not in inside and not model.tensors[index].constant
+    ]
+
+
+def _alone(model_t: Any, model: Any, ops: Sequence[Any]) -> bytes:
+    """The `.tflite` of these ops alone, fed by the activations entering them."""
+    inputs = [ops[p].inputs[s] for p, s in _slots(model, ops)]
+    return cut(model_t, [op.index for op in ops], inputs, [ops[-1].outputs[0]])
+
+
 class _OneLayer:
     """The float ops of one layer, cut out of the float file, fed with arrays."""
 
     def __init__(self, model_t: Any, float_model: Any, pair: _Pair, options: dict) -> None:
-        inside = {index for op in pair.float_ops for index in op.outputs}
-        # (position in the layer's ops, input slot) of each activation entering the layer
-        self.slots = [
-            (position, slot)
-            for position, op in enumerate(pair.float_ops)
-            for slot, index in enumerate(op.inputs)
-            if index >= 0 and index not in inside and not float_model.tensors[index].constant
-        ]
-        inputs = [pair.float_ops[p].inputs[s] for p, s in self.slots]
-        data = _cut(model_t, [op.index for op in pair.float_ops], inputs, pair.float_ops[-1])
-        self.interpreter = make_interpreter(data, **options)
+        self.slots = _slots(float_model, pair.float_ops)
+        self.interpreter = make_interpreter(_alone(model_t, float_model, pair.float_ops), **options)
+        allocate(self.interpreter)
         self.shapes: list[tuple[int, ...]] = []
 
     def run(self, values: list[np.ndarray]) -> np.ndarray:
@@ -88,30 +103,52 @@ class _OneLayer:
         if shapes != self.shapes:
             for detail, shape in zip(details, shapes, strict=True):
                 self.interpreter.resize_tensor_input(detail["index"], list(shape), strict=False)
-            self.interpreter.allocate_tensors()
+            allocate(self.interpreter)
             self.shapes = shapes
         for detail, value in zip(details, values, strict=True):
             self.interpreter.set_tensor(detail["index"], value.astype(detail["dtype"]))
-        self.interpreter.invoke()
+        invoke(self.interpreter)
         output = self.interpreter.get_output_details()[0]["index"]
         return self.interpreter.get_tensor(output).astype(np.float64)
 
 
-def _cut(model_t: Any, op_indices: list[int], inputs: list[int], last: Any) -> bytes:
-    """A `.tflite` of the main graph's ops `op_indices` only, with `inputs` as its inputs."""
-    import flatbuffers
-
-    graph = model_t.subgraphs[0]
-    saved = (graph.operators, graph.inputs, graph.outputs, model_t.signatureDefs)
+def _refused_alone(model_t: Any, model: Any, ops: Sequence[Any], options: dict) -> str | None:
+    """The runtime's reason when these ops, cut out alone, are refused; None when they run."""
     try:
-        graph.operators = [saved[0][index] for index in op_indices]
-        graph.inputs, graph.outputs = list(inputs), [last.outputs[0]]
-        model_t.signatureDefs = None
-        builder = flatbuffers.Builder(1024)
-        builder.Finish(model_t.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
-    finally:
-        graph.operators, graph.inputs, graph.outputs, model_t.signatureDefs = saved
+        allocate(make_interpreter(_alone(model_t, model, ops), **options))
+    except RuntimeRefusal as refusal:
+        return refusal.reason
+    return None
+
+
+def _quantized_runner(
+    quant_tflite: bytes, quant_model: Any, pairs: list[_Pair], batch: int, options: dict
+) -> tuple[BatchRunner, dict[str, str]]:
+    """The quantized model with every tensor readable, and the layers the reference kernels
+    refuse (key -> reason). First choice: reference kernels with all tensors preserved."""
+    try:
+        runner = BatchRunner(quant_tflite, experimental_preserve_all_tensors=True, **options)
+        runner.resize(runner.fixed_batch or batch)
+        return runner, {}
+    except RuntimeRefusal as refusal:
+        whole = refusal.reason
+    model_t = unpack(quant_tflite)
+    refused = {
+        pair.key: reason
+        for pair in pairs
+        if (reason := _refused_alone(model_t, quant_model, pair.quant_ops, options)) is not None
+    }
+    read = []  # each layer's inputs and output, made model outputs
+    for pair in pairs:
+        read += [pair.quant_ops[p].inputs[s] for p, s in _slots(quant_model, pair.quant_ops)]
+        read.append(pair.quant_ops[-1].outputs[0])
+    try:
+        runner = BatchRunner(with_outputs(quant_tflite, read))
+        runner.resize(runner.fixed_batch or batch)
+        return runner, refused
+    except RuntimeRefusal as refusal:
+        reason = f"{whole}; on the default runtime: {refusal.reason}"
+        raise RuntimeRefusal(str(refusal), reason) from None
 
 
 def _dequantized(runner: BatchRunner, tensor: Any) -> np.ndarray:
@@ -124,13 +161,21 @@ def _dequantized(runner: BatchRunner, tensor: Any) -> np.ndarray:
 def layer_errors(
     float_tflite: bytes, quant_tflite: bytes, x: np.ndarray, layer_names: Sequence[str]
 ) -> tuple[LayerError, ...]:
-    """Per-layer RMSE and RMSE/scale of `quant_tflite` against `float_tflite` on inputs `x`.
+    """The layers `measure_layer_errors` could measure."""
+    return measure_layer_errors(float_tflite, quant_tflite, x, layer_names)[0]
+
+
+def measure_layer_errors(
+    float_tflite: bytes, quant_tflite: bytes, x: np.ndarray, layer_names: Sequence[str]
+) -> tuple[tuple[LayerError, ...], tuple[Unavailable, ...]]:
+    """Per-layer RMSE and RMSE/scale of `quant_tflite` against `float_tflite` on inputs `x`,
+    and the layers the runtime refused (`Unavailable("layer <name>", reason)`).
 
     Layers appear in execution order. `scale` and `rmse_per_scale` are 0.0 for a layer whose
-    output stayed float (dynamic-range and float16 variants, layers kept float).
+    output stayed float (dynamic-range and float16 variants, layers kept float). When the
+    runtime refuses the quantized model on every path, `RuntimeRefusal` is raised.
     """
     from ai_edge_litert.interpreter import OpResolverType
-    from ai_edge_litert.schema_py_generated import ModelT
 
     x = np.asarray(x, dtype=np.float32)
     if len(x) == 0:
@@ -139,16 +184,25 @@ def layer_errors(
     pairs = _pairs(float_model, quant_model, list(layer_names))
     # reference kernels: XNNPACK would fuse ops and hide the outputs read here
     options = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-    model_t = ModelT.InitFromPackedBuf(bytes(float_tflite), 0)
-    layers = [_OneLayer(model_t, float_model, pair, options) for pair in pairs]
-    runner = BatchRunner(quant_tflite, experimental_preserve_all_tensors=True, **options)
+    runner, refused = _quantized_runner(quant_tflite, quant_model, pairs, BATCH_SIZE, options)
+    model_t = unpack(float_tflite)
+    layers: list[_OneLayer | None] = []
+    for pair in pairs:
+        try:
+            alone = None if pair.key in refused else _OneLayer(model_t, float_model, pair, options)
+            layers.append(alone)
+        except RuntimeRefusal as refusal:
+            refused[pair.key] = refusal.reason
+            layers.append(None)
     squared = [0.0] * len(pairs)
     counts = [0] * len(pairs)
     batch_size = runner.fixed_batch or BATCH_SIZE
     for start in range(0, len(x), batch_size):
         batch = x[start : start + batch_size]
-        runner.invoke(batch)
+        runner.feed(batch)
         for i, (pair, layer) in enumerate(zip(pairs, layers, strict=True)):
+            if layer is None:
+                continue
             inputs = [
                 _dequantized(runner, quant_model.tensors[pair.quant_ops[p].inputs[s]])
                 for p, s in layer.slots
@@ -177,4 +231,5 @@ def layer_errors(
                 rmse_per_scale=rmse / scale if scale > 0 else 0.0,
             )
         )
-    return tuple(errors)
+    unavailable = tuple(Unavailable(f"layer {key}", reason) for key, reason in refused.items())
+    return tuple(errors), unavailable

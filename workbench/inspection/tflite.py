@@ -142,7 +142,10 @@ def tflite_weight_stats(data: bytes, layer_names: Sequence[str] = ()) -> list[We
 def tflite_activation_ranges(
     data: bytes, x: Any, *, layer_names: Sequence[str] = (), batch_size: int = 128
 ) -> list[ActivationRange]:
-    """Ranges of the model input and every op output over `x`, in one streaming pass."""
+    """Ranges of the model input and every op output over `x`, in one streaming pass
+    (`RuntimeRefusal` when the runtime refuses to run the model with every tensor kept)."""
+    from workbench.engine.evaluation import allocate, invoke
+
     model = read_tflite(data)
     name = _namer(model, layer_names)
     source = model.inputs[0]
@@ -161,12 +164,12 @@ def tflite_activation_ranges(
         batch = x[start : start + batch_size]
         if batch.shape != shape:
             interpreter.resize_tensor_input(source.index, batch.shape)
-            interpreter.allocate_tensors()
+            allocate(interpreter)
             shape = batch.shape
         if source.quantized and source.dtype in affine.DTYPES:
             batch = quantize_inputs(batch, source.dtype, source.scales[0], source.zero_points[0])
         interpreter.set_tensor(source.index, batch)
-        interpreter.invoke()
+        invoke(interpreter)
         for histogram, (_, _, tensor) in zip(histograms, probes, strict=True):
             histogram.update(real_values(tensor, interpreter.get_tensor(tensor.index)))
     return [

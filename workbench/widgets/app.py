@@ -9,6 +9,7 @@ import ipywidgets as w
 from workbench.qtyping import QuantConfig
 from workbench.widgets.a11y import Accessibility
 from workbench.widgets.board import BoardView, StatusView
+from workbench.widgets.compression import CompressionView
 from workbench.widgets.controls import ControlsView
 from workbench.widgets.explainer import AffineExplainer
 from workbench.widgets.html import STYLE
@@ -17,6 +18,7 @@ from workbench.widgets.live import LiveController
 from workbench.widgets.pickers import PickerView
 from workbench.widgets.quantized import QuantizedView
 from workbench.widgets.ranges import RangeView
+from workbench.widgets.search import SearchView
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, styled
 
@@ -64,6 +66,8 @@ class Workbench(View):
         self.quantized = QuantizedView(self.state)
         self.ranges = RangeView(self.state)
         self.explainer = AffineExplainer()
+        self.compression = CompressionView(self.state)
+        self.search = SearchView(self.state)
         self.controls.widget.layout = w.Layout(width="460px", max_width="100%")
         self.board.widget.layout = w.Layout(flex="1 1 520px", min_width="min(520px, 100%)")
         self.accessibility = Accessibility(names=CHART_NAMES, layout={"display": "none"})
@@ -78,10 +82,12 @@ class Workbench(View):
                         [self.controls.widget, self.board.widget],
                         layout={"align_items": "flex-start", "flex_flow": "row wrap"},
                     ),
+                    self.search.widget,
                     self.layer_errors.widget,
                     self.quantized.widget,
                     self.ranges.widget,
                     self.explainer.widget,
+                    self.compression.widget,
                 ]
             ),
             "wb-app",
@@ -101,6 +107,8 @@ class Workbench(View):
         """Stop the background work (waiting at most `timeout` s for the threads to end),
         remove uploaded files and close the widgets."""
         self.controller.close(timeout)
+        self.compression.close()
+        self.search.close()
         self.pickers.close()
         self.widget.close()
 

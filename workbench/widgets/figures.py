@@ -163,6 +163,10 @@ def activation_histogram(
     return _layout(fig, title)
 
 
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
 def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -> go.Figure:
     """Size, accuracy, agreement and latency of each variant side by side: one colour per
     variant, named in the legend (the current one marked), the numbers on the bars."""
@@ -170,8 +174,8 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
         return empty("", "The board fills in once the first variant is measured.", 260)
     columns: list[tuple[str, Any]] = [
         ("size (KB)", lambda row: row.size_bytes / 1024),
-        ("accuracy (%)", lambda row: None if row.accuracy is None else 100 * row.accuracy),
-        ("agreement with float (%)", lambda row: 100 * row.agreement),
+        ("accuracy (%)", lambda row: _percent(row.accuracy)),
+        ("agreement with float (%)", lambda row: _percent(row.agreement)),
         ("latency (ms, median)", lambda row: row.latency_ms),
     ]
     fig = make_subplots(rows=1, cols=4, subplot_titles=[title for title, _ in columns])
@@ -210,7 +214,7 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
 
 
 def _short(value: float | None) -> str:
-    return "" if value is None else f"{value:.3g}"
+    return "" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
 def layer_error_chart(

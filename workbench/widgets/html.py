@@ -65,6 +65,8 @@ def _fmt(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
 
 def latency_text(median_ms: float, spread_ms: float) -> str:
     """The median with its interquartile range, to the precision the spread allows."""
+    if not math.isfinite(median_ms):  # refused by the runtime
+        return "–"
     if spread_ms > 0:
         digits = min(3, max(0, -math.floor(math.log10(spread_ms))))
     else:
@@ -79,8 +81,9 @@ def within_noise(row: VariantResult, baseline: VariantResult) -> bool:
 
 
 def board_cells(row: VariantResult) -> dict[str, str]:
-    """The formatted numbers of one board row, by column name."""
-    return {
+    """The formatted numbers of one board row, by column name ("unavailable" where the runtime
+    refused the measurement)."""
+    cells = {
         "size": _fmt(row.size_bytes / 1024),
         "ratio": _fmt(row.size_ratio, 2),
         "accuracy": _fmt(row.accuracy, 1, 100),
@@ -90,6 +93,11 @@ def board_cells(row: VariantResult) -> dict[str, str]:
         "latency": latency_text(row.latency_ms, row.latency_spread_ms),
         "convert": _fmt(row.convert_s, 2),
     }
+    refused = {"evaluation": ("accuracy", "drop", "agreement", "snr"), "latency": ("latency",)}
+    for measurement, columns in refused.items():
+        if row.missing(measurement):
+            cells.update(dict.fromkeys(columns, "unavailable"))
+    return cells
 
 
 def board_table(

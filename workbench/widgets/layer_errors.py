@@ -80,6 +80,11 @@ class LayerErrorView(View):
             self.note.value = f'<div class="wb-help">{_why_none(result)}</div>'
         else:
             self.note.value = f'<div class="wb-help">{escape(result.label)}</div>'
+        unavailable = result.unavailable if result is not None else ()
+        refused = [u for u in unavailable if u.measurement.startswith("layer")]
+        if refused:
+            items = "".join(f"<li>{escape(str(u))}</li>" for u in refused)
+            self.note.value += f'<ul class="wb-help wb-error-unavailable">{items}</ul>'
         names = [e.layer for e in errors]
         keep = self.state.config.keep_float
         candidates = [e for e in errors if e.layer not in keep] or list(errors)

@@ -33,6 +33,7 @@ def quantized_html(before: Any, after: Any, label: str) -> str:
             f"{after.size_bytes / 1024:.1f} KB",
         ),
     }
+    runs_on = _runs_on(after.runtime)
     layer_rows = []
     for row in after.layers:
         old = float_rows.get(row.layer)
@@ -46,6 +47,7 @@ def quantized_html(before: Any, after: Any, label: str) -> str:
                 _arrow(old.weight_dtype if old else "?", weights) if row.weight_dtype else "–",
                 _arrow(old.activation_dtype if old else "?", row.activation_dtype),
                 _arrow(old.bytes if old else "?", row.bytes),
+                runs_on.get(row.layer, "–"),
             ]
         )
     conversions = [
@@ -66,10 +68,18 @@ def quantized_html(before: Any, after: Any, label: str) -> str:
         if activations_in_float and len(activations_in_float) < len(after.layers)
         else ""
     )
+    slow = [layer for layer, where in runs_on.items() if where.startswith("reference")]
+    if slow:
+        note += (
+            f" {len(slow)} of {len(runs_on)} layers run on TFLite's reference kernels (one core, "
+            "no XNNPACK): that is where the latency goes."
+        )
+    if after.runtime is not None:
+        io["kernels"] = after.runtime.summary()
     parts = [
         html.key_value_table(io, "wb-quantized-io"),
         html.table(
-            ["layer", "ops", "weights", "activations", "weight bytes"],
+            ["layer", "ops", "weights", "activations", "weight bytes", "runs on"],
             layer_rows,
             "wb-quantized-layers",
         ),
@@ -82,6 +92,15 @@ def quantized_html(before: Any, after: Any, label: str) -> str:
         else "",
     ]
     return "".join(parts)
+
+
+def _runs_on(runtime: Any) -> dict[str, str]:
+    """Layer -> "XNNPACK" or "reference: <why>" (a layer is as slow as its slowest op)."""
+    found: dict[str, str] = {}
+    for op in runtime.ops if runtime is not None else ():
+        if op.layer is not None and not found.get(op.layer, "").startswith("reference"):
+            found[op.layer] = "XNNPACK" if op.kernel == "xnnpack" else f"reference: {op.reason}"
+    return found
 
 
 class QuantizedView(View):

@@ -111,7 +111,11 @@ class RangeView(View):
             for plot, key in self._plots():
                 plot.show(_empty(TITLES[key]))
             return
-        self.note.value = f'<div class="wb-help">{escape(inspection.message)}</div>'
+        unknown = [item.layer for item in inspection.weights if _not_predicted(item)]
+        message = inspection.message
+        if unknown:  # never show a kernel the converter changes in a way not modelled
+            message += f" Weights not predicted (a fold not modelled): {', '.join(unknown)}."
+        self.note.value = f'<div class="wb-help">{escape(message)}</div>'
         names = [item.layer for item in inspection.weights]
         names += [item.layer for item in inspection.activations if item.layer not in names]
         self._syncing = True
@@ -143,8 +147,9 @@ class RangeView(View):
             self.layer.value = selected or None
         finally:
             self._syncing = False
+        predicted = [item for item in inspection.weights if not _not_predicted(item)]
         for plot, items, title in (
-            (self.weights, inspection.weights, TITLES["weights"]),
+            (self.weights, predicted, TITLES["weights"]),
             (self.activations, inspection.activations, TITLES["activations"]),
         ):
             if not items:
@@ -160,7 +165,7 @@ class RangeView(View):
                     title=title,
                 )
             )
-        weights = {item.layer: item for item in inspection.weights}
+        weights = {item.layer: item for item in predicted}
         activations = {item.layer: item for item in inspection.activations}
         stat = weights.get(selected) or next(iter(weights.values()), None)
         if stat is not None:
@@ -191,3 +196,7 @@ class RangeView(View):
             )
         else:
             self.histogram.show(_empty(TITLES["histogram"], inspection.message or "no data"))
+
+
+def _not_predicted(item: Any) -> bool:
+    return getattr(item, "not_predicted", None) is not None
