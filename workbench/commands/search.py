@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         field, _, rest = str(error).partition(":")
         option = "--samples" if field == "calibration_samples" else f"--{field.replace('_', '-')}"
         raise UnsupportedError(f"{option}:{rest}") from None
-    session = Session(args.model, args.data)
+    session = Session(args.model, args.data, weights=args.weights)
     print(
         f"{session.model.name} on {session.data.name if session.data else 'no data'}: "
         f"{config.objective.value} within {config.max_drop:g} points, "

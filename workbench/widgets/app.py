@@ -8,6 +8,7 @@ import ipywidgets as w
 
 from workbench.qtyping import QuantConfig
 from workbench.widgets.board import BoardView, StatusView
+from workbench.widgets.compression import CompressionView
 from workbench.widgets.controls import ControlsView
 from workbench.widgets.explainer import AffineExplainer
 from workbench.widgets.html import STYLE
@@ -52,6 +53,7 @@ class Workbench(View):
         self.quantized = QuantizedView(self.state)
         self.ranges = RangeView(self.state)
         self.explainer = AffineExplainer()
+        self.compression = CompressionView(self.state)
         self.search = SearchView(self.state)
         self.controls.widget.layout = w.Layout(width="460px")
         self.board.widget.layout = w.Layout(flex="1 1 600px", min_width="600px")
@@ -70,6 +72,7 @@ class Workbench(View):
                     self.quantized.widget,
                     self.ranges.widget,
                     self.explainer.widget,
+                    self.compression.widget,
                 ]
             ),
             "wb-app",
@@ -87,6 +90,7 @@ class Workbench(View):
 
     def close(self) -> None:
         self.controller.close()
+        self.compression.close()
         self.search.close()
         self.widget.close()
 
