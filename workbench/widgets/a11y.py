@@ -5,8 +5,8 @@ every workbench app on the page: `aria-pressed` on each toggle button (following
 state, which the stylesheet also shows by a check mark and an outline, not by colour alone);
 `role="status"` and `aria-live="polite"` on the status line, whose element persists while its
 text changes, so the change is announced; and `role="figure"` with an accessible name on each
-chart, keyed by its CSS class in `names`. plotly's toolbar is hidden by the stylesheet, which
-takes its buttons out of the tab order.
+chart, keyed by its CSS class in `names` (other charts are named by their title). plotly's
+toolbar is hidden by the stylesheet, which takes its buttons out of the tab order.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ function label(root, names) {
         chart.setAttribute("aria-label", name);
       }
     }
+  }
+  for (const chart of root.querySelectorAll(".wb-plot:not([aria-label])")) {
+    const title = chart.querySelector(".gtitle")?.textContent;  // any other chart: its title
+    chart.setAttribute("role", "figure");
+    chart.setAttribute("aria-label", title ? `Chart: ${title}` : "Chart");
   }
 }
 
