@@ -10,7 +10,7 @@ from workbench import __version__
 from workbench.engine.quiet import quiet_start
 from workbench.errors import WorkbenchError
 
-COMMANDS = ("inspect", "compare", "convert", "dashboard", "sweep")
+COMMANDS = ("inspect", "compare", "convert", "compress", "search", "dashboard", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as shells report it
 
 
 if __name__ == "__main__":

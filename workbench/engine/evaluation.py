@@ -232,19 +232,28 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(default_threads(), thread_name_prefix="workbench-eval")
 
 
-def run_outputs(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> list[np.ndarray]:
+def run_outputs(data: bytes, x: np.ndarray, *, batch_size: int | None = None) -> list[np.ndarray]:
     """Every float32 output of the model for `x` (in the file's order), in batches of
-    `batch_size` split over the cores.
+    `batch_size` split over the cores (by default up to 256, fewer for large inputs:
+    `datasets.lazy.samples_per_batch`).
 
     Integer (int8 / uint8) model inputs are quantized with the input tensor's scale and zero
     point, integer outputs dequantized with the output's.
     """
+    from workbench.datasets.lazy import batches, samples_per_batch
+
+    batch_size = samples_per_batch(tuple(np.shape(x)[1:])) if batch_size is None else batch_size
     if batch_size < 1:
         raise DataError(f"batch_size: {batch_size} is not a positive batch size")
-    return ParallelRunner(data).run(x, batch_size)
+    runner = ParallelRunner(data)
+    if isinstance(x, np.ndarray):
+        return runner.run(x, batch_size)
+    # inputs read from files: a few batches at a time
+    parts = [runner.run(part, batch_size) for part in batches(x, 4 * batch_size)]
+    return [np.concatenate(output) for output in zip(*parts, strict=True)]
 
 
-def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
     """The model's first float32 output for `x` (see `run_outputs`)."""
     return run_outputs(data, x, batch_size=batch_size)[0]
 
@@ -381,6 +390,8 @@ def measure(
             measured.append(work())
         except RuntimeRefusal as refusal:
             measured.append(Unavailable(name, refusal.reason))
+        except ModelFileError as error:  # the runtime does not even load this variant
+            measured.append(Unavailable(name, str(error)))
     return measured[0], measured[1]
 
 

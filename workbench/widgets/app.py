@@ -8,6 +8,7 @@ import ipywidgets as w
 
 from workbench.qtyping import QuantConfig
 from workbench.widgets.board import BoardView, StatusView
+from workbench.widgets.compression import CompressionView
 from workbench.widgets.controls import ControlsView
 from workbench.widgets.explainer import AffineExplainer
 from workbench.widgets.html import STYLE
@@ -16,6 +17,7 @@ from workbench.widgets.live import LiveController
 from workbench.widgets.pickers import PickerView
 from workbench.widgets.quantized import QuantizedView
 from workbench.widgets.ranges import RangeView
+from workbench.widgets.search import SearchView
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, styled
 
@@ -51,6 +53,8 @@ class Workbench(View):
         self.quantized = QuantizedView(self.state)
         self.ranges = RangeView(self.state)
         self.explainer = AffineExplainer()
+        self.compression = CompressionView(self.state)
+        self.search = SearchView(self.state)
         self.controls.widget.layout = w.Layout(width="460px")
         self.board.widget.layout = w.Layout(flex="1 1 600px", min_width="600px")
         self.widget = styled(
@@ -63,10 +67,12 @@ class Workbench(View):
                         [self.controls.widget, self.board.widget],
                         layout={"align_items": "flex-start", "flex_flow": "row wrap"},
                     ),
+                    self.search.widget,
                     self.layer_errors.widget,
                     self.quantized.widget,
                     self.ranges.widget,
                     self.explainer.widget,
+                    self.compression.widget,
                 ]
             ),
             "wb-app",
@@ -84,6 +90,8 @@ class Workbench(View):
 
     def close(self) -> None:
         self.controller.close()
+        self.compression.close()
+        self.search.close()
         self.widget.close()
 
     def __repr__(self) -> str:

@@ -1,0 +1,195 @@
+"""Compression on digits_cnn, every technique for real with a few training steps.
+
+Structural facts only (read back from the `.tflite`): zeros after pruning, distinct values
+after clustering, both kept through QAT; equalization balances ranges; one-line errors; a
+cancelled run leaves the session as it was.
+"""
+
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from workbench.cli import main
+from workbench.compress import Cancelled, CompressConfig, Technique, TrainingProgress, compress
+from workbench.errors import DataError, UnsupportedError
+from workbench.qtyping import Granularity, QuantConfig
+from workbench.session import Session
+
+PER_CHANNEL = QuantConfig()
+PER_TENSOR = QuantConfig(granularity=Granularity.PER_TENSOR)
+FEW = {"epochs": 1, "steps": 4, "batch_size": 32, "learning_rate": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def session():
+    return Session("digits_cnn")
+
+
+def weights_of(session):
+    return [w.copy() for w in session.model.keras_model.get_weights()]
+
+
+def test_config_round_trips_and_keys_stably():
+    config = CompressConfig(technique="prune", sparsity=0.75, structured=True, epochs=3)
+    again = CompressConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and again.key == config.key and hash(again) == hash(config)
+    assert config.label == "prune 75 % 2:4"
+    assert CompressConfig(technique="cluster+qat", clusters=8).label == "cluster 8 + qat"
+    # fields a technique does not use are normalised away: the same run keys the same
+    assert CompressConfig(technique="qat", sparsity=0.9).key == CompressConfig("qat").key
+    assert CompressConfig(technique="prune", sparsity=0.9).key != CompressConfig("prune").key
+    assert config.replace(sparsity=0.5).sparsity == 0.5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"technique": "prune", "sparsity": 0.0}, "sparsity: 0.0 is not in (0, 1)"),
+        ({"technique": "prune", "sparsity": 1.0}, "sparsity: 1.0 is not in (0, 1)"),
+        ({"technique": "cluster", "clusters": 1}, "clusters: 1 is below 2"),
+        ({"technique": "shrink"}, "technique: 'shrink' is not one of qat, prune"),
+        ({"technique": "distill", "width": 1.5}, "width: 1.5 is not in (0, 1]"),
+        ({"epochs": 0}, "epochs: 0 is below 1"),
+    ],
+)
+def test_bad_values_are_one_line_errors(changes, message):
+    with pytest.raises(UnsupportedError) as error:
+        CompressConfig(**changes)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_prune_leaves_zeros_in_the_tflite_and_keeps_them_through_qat(session):
+    progress: list[TrainingProgress] = []
+    pruned = session.compressed(
+        CompressConfig(technique="prune", sparsity=0.5, **FEW), progress=progress.append
+    )
+    assert [p.batch for p in progress if p.val_accuracy is None] == [1, 2, 3, 4]
+    assert progress[-1].val_accuracy is not None and progress[-1].fraction == 1.0
+    facts = pruned.kernel_facts(PER_CHANNEL)
+    assert [f.layer for f in facts] == ["conv1", "conv2", "dense", "classifier"]
+    assert all(f.zeros >= 0.49 for f in facts), facts
+    assert pruned.gzip_size(PER_CHANNEL) < len(pruned.session.variant(PER_CHANNEL).tflite)
+    assert pruned.label(PER_CHANNEL) == "prune 50 % + int8 · per-channel"
+    assert pruned.session.model.fingerprint != session.model.fingerprint
+    both = session.compressed(CompressConfig(technique="prune+qat", sparsity=0.5, **FEW))
+    assert all(f.zeros >= 0.49 for f in both.kernel_facts(PER_CHANNEL))
+
+
+def test_cluster_leaves_few_values_and_keeps_them_through_qat(session):
+    clustered = session.compressed(CompressConfig(technique="cluster", clusters=16, **FEW))
+    assert all(f.distinct_per_channel <= 16 for f in clustered.kernel_facts(PER_CHANNEL))
+    assert all(f.distinct <= 16 for f in clustered.kernel_facts(PER_TENSOR))
+    plain = session.variant(PER_TENSOR).tflite
+    assert clustered.gzip_size(PER_TENSOR) < len(plain)
+    both = session.compressed(CompressConfig(technique="cluster+qat", clusters=16, **FEW))
+    assert all(f.distinct_per_channel <= 16 for f in both.kernel_facts(PER_CHANNEL))
+
+
+def test_prune_cluster_qat_keeps_zeros_and_clusters(session):
+    config = CompressConfig(technique="prune+cluster+qat", sparsity=0.5, clusters=8, **FEW)
+    facts = session.compressed(config).kernel_facts(PER_CHANNEL)
+    assert all(f.zeros >= 0.45 and f.distinct_per_channel <= 8 for f in facts), facts
+
+
+def test_qat_makes_a_model_every_mode_converts(session):
+    qat = session.compressed(CompressConfig(technique="qat", weights="per-tensor", **FEW))
+    result = qat.session.evaluate(PER_TENSOR)
+    assert result.accuracy > 0.8  # a few steps at a small rate keep the model working
+    assert qat.session.model.keras_model.layers[1].name == "conv1"
+
+
+def test_equalize_balances_ranges_without_changing_a_relu_model(session):
+    equalized = session.compressed(CompressConfig(technique="equalize", bias_correction=False))
+    pairs = {(p.first, p.second): p for p in equalized.equalized}
+    assert set(pairs) == {("conv1", "conv2"), ("dense", "classifier")}
+    for pair in pairs.values():
+        spread = lambda ranges: max(ranges) / min(r for r in ranges if r > 0)  # noqa: E731
+        assert spread(pair.after) < spread(pair.before)
+    x = session.data.test.x[:64]
+    before = session.model.keras_model.predict(x, verbose=0)
+    after = equalized.session.model.keras_model.predict(x, verbose=0)
+    np.testing.assert_allclose(after, before, atol=1e-4)  # ReLU commutes with the scaling
+
+
+def test_equalize_with_bias_correction_on_shapes_mobilenet():
+    shapes = Session("shapes_mobilenet")
+    compression = shapes.compressed(CompressConfig(technique="equalize"))
+    assert len(compression.equalized) == 11  # stem, 5 x (depthwise -> pointwise -> next)
+    worst = max(max(p.before) / np.median(p.before) for p in compression.equalized)
+    after = max(max(p.after) / np.median(p.after) for p in compression.equalized)
+    assert after < worst / 4
+
+
+def test_distill_trains_a_narrower_student(session):
+    student = session.compressed(CompressConfig(technique="distill", width=0.5, **FEW))
+    layers = {layer.name: layer for layer in student.session.model.keras_model.layers}
+    assert layers["conv1"].filters == 8 and layers["dense"].units == 32
+    assert layers["classifier"].units == 10
+
+
+def test_cancel_leaves_the_session_as_it_was(session):
+    config = CompressConfig(technique="prune", sparsity=0.3, **FEW)
+    cancel = threading.Event()
+    before = (weights_of(session), session.stats, session.model.fingerprint)
+
+    def cancel_after_two(progress):
+        if progress.batch == 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        session.compressed(config, progress=cancel_after_two, cancel=cancel)
+    after = (weights_of(session), session.stats, session.model.fingerprint)
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0], strict=True))
+    assert before[1:] == after[1:]
+    assert session.compressed(config).config == config  # nothing cached from the cancelled run
+
+
+def test_bad_models_and_data_are_one_line_errors(session):
+    import keras
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(10, activation="softmax")
+
+        def call(self, x):
+            return self.dense(keras.ops.reshape(x, (-1, 64)))
+
+    model = Subclassed()
+    model(np.zeros((1, 8, 8, 1), np.float32))
+    with pytest.raises(UnsupportedError, match="subclassed Subclassed cannot be cloned"):
+        compress(model, CompressConfig(technique="prune", **FEW), "digits")
+    unlabelled = Session("digits_cnn", session.data.test.x)
+    with pytest.raises(DataError, match="pruning trains on labels and this data has none"):
+        unlabelled.compressed(CompressConfig(technique="prune", **FEW))
+    tflite = Session(session.float_bytes, "digits")
+    with pytest.raises(UnsupportedError, match="compression trains a Keras model"):
+        tflite.compressed(CompressConfig(technique="equalize"))
+
+
+def test_importing_tfmot_leaves_the_environment_alone():
+    from workbench.compress.tfmot import LEGACY, tfmot
+
+    tfmot()
+    assert LEGACY not in os.environ
+
+
+def test_cli_compress_writes_a_model_convert_takes(tmp_path, capsys):
+    out = tmp_path / "digits-equalized.keras"
+    assert main(["compress", "digits_cnn", "--technique", "equalize", "-o", str(out)]) == 0
+    assert "equalize + bias correction" in capsys.readouterr().out
+    tflite = tmp_path / "eq.tflite"
+    assert main(["convert", str(out), "--data", "digits", "-o", str(tflite)]) == 0
+    assert tflite.stat().st_size > 0
+    assert main(["compress", "digits_cnn", "--technique", "prune", "--sparsity", "1.5"]) == 2
+    assert "error: sparsity: 1.5 is not in (0, 1)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits-equalized.keras", "eq.tflite"]
+
+
+def test_every_technique_is_registered():
+    from workbench.compress.techniques import TECHNIQUES
+
+    assert set(TECHNIQUES) == set(Technique)

@@ -1,0 +1,55 @@
+"""The compression panel, headless: click Train, wait on the worker, read the board; Cancel."""
+
+import pytest
+
+from workbench.qtyping import QuantConfig
+from workbench.session import Session
+from workbench.widgets.compression import CompressionView
+from workbench.widgets.state import AppState
+from workbench.widgets.tasks import TaskState
+
+TIMEOUT = 300
+
+
+@pytest.fixture()
+def panel():
+    state = AppState(config=QuantConfig())
+    state.session = Session("digits_cnn")
+    view = CompressionView(state)
+    yield view
+    view.close()
+
+
+def test_equalize_pins_both_rows_and_draws_ranges(panel):
+    panel.technique.value = "equalize"
+    assert panel.sparsity.layout.display == "none" and panel.epochs.layout.display == "none"
+    panel.train.click()
+    assert panel.wait(TIMEOUT)
+    assert panel.worker.status.state is TaskState.DONE, panel.worker.status.message
+    board = panel.board.value
+    assert "int8 · per-channel" in board
+    assert "equalize + bias correction + int8 · per-channel" in board
+    assert "equalize + bias correction + float32" in board
+    assert panel.pair.options and panel.ranges.widget.layout.display == ""
+    traces = panel.ranges.figure.data
+    assert [t.name for t in traces] == ["before", "after"]
+    assert [t.x for t in panel.kernels.figure.data][0] == ("conv1", "conv2", "dense", "classifier")
+
+
+def test_training_draws_the_curve_and_cancel_keeps_the_session(panel):
+    panel.technique.value = "prune"
+    panel.epochs.value, panel.steps.value = 1, 3
+    assert panel.sparsity.layout.display == ""
+    panel.train.click()
+    assert panel.wait(TIMEOUT)
+    assert panel.worker.status.state is TaskState.DONE, panel.worker.status.message
+    loss = panel.curve.figure.data[0]
+    assert len(loss.y) == 3 and len(panel.curve.figure.data[1].y) == 1
+    assert "prune 50 % + int8 · per-channel" in panel.board.value
+    before = panel.board.value
+    panel.sparsity.value = 0.7
+    panel.train.click()
+    panel.cancel.click()
+    assert panel.wait(TIMEOUT)
+    assert panel.worker.status.state is TaskState.CANCELLED
+    assert panel.board.value == before

@@ -1,0 +1,175 @@
+"""The Keras 3 <-> tf_keras bridge: TF-MOT wraps tf_keras models only.
+
+`clone(model, keras_module)` rebuilds a Keras 3 Sequential or Functional model, layer by layer
+and node by node, with the layers of `keras_module` (Keras 3 itself or tf_keras), copying the
+weights; with `fold=True` every BatchNormalization the converter would fold disappears into its
+Conv2D / DepthwiseConv2D / Dense (which gains a bias), so fake-quantizers see the kernels the
+`.tflite` file will hold. `copy_weights(source, target)` brings trained weights back by layer
+name, looking inside TF-MOT's wrappers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import UnsupportedError
+from workbench.folding import quantizable_kernels
+
+_BASE_KEYS = {"name", "trainable", "dtype"}
+
+
+def _graph(model: Any) -> Any:
+    """The functional graph behind a Sequential or Functional model, else a one-line error."""
+    graph = getattr(model, "_functional", None) or model
+    if not hasattr(graph, "_nodes_by_depth"):
+        raise UnsupportedError(
+            f"model {model.name!r}: a subclassed {type(model).__name__} cannot be cloned for "
+            "TF Model Optimization; rebuild it as a keras.Sequential or functional keras.Model"
+        )
+    return graph
+
+
+def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
+    """A tf_keras layer made from a Keras 3 layer's config (names and settings kept)."""
+    kind = getattr(keras_module.layers, type(layer).__name__, None)
+    if kind is None or isinstance(layer, _keras().Model):
+        raise UnsupportedError(
+            f"layer {layer.name!r}: {type(layer).__name__} has no tf_keras counterpart for TF "
+            "Model Optimization; replace it with built-in Keras layers"
+        )
+    config = layer.get_config()
+    config["dtype"] = layer.dtype_policy.name
+    accepted = set(inspect.signature(kind.__init__).parameters) | _BASE_KEYS
+    kept = {
+        key: value
+        for key, value in config.items()
+        if key in accepted and not (isinstance(value, dict) and "module" in value)
+    }
+    return kind(**kept)
+
+
+def _keras() -> Any:
+    import keras
+
+    return keras
+
+
+def _folded(model: Any) -> tuple[dict[str, Any], set[str]]:
+    """Folded (kernel, bias) per layer in Keras layout, and the BatchNorms folded away."""
+    from workbench.folding import to_tflite_layout
+
+    weights, folded = {}, set()
+    layers = {layer.name: layer for layer in model.layers}
+    for kernel in quantizable_kernels(model):
+        if kernel.folded_from is None:
+            continue
+        shape = layers[kernel.layer].kernel.shape
+        # to_tflite_layout is a transpose or reshape: invert it by matching the Keras shape
+        keras_kernel = _from_tflite_layout(kernel.kernel, kernel.kind, shape)
+        assert to_tflite_layout(keras_kernel, kernel.kind).shape == kernel.kernel.shape
+        weights[kernel.layer] = [keras_kernel, kernel.bias]
+        folded.add(kernel.folded_from)
+    return weights, folded
+
+
+def _from_tflite_layout(kernel: np.ndarray, kind: str, shape: tuple[int, ...]) -> np.ndarray:
+    if kind == "Conv2D":  # OHWI -> HWIO
+        return np.ascontiguousarray(np.transpose(kernel, (1, 2, 3, 0)))
+    if kind == "DepthwiseConv2D":
+        return kernel.reshape(shape)
+    return np.ascontiguousarray(kernel.T)
+
+
+def clone(
+    model: Any, keras_module: Any = None, *, fold: bool = False, width: float | None = None
+) -> Any:
+    """`model` rebuilt with `keras_module`'s layers (default Keras 3), weights copied; or,
+    given `width`, a freshly initialised copy whose Conv2D filters and Dense units (except the
+    outputs') are scaled by `width` (a distillation student)."""
+    keras = _keras()
+    target = keras if keras_module is None else keras_module
+    graph = _graph(model)
+    folded_weights, folded = _folded(model) if fold else ({}, set())
+    tensors: dict[int, Any] = {}
+    inputs = []
+    for tensor in graph.inputs:
+        new = target.Input(shape=tuple(tensor.shape[1:]), name=tensor.name, dtype=tensor.dtype)
+        tensors[id(tensor)] = new
+        inputs.append(new)
+    made: list[tuple[Any, Any]] = []
+    outputs_of = {id(tensor) for tensor in graph.outputs}
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            layer = node.operation
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            args = keras.tree.map_structure(
+                lambda value: tensors.get(id(value), value), node.arguments.args
+            )
+            if layer.name in folded:
+                outputs = args[0]
+            else:
+                output = any(id(t) in outputs_of for t in node.output_tensors)
+                resize = None if width is None or output else width
+                new_layer = _new_layer(layer, target, layer.name in folded_weights, resize)
+                outputs = new_layer(*args)
+                made.append((layer, new_layer))
+            for old, new in zip(node.output_tensors, keras.tree.flatten(outputs), strict=True):
+                tensors[id(old)] = new
+    outputs = [tensors[id(tensor)] for tensor in graph.outputs]
+    result = target.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
+    for old, new in made if width is None else ():
+        new.set_weights(folded_weights.get(old.name) or old.get_weights())
+    return result
+
+
+def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -> Any:
+    keras = _keras()
+    if target is keras:
+        config = layer.get_config()
+        if gains_bias:
+            config["use_bias"] = True
+        for size in ("filters", "units"):
+            if width is not None and size in config:
+                config[size] = max(1, round(config[size] * width))
+        return type(layer).from_config(config)
+    new = _tf_keras_layer(layer, target)
+    if gains_bias:
+        new.use_bias = True
+    return new
+
+
+def inner(layer: Any) -> Any:
+    """The layer a TF-MOT wrapper (quantize, prune, cluster) wraps, else the layer itself."""
+    while hasattr(getattr(layer, "layer", None), "weights"):  # QuantizeWrapperV2,
+        layer = layer.layer  # PruneLowMagnitude, ClusterWeights all keep it in `.layer`
+    return layer
+
+
+def copy_weights(source: Any, target: Any) -> None:
+    """Copy each layer's weights from `source` (tf_keras, maybe wrapped) into `target`.
+
+    Layers are matched by name, weights by the last part of their variable's name: a quantize
+    wrapper takes the kernel out of its layer's own weight list but keeps the variable (and
+    tf_keras calls a depthwise kernel `depthwise_kernel`, Keras 3 `kernel`).
+    """
+    sources = {inner(layer).name: layer for layer in source.layers}
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        found = sources.get(layer.name)
+        if found is None:
+            raise UnsupportedError(f"layer {layer.name!r}: not found in the trained model")
+        variables = {v.name.split(":")[0].split("/")[-1]: v for v in found.weights}
+        values = []
+        for weight in layer.weights:
+            variable = variables.get(weight.name, variables.get(f"depthwise_{weight.name}"))
+            if variable is None:
+                raise UnsupportedError(
+                    f"layer {layer.name!r}: no weight {weight.name!r} after training"
+                )
+            values.append(np.asarray(variable.numpy()))
+        layer.set_weights(values)

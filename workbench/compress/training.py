@@ -1,0 +1,120 @@
+"""Fine-tuning as a job: seeded, reporting progress, stoppable between batches.
+
+The same loop drives Keras 3 (distillation) and tf_keras (TF-MOT wrappers): `fit` with a
+callback that reports `TrainingProgress` and, when the cancel event is set, stops the fit and
+raises `Cancelled`, so no half-trained model ever leaves this module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench.compress.config import CompressConfig
+from workbench.errors import WorkbenchError
+
+
+class Cancelled(WorkbenchError):
+    """Training was cancelled; the session is left as it was."""
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where a fine-tuning run is: after each batch, and with validation accuracy per epoch."""
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based, within the epoch
+    batches: int
+    loss: float
+    val_accuracy: float | None = None  # on the calibration split, at the end of an epoch
+
+    @property
+    def fraction(self) -> float:
+        return ((self.epoch - 1) * self.batches + self.batch) / (self.epochs * self.batches)
+
+
+Progress = Callable[[TrainingProgress], None]
+
+
+def batches_per_epoch(samples: int, config: CompressConfig) -> int:
+    batches = -(-samples // config.batch_size)
+    return batches if config.steps is None else min(batches, config.steps)
+
+
+def fit(
+    model: Any,
+    keras_module: Any,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    config: CompressConfig,
+    *,
+    loss: Any = "sparse_categorical_crossentropy",
+    callbacks: list[Any] = (),
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    accuracy: Callable[[Any], float] | None = None,
+) -> None:
+    """Compile and fit `model` on `train` with the config's recipe; raise `Cancelled` if asked."""
+    keras_module.utils.set_random_seed(config.seed)
+    x, y = train
+    batches = batches_per_epoch(len(x), config)
+    model.compile(optimizer=keras_module.optimizers.Adam(config.learning_rate), loss=loss)
+    reporter = _reporter(keras_module, config, batches, validation, progress, cancel, accuracy)
+    model.fit(
+        x,
+        y,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        steps_per_epoch=batches if config.steps is not None else None,
+        shuffle=True,
+        verbose=0,
+        callbacks=[*callbacks, reporter],
+    )
+    if reporter.cancelled:
+        raise Cancelled("training cancelled; the model was left as it was")
+
+
+def _reporter(
+    keras_module: Any,
+    config: CompressConfig,
+    batches: int,
+    validation: tuple[np.ndarray, np.ndarray],
+    progress: Progress | None,
+    cancel: threading.Event | None,
+    accuracy: Callable[[Any], float] | None,
+) -> Any:
+    class Reporter(keras_module.callbacks.Callback):
+        cancelled = False
+        epoch = 0
+        last = TrainingProgress(1, config.epochs, 0, batches, float("nan"))
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            self.last = TrainingProgress(
+                self.epoch, config.epochs, batch + 1, batches, float((logs or {}).get("loss", 0))
+            )
+            if progress is not None:
+                progress(self.last)
+            if cancel is not None and cancel.is_set():
+                self.cancelled = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if self.cancelled or progress is None:
+                return
+            x, y = validation
+            if accuracy is not None:
+                score = accuracy(self.model)
+            else:
+                predictions = self.model.predict(x, batch_size=256, verbose=0)
+                score = float(np.mean(np.argmax(predictions, axis=-1) == y))
+            progress(TrainingProgress(**{**self.last.__dict__, "val_accuracy": score}))
+
+    return Reporter()
