@@ -242,14 +242,20 @@ def main(argv: list[str] | None = None) -> int:
         granularity_switch(shapes_model, shapes),
         activation_ranges_cost(shapes_model, shapes),
     ]
+    status = report(figures, args.out)
+    print(f"total {time.perf_counter() - start:.0f} s, {default_threads()} interpreter threads")
+    return status
+
+
+def report(figures: list[Figure], out: Path) -> int:
+    """Print one line per figure, write the records to `out`; 1 when a target was missed."""
     width = max(len(f.name) for f in figures)
     for figure in figures:
         mark = "ok " if figure.met else "MISS"
         target = figure.record()["target"]
         print(f"{mark} {figure.name:<{width}}  {figure.value:9.2f} {figure.unit:<2} ({target})")
-    print(f"total {time.perf_counter() - start:.0f} s, {default_threads()} interpreter threads")
     records = [figure.record() for figure in figures]
-    write_bytes_atomically(args.out, (json.dumps(records, indent=2) + "\n").encode())
+    write_bytes_atomically(out, (json.dumps(records, indent=2) + "\n").encode())
     return 0 if all(figure.met for figure in figures) else 1
 
 

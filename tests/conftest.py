@@ -24,3 +24,12 @@ def digits_model():
 @pytest.fixture(scope="session")
 def shapes_model():
     return load_model("shapes_mobilenet")
+
+
+@pytest.fixture(scope="session")
+def digits_session():
+    """One digits_cnn Session whose variant cache the search tests share (each test still
+    passes on a fresh one; sharing only saves conversions)."""
+    from workbench.session import Session
+
+    return Session("digits_cnn")

@@ -84,9 +84,9 @@ def test_inspect_reads_a_tflite_file(tmp_path, capsys, digits_model):
         (["digits_cnn", "--data", "no_such_data"], "no_such_data"),
         (["digits_cnn", "--data", "{d}/rgb.npz"], "shape"),
         (["digits_cnn", "--data", "{d}/nan.npz"], "NaN"),
-        (["digits_cnn", "--json", "{d}/no/x.json"], "no"),
+        (["digits_cnn", "--json", "{d}/rgb.npz/x.json"], "rgb.npz is a file"),
     ],
-    ids=["missing-model", "corrupt-model", "unknown-data", "wrong-shape", "nan", "json-folder"],
+    ids=["missing-model", "corrupt-model", "unknown-data", "wrong-shape", "nan", "json-in-file"],
 )
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, capsys, args, message):
     (tmp_path / "corrupt.tflite").write_bytes(b"\x00" * 64)

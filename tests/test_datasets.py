@@ -5,12 +5,13 @@ import pytest
 from PIL import Image
 
 from workbench.datasets import load_dataset
+from workbench.datasets.lazy import LazyInputs
 from workbench.datasets.shapes import CLASS_NAMES, generate_shapes
 from workbench.errors import DataError
 
 
 def _rows(split):
-    return {row.tobytes() for row in split.x.reshape(len(split), -1)}
+    return {row.tobytes() for row in np.asarray(split.x).reshape(len(split), -1)}
 
 
 def test_digits_split_is_fixed_disjoint_and_stratified(digits):
@@ -35,6 +36,17 @@ def test_shapes_are_deterministic_by_seed_and_balanced():
     assert np.bincount(y, minlength=len(CLASS_NAMES)).tolist() == [5] * 10
 
 
+def test_validation_splits_share_no_sample_with_test_or_train(digits, shapes):
+    """Searches decide on `validation` and report on `test`: the two must not overlap."""
+    assert len(shapes.validation) == 2000 and shapes.validation.y is not None
+    for split in ("test", "train", "calibration"):
+        assert not _rows(shapes.validation) & _rows(getattr(shapes, split))
+    assert digits.validation is digits.calibration  # held out from training, not from test
+    assert not _rows(digits.validation) & _rows(digits.test)
+    assert not _rows(digits.validation) & _rows(digits.train)
+    assert np.bincount(shapes.validation.y, minlength=10).tolist() == [200] * 10
+
+
 def test_shapes_dataset(shapes):
     assert shapes.input_shape == (32, 32, 3) and shapes.class_names == CLASS_NAMES
     assert shapes.test.x.dtype == np.float32 and shapes.test.x.max() <= 1.0
@@ -46,8 +58,10 @@ def test_npz_labelled_and_unlabelled(tmp_path):
     np.savez(tmp_path / "mine.npz", x=x, y=np.arange(50) % 5)
     data = load_dataset(tmp_path / "mine.npz")
     assert data.name == "mine" and data.labelled and data.num_classes == 5
-    assert len(data.train) + len(data.calibration) + len(data.test) == 50
-    assert data.test.x.max() <= 1.0  # uint8 declared as bytes, scaled
+    splits = (data.train, data.calibration, data.validation, data.test)
+    assert sum(len(split) for split in splits) == 50
+    assert len(data.validation) == 10 and not _rows(data.validation) & _rows(data.test)
+    assert np.asarray(data.test.x).max() <= 1.0  # uint8 declared as bytes, scaled
     np.savez(tmp_path / "free.npz", x=x.astype(np.float32))
     free = load_dataset(str(tmp_path / "free.npz"), name="my data")
     assert not free.labelled and free.test.y is None and free.name == "my data"
@@ -62,9 +76,8 @@ def test_image_folder(tmp_path):
             Image.fromarray(pixels).save(tmp_path / label / f"{index}.png")
     data = load_dataset(tmp_path)
     assert data.class_names == ("cat", "dog") and data.input_shape == (12, 10, 3)
-    assert (
-        sorted(np.concatenate([data.train.y, data.calibration.y, data.test.y])) == [0] * 6 + [1] * 6
-    )
+    splits = (data.train, data.calibration, data.validation, data.test)
+    assert sorted(np.concatenate([split.y for split in splits])) == [0] * 6 + [1] * 6
     assert load_dataset(tmp_path, image_size=(8, 8)).input_shape == (8, 8, 3)
 
 
@@ -115,3 +128,78 @@ def test_data_must_fit_the_model(digits, shapes_model):
     labels = (np.zeros((30, 32, 32, 3), np.float32), np.arange(30) % 12)
     with pytest.raises(DataError, match="label 11 is outside the model's 10 classes"):
         load_dataset(labels).check_fits(shapes_model.input_shape, shapes_model.num_classes)
+
+
+# -- data read in batches, never whole ------------------------------------------------------
+
+
+def _in_memory(data, x, y):
+    """The same samples loaded as arrays: equal splits, equal preprocessed values."""
+    memory = load_dataset((x, y), seed=0)
+    for lazy, array in zip(
+        (data.train, data.calibration, data.validation, data.test),
+        (memory.train, memory.calibration, memory.validation, memory.test),
+        strict=True,
+    ):
+        assert isinstance(lazy.x, LazyInputs)
+        np.testing.assert_array_equal(np.asarray(lazy.x), array.x)
+        assert (lazy.y is None and array.y is None) or np.array_equal(lazy.y, array.y)
+    return memory
+
+
+def test_npz_stored_uncompressed_is_memory_mapped_and_tf_data_spilled(tmp_path):
+    import tensorflow as tf
+
+    x, y = generate_shapes(30, seed=1)
+    np.savez(tmp_path / "plain.npz", x=x, y=y)
+    _in_memory(load_dataset(tmp_path / "plain.npz"), x, y)
+    np.savez_compressed(tmp_path / "packed.npz", x=x, y=y)  # compressed: read whole
+    assert isinstance(load_dataset(tmp_path / "packed.npz").test.x, np.ndarray)
+    _in_memory(load_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(7)), x, y)
+    floats = x.astype(np.float32)
+    floats[3, 0, 0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", x=floats)
+    with pytest.raises(DataError, match="1 NaN or infinite values"):
+        load_dataset(tmp_path / "nan.npz")
+
+
+def test_lazy_inputs_read_only_the_samples_a_slice_asks_for():
+    from workbench.datasets.user import BYTES, lazy_dataset
+
+    raw = np.random.default_rng(0).integers(0, 256, (600, 4, 4, 3)).astype(np.uint8)
+    reads = []
+
+    def read(indices):
+        reads.append(len(indices))
+        return raw[indices]
+
+    def load(seed):
+        return lazy_dataset(raw, read, None, name="counted", seed=seed, source="raw")
+
+    data = load(0)
+    assert reads == [] and len(data.test) == 120 and data.input_shape == (4, 4, 3)
+    expected = BYTES.apply(raw[data.test.x.indices[5:9]])
+    np.testing.assert_array_equal(data.test.x[5:9], expected)
+    assert reads == [4]
+    assert data.fingerprint == load(0).fingerprint != load(1).fingerprint
+
+
+def test_streamed_image_folder_gives_the_same_metrics_as_in_memory(tmp_path, shapes_model):
+    """The same images from a folder (read in batches) and from arrays: the same numbers."""
+    from workbench import QuantConfig
+    from workbench.session import Session
+
+    x, y = generate_shapes(60, seed=2)
+    order = np.argsort(y, kind="stable")  # the folder lists class by class, files by name
+    x, y = x[order], y[order]
+    for index, (image, label) in enumerate(zip(x, y, strict=True)):
+        folder = tmp_path / "images" / f"{label:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{index:03d}.png")
+    streamed = load_dataset(tmp_path / "images")
+    memory = _in_memory(streamed, x, y)
+    for config in (QuantConfig(mode="float32"), QuantConfig(mode="int8", calibration_samples=8)):
+        from_files = Session(shapes_model, streamed).evaluate(config)
+        from_arrays = Session(shapes_model, memory).evaluate(config)
+        for field in ("accuracy", "agreement", "snr_db", "cosine", "size_bytes"):
+            assert getattr(from_files, field) == getattr(from_arrays, field), field

@@ -103,3 +103,81 @@ def test_missing_and_unknown(tmp_path):
         load_model(tmp_path / "model.onnx")
     with pytest.raises(ModelFileError, match="cannot load a int"):
         load_model(3)
+
+
+# -- published architectures by name ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "preprocessing"),
+    [("mobilenet_v2", "TORCH_LIKE"), ("resnet50", "CAFFE"), ("efficientnet", "RAW")],
+)
+def test_architecture_preprocessing_equals_keras_own(module, preprocessing):
+    """Each architecture's declared preprocessing of RGB bytes is Keras' preprocess_input."""
+    import keras
+
+    from workbench.models import pretrained
+
+    raw = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
+    expected = getattr(keras.applications, module).preprocess_input(raw.astype(np.float32))
+    got = getattr(pretrained, preprocessing).apply(raw)
+    np.testing.assert_allclose(got, np.asarray(expected), rtol=1e-6, atol=1e-5)
+
+
+def test_architecture_by_name_with_random_weights_and_a_weights_file(tmp_path):
+    from workbench.models.pretrained import RAW
+
+    source = load_model("mobilenet_v3_small@32", weights="none")
+    assert source.name == "mobilenet_v3_small@32"
+    assert (source.input_shape, source.num_classes) == ((None, 32, 32, 3), 1000)
+    assert source.preprocessing == RAW
+    path = tmp_path / "mine.weights.h5"
+    source.keras_model.save_weights(path)
+    weights = source.keras_model.get_weights()
+    again = load_model("mobilenet_v3_small@32", weights=str(path)).keras_model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(again, weights, strict=True))
+    fresh = load_model("mobilenet_v3_small@32", weights="none").keras_model.get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh, weights, strict=True))
+    with pytest.raises(ModelFileError, match="does not fit mobilenet_v2@32"):
+        load_model("mobilenet_v2@32", weights=str(path))
+
+
+@pytest.mark.parametrize(
+    ("spec", "weights", "message"),
+    [
+        ("mobilenet_v2@abc", "none", r"input size after @ must be a whole number"),
+        ("mobilenet_v2@16", "none", r"at least 32"),
+        ("mobilenet_v2@32", "missing.weights.h5", r"--weights missing.weights.h5: no such file"),
+    ],
+)
+def test_architecture_spec_errors_are_one_line(spec, weights, message):
+    with pytest.raises(ModelFileError, match=message) as error:
+        load_model(spec, weights=weights)
+    assert "\n" not in str(error.value)
+
+
+def test_cli_and_session_take_an_architecture_and_preprocess_images_its_way(tmp_path, capsys):
+    """Image folders are resized to the architecture's input and preprocessed its way."""
+    from PIL import Image
+
+    from workbench import QuantConfig
+    from workbench.cli import main
+    from workbench.models.pretrained import TORCH_LIKE
+    from workbench.session import Session
+
+    images = np.random.default_rng(0).integers(0, 256, (10, 40, 40, 3)).astype(np.uint8)
+    for index, image in enumerate(images):
+        folder = tmp_path / "images" / f"class{index % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{index}.png")
+    session = Session("mobilenet_v2@32", tmp_path / "images", weights="none")
+    data = session.data
+    assert (data.input_shape, data.preprocessing) == ((32, 32, 3), TORCH_LIKE)
+    pixels = np.asarray(data.test.x)  # read from the files on demand
+    assert -1.0 <= pixels.min() < -0.9 and 0.9 < pixels.max() <= 1.0
+    assert session.evaluate(QuantConfig(mode="float32")).accuracy is not None
+
+    assert main(["inspect", "mobilenet_v3_small@32", "--weights", "none"]) == 0
+    assert capsys.readouterr().out.startswith("mobilenet_v3_small@32 (keras, input (None, 32, 32")
+    assert main(["inspect", "resnet50@24", "--weights", "none"]) == 2
+    assert "error: model 'resnet50@24': the input size" in capsys.readouterr().err

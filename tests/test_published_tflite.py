@@ -5,12 +5,14 @@ weights behind DEQUANTIZE ops, no signature, two outputs (class scores and landm
 regression head. They are quantized on the LiteRT route and measured by agreement per output.
 """
 
+import json
+
 import numpy as np
 import pytest
 
 from workbench.engine.evaluation import run_outputs
 from workbench.engine.quiet import silenced
-from workbench.qtyping import Mode, QuantConfig, Route
+from workbench.qtyping import Mode, QuantConfig, Route, VariantResult
 from workbench.session import Session
 from workbench.tflite_edit import expand_float16, float32_tflite, pack, unpack
 from workbench.tflite_file import read_tflite
@@ -100,6 +102,9 @@ def test_two_outputs_are_measured_each(files):
     assert all(o.snr_db > 10 and 0.9 < o.cosine <= 1 and o.max_abs_error > 0 for o in int8.outputs)
     assert all(o.snr_db == np.inf for o in baseline.outputs)
     assert int8.accuracy is None
+    record = json.loads(json.dumps(baseline.to_dict(), allow_nan=False))
+    assert [o["snr_db"] for o in record["outputs"]] == [None, None]  # identical: infinite SNR
+    assert VariantResult.from_dict(int8.to_dict()).outputs == int8.outputs
 
 
 def test_regression_head_reports_agreement_not_accuracy(files):

@@ -107,3 +107,12 @@ def test_from_dict_reads_a_result_record_and_refuses_unknown_keys():
         QuantConfig.from_dict(["int8"])
     with pytest.raises(UnsupportedError, match="result record"):
         VariantResult.from_dict(QuantConfig().to_dict())
+
+
+def test_the_dashboards_json_download_is_strict_json():
+    from workbench.widgets.html import comparison_json
+
+    rows = [_result(QuantConfig(mode=Mode.FLOAT32), math.inf), _result(QuantConfig(), 40.0)]
+    records = _strict(comparison_json(rows))
+    assert [r["snr_db"] for r in records] == [None, 40.0]
+    assert [r["outputs_identical"] for r in records] == [True, False]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from workbench.cli import main
-from workbench.qtyping import Mode, QuantConfig, Route
+from workbench.qtyping import Mode, QuantConfig, Route, VariantResult
 from workbench.session import Session
 
 REFUSAL = "no_integer_overflow_from_quantization"
@@ -66,6 +66,14 @@ def test_refused_model_is_a_result_with_unavailable_numbers(session):
         assert REFUSAL in result.missing(measurement).reason
     assert result.accuracy is None and result.agreement is None and np.isnan(result.latency_ms)
     assert result.size_bytes > 0 and not result.layer_errors
+    record = json.loads(json.dumps(result.to_dict(), allow_nan=False))  # strict JSON
+    assert record["latency_ms"] is None and set(record["unavailable"]) == {
+        "evaluation",
+        "latency",
+        "layer errors",
+    }
+    again = VariantResult.from_dict(record)
+    assert again.unavailable == result.unavailable and np.isnan(again.latency_ms)
 
 
 def test_compare_prints_unavailable_cells_and_notes(tmp_path, data, capsys):
@@ -92,6 +100,11 @@ def test_board_cells_say_unavailable(session):
     cells = board_cells(refused)
     assert [cells[c] for c in ("accuracy", "agreement", "latency")] == ["unavailable"] * 3
     assert cells["size"] != "unavailable"
+    from workbench.display import Comparison
+
+    shown = Comparison([refused])
+    assert "unavailable" in shown._repr_html_()
+    assert REFUSAL in shown.to_frame().loc[refused.label, "unavailable"]
 
 
 def test_inspect_of_a_refused_tflite_still_prints_the_rest(session, data, tmp_path, capsys):

@@ -13,8 +13,9 @@ from workbench.session import Session
 from workbench.statistics import paired_difference, proportion
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def session(digits_model, digits):
+    """A fresh session per test: cache hits and notifications depend on no other test."""
     return Session(digits_model, digits)
 
 
@@ -105,8 +106,7 @@ def test_compare_puts_float32_first_and_notifies(session):
     unsubscribe()
     assert [r.config.mode for r in results] == [Mode.FLOAT32, Mode.FLOAT16, Mode.DYNAMIC]
     assert results[0].size_ratio == 1.0 and results[0].accuracy_drop == 0.0
-    assert {r.config for r in seen} <= {r.config for r in results}
-    assert seen
+    assert sorted(r.config.key for r in seen) == sorted(r.config.key for r in results)
     count = len(seen)
     session.evaluate(QuantConfig(mode=Mode.INT8, io_type="int8"))
     assert len(seen) == count
@@ -244,3 +244,25 @@ def test_inspect_without_data_says_why(digits_model):
     assert not report.activations_measured and report.activations == ()
     assert "no data" in report.message
     assert report.to_dict()["activations"] is None
+
+
+def test_evaluation_is_capped_and_delivered_progressively(shapes_model, shapes):
+    """The test split is capped (raise with test_samples=None); partial results on growing
+    prefixes come first, each with its own interval, and end with the cached full result."""
+    from workbench import QuantConfig
+
+    assert len(Session(shapes_model, shapes, test_samples=None).data.test) == len(shapes.test)
+    session = Session(shapes_model, shapes, test_samples=300)
+    assert len(session.data.test) == 300
+    config = QuantConfig(mode="float16")
+    results = list(session.evaluate_progressively(config, first=50, growth=2))
+    assert [r.samples for r in results] == [50, 100, 200, 300]
+    assert results[-1] is session.evaluate(config)
+    widths = [r.accuracy_estimate.high - r.accuracy_estimate.low for r in results]
+    assert widths[0] > widths[-1]
+    from workbench.engine.evaluation import evaluate
+
+    variant = session.variant(config).tflite
+    first = evaluate(variant, session.data.test.head(50), session.reference()[:50])
+    assert results[0].accuracy == first.accuracy
+    assert list(session.evaluate_progressively(config)) == [results[-1]]

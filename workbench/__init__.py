@@ -6,6 +6,8 @@ that needs them is called.
 
 __version__ = "0.1.0"
 
+from typing import Any  # noqa: E402
+
 from workbench.engine.quiet import silenced  # noqa: E402
 from workbench.errors import (  # noqa: E402
     ConversionError,
@@ -22,6 +24,16 @@ from workbench.qtyping import (  # noqa: E402
     Route,
 )
 
+
+def sweep(
+    models: Any, configs: Any = None, data: Any = None, *, client: Any = None, **options: Any
+) -> Any:
+    """Models x configurations on Dask, one tidy row each (see `workbench.cluster.sweep`)."""
+    from workbench.cluster import sweep as run
+
+    return run(models, configs, data, client=client, **options)
+
+
 __all__ = [
     "__version__",
     "ConversionError",
@@ -35,4 +47,5 @@ __all__ = [
     "UnsupportedError",
     "WorkbenchError",
     "silenced",
+    "sweep",
 ]

@@ -72,17 +72,21 @@ class Comparison(list[VariantResult]):
                 f"{r.size_ratio:.2f}",
                 _interval(r.accuracy_estimate),
                 _interval(r.drop_estimate, sign=True),
-                f"{100 * r.agreement:.1f} %",
+                "-" if r.agreement is None else f"{100 * r.agreement:.1f} %",
                 _snr(r.snr_db),
-                f"{r.latency_ms:.3f} ± {r.latency_spread_ms / 2:.3f} ms",
+                "unavailable"
+                if r.missing("latency")
+                else f"{r.latency_ms:.3f} ± {r.latency_spread_ms / 2:.3f} ms",
             )
             for r in self
         ]
+        refused = [f"{r.label}: {u}" for r in self for u in r.unavailable]
         samples = sorted({r.samples for r in self})
         note = (
             "accuracy in %, drop in points (float model minus variant, paired on the same "
             f"samples), both with 95 % intervals; {', '.join(map(str, samples))} test samples; "
             "latency: median ± half the interquartile range of single-sample invokes"
+            + "".join(f". {line}" for line in refused)
         )
         header = (
             "variant",
@@ -122,10 +126,11 @@ def _row(result: VariantResult) -> dict[str, Any]:
         "drop_pt": None if drop is None else drop.value,
         "drop_low_pt": None if drop is None else drop.low,
         "drop_high_pt": None if drop is None else drop.high,
-        "agreement_pct": 100 * result.agreement,
+        "agreement_pct": None if result.agreement is None else 100 * result.agreement,
         "snr_db": result.snr_db,
         "cosine": result.cosine,
         "latency_ms": result.latency_ms,
         "latency_spread_ms": result.latency_spread_ms,
         "samples": result.samples,
+        "unavailable": "; ".join(str(u) for u in result.unavailable),
     }

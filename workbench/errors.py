@@ -31,3 +31,7 @@ class RuntimeRefusal(ModelFileError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class OutputError(WorkbenchError):
+    """An output path that cannot be written (a folder, under a file, empty, not writable)."""

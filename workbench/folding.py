@@ -1,4 +1,4 @@
-"""The kernels the TFLite converter actually quantizes: BatchNorm folded, TFLite layout.
+"""The kernels the TFLite converter actually quantizes: BatchNorm and constants folded.
 
 The converter folds an inference-mode BatchNormalization that directly follows a Conv2D,
 DepthwiseConv2D or Dense layer (no activation in between, the layer's output used only by the
@@ -6,11 +6,12 @@ BatchNorm) into that layer: ``kernel * m`` and ``bias * m + (beta - mean * m)`` 
 ``m = gamma * rsqrt(variance + epsilon)``, all in float32. ``rsqrt`` is TensorFlow's own (its
 result differs from numpy's ``1 / sqrt`` in the last bit for some values, which changes scales),
 so this module asks TensorFlow for that one operation; everything else is numpy.
+Constant multiplies and adds next to a layer fold too (`workbench.fusions` says which); a
+layer whose fold is not modelled carries the reason in `Kernel.not_predicted`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from workbench.affine import CHANNEL_AXIS
 from workbench.errors import UnsupportedError
+from workbench.fusions import Step, after_steps, before, consumers
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,7 +27,10 @@ class Kernel:
     """One quantizable weight tensor as the converter sees it.
 
     `kernel` is in TFLite layout (Conv2D OHWI, DepthwiseConv2D 1HW(C*m), Dense (out, in)),
-    `channel_axis` its output-channel axis, `folded_from` the BatchNorm folded into it.
+    `channel_axis` its output-channel axis, `folded_from` the BatchNorm folded into it, `fused`
+    every op folded into it (that BatchNorm and constant multiplies / adds), in graph order.
+    `not_predicted` says why the converter's kernel is not modelled (then `kernel` and `bias`
+    are the layer's own and no view should show them as what the file holds).
     """
 
     layer: str
@@ -34,10 +39,17 @@ class Kernel:
     bias: np.ndarray
     channel_axis: int
     folded_from: str | None = None
+    fused: tuple[str, ...] = ()
+    not_predicted: str | None = None
+
+    @property
+    def predicted(self) -> bool:
+        return self.not_predicted is None
 
     def __repr__(self) -> str:
-        folded = f", folded {self.folded_from!r}" if self.folded_from else ""
-        return f"Kernel({self.layer!r}, {self.kind}, {self.kernel.shape}{folded})"
+        folded = f", fused {list(self.fused)}" if self.fused else ""
+        unknown = ", not predicted" if self.not_predicted else ""
+        return f"Kernel({self.layer!r}, {self.kind}, {self.kernel.shape}{folded}{unknown})"
 
 
 def batch_norm_multiplier(gamma: np.ndarray | None, variance: np.ndarray, epsilon: float):
@@ -104,29 +116,91 @@ def flat_layers(model: Any) -> list[Any]:
     return layers
 
 
-def _consumers(layers: list[Any]) -> dict[int, list[Any]]:
-    """Layers fed by each layer's output (keyed by the producing layer's id)."""
-    consumers: dict[int, list[Any]] = defaultdict(list)
-    for layer in layers:
-        for node in getattr(layer, "_inbound_nodes", []):
-            for parent in node.parent_nodes:
-                users = consumers[id(parent.operation)]
-                if not any(user is layer for user in users):  # a loaded model repeats nodes
-                    users.append(layer)
-    return consumers
+def _linear(layer: Any) -> bool:
+    import keras
+
+    activation = getattr(layer, "activation", None)
+    return activation is None or activation is keras.activations.linear
 
 
-def _folds(layer: Any, users: list[Any]) -> Any:
+def _folds(layer: Any) -> Any:
     """The BatchNorm the converter folds into `layer`, or None."""
     import keras
 
+    users = consumers(layer)
     if len(users) != 1 or not isinstance(users[0], keras.layers.BatchNormalization):
         return None
     bn = users[0]
-    activation = getattr(layer, "activation", None)
-    linear = activation is None or activation is keras.activations.linear
     rank = len(layer.output.shape)
-    return bn if linear and bn.axis in (-1, rank - 1) else None
+    return bn if _linear(layer) and bn.axis in (-1, rank - 1) else None
+
+
+def apply_steps(
+    kernel: np.ndarray, bias: np.ndarray, channel_axis: int, steps: tuple[Step, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold constant ops after a layer: multipliers scale output channels and the bias, offsets
+    shift the bias, in float32 and in order."""
+    shape = [1] * kernel.ndim
+    shape[channel_axis] = -1
+    for step in steps:
+        if step.multiplier is not None:
+            m = step.multiplier.reshape(-1)
+            if step.divide:
+                kernel, bias = kernel / m.reshape(shape), bias / m
+            else:
+                kernel, bias = kernel * m.reshape(shape), bias * m
+        if step.offset is not None:
+            bias = bias + step.offset.reshape(-1)
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def _after(layer: Any, kind: str) -> tuple[Any, tuple[Step, ...]]:
+    """The BatchNorm and the constant ops after `layer` that fold into it."""
+    bn = _folds(layer)
+    shape = layer.kernel.shape  # Keras layout: HWIO, HWCm, (in, out)
+    channels = shape[2] * shape[3] if kind == "DepthwiseConv2D" else shape[-1]
+    return bn, after_steps(bn or layer, channels) if _linear(layer) else ()
+
+
+def _kernel(
+    layer: Any, kind: str, bn: Any, steps: tuple[Step, ...], taken: frozenset[str]
+) -> Kernel:
+    """The kernel and bias of one layer as the converter writes them."""
+    kernel = to_tflite_layout(layer.kernel.numpy(), kind)
+    axis = CHANNEL_AXIS[kind]
+    if layer.use_bias:
+        bias = np.asarray(layer.bias.numpy(), dtype=np.float32)
+    else:
+        bias = np.zeros(kernel.shape[axis], np.float32)
+    fusion = before(layer, kind, taken)
+    if fusion.not_predicted is not None:
+        return Kernel(layer.name, kind, kernel, bias, axis, not_predicted=fusion.not_predicted)
+    if bn is not None:
+        multiplier = batch_norm_multiplier(
+            bn.gamma.numpy() if bn.scale else None, bn.moving_variance.numpy(), bn.epsilon
+        )
+        kernel, bias = fold_batch_norm(
+            kernel,
+            bias,
+            channel_axis=axis,
+            multiplier=multiplier,
+            beta=bn.beta.numpy() if bn.center else None,
+            mean=bn.moving_mean.numpy(),
+        )
+    kernel, bias = apply_steps(kernel, bias, axis, steps)
+    if fusion.input_scale is not None:  # the converter folds what comes before last
+        scale = fusion.input_scale
+        kernel = (kernel / scale if fusion.input_divide else kernel * scale).astype(np.float32)
+    fused = [*fusion.before, *([bn.name] if bn is not None else []), *(s.name for s in steps)]
+    return Kernel(
+        layer.name,
+        kind,
+        kernel,
+        bias,
+        axis,
+        folded_from=bn.name if bn is not None else None,
+        fused=tuple(dict.fromkeys(fused)),
+    )
 
 
 def quantizable_kernels(model: Any) -> list[Kernel]:
@@ -136,33 +210,8 @@ def quantizable_kernels(model: Any) -> list[Kernel]:
     if not hasattr(keras_model, "layers"):
         name = getattr(model, "name", type(model).__name__)
         raise UnsupportedError(f"{name}: quantizable kernels are read from a Keras model")
-    layers = flat_layers(keras_model)
-    consumers = _consumers(layers)
-    kernels = []
-    for layer in layers:
-        kind = _kind(layer)
-        if kind is None:
-            continue
-        kernel = to_tflite_layout(layer.kernel.numpy(), kind)
-        axis = CHANNEL_AXIS[kind]
-        if layer.use_bias:
-            bias = np.asarray(layer.bias.numpy(), dtype=np.float32)
-        else:
-            bias = np.zeros(kernel.shape[axis], np.float32)
-        bn = _folds(layer, consumers.get(id(layer), []))
-        if bn is not None:
-            multiplier = batch_norm_multiplier(
-                bn.gamma.numpy() if bn.scale else None, bn.moving_variance.numpy(), bn.epsilon
-            )
-            kernel, bias = fold_batch_norm(
-                kernel,
-                bias,
-                channel_axis=axis,
-                multiplier=multiplier,
-                beta=bn.beta.numpy() if bn.center else None,
-                mean=bn.moving_mean.numpy(),
-            )
-        kernels.append(
-            Kernel(layer.name, kind, kernel, bias, axis, bn.name if bn is not None else None)
-        )
-    return kernels
+    found = [(layer, kind) for layer in flat_layers(keras_model) if (kind := _kind(layer))]
+    after = {layer.name: _after(layer, kind) for layer, kind in found}
+    # an op folded into the layer before it is not folded again into the one after
+    taken = frozenset(step.name for _, steps in after.values() for step in steps)
+    return [_kernel(layer, kind, *after[layer.name], taken) for layer, kind in found]

@@ -62,11 +62,17 @@ def cosine_similarity(ref: np.ndarray, x: np.ndarray) -> float:
     ref, x = _pair(ref, x)
     if ref.ndim != 2:
         ref, x = ref.reshape(1, -1), x.reshape(1, -1)
+    return float(np.mean(row_cosines(ref, x)))
+
+
+def row_cosines(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of two 2-D arrays (zero against zero is 1, else 0)."""
+    ref, x = _pair(ref, x)
     dot = np.sum(ref * x, axis=1)
     norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(x, axis=1)
     both_zero = (np.linalg.norm(ref, axis=1) == 0) & (np.linalg.norm(x, axis=1) == 0)
     cosine = np.where(norms > 0, dot / np.where(norms > 0, norms, 1.0), 0.0)
-    return float(np.mean(np.where(both_zero, 1.0, cosine)))
+    return np.where(both_zero, 1.0, cosine)
 
 
 def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:

@@ -67,6 +67,24 @@ class IOType(StrEnum):
     UINT8 = "uint8"
 
 
+class LayerPrecision(StrEnum):
+    """One layer's precision inside an integer model (LiteRT route per-layer recipes)."""
+
+    FLOAT32 = "float32"  # not quantized (the same as keep_float)
+    INT16X8 = "int16x8"  # int8 weights, int16 activations
+    INT8 = "int8"  # int8 per-channel weights, int8 activations
+    INT8_PER_TENSOR = "int8-per-tensor"  # one weight scale for the whole kernel
+    INT4 = "int4"  # int4 per-channel weights, int8 activations (Conv2D and Dense only)
+
+
+def _base_precision(mode: Mode, granularity: Granularity) -> LayerPrecision:
+    """The precision every layer gets from the global mode and granularity."""
+    if mode is Mode.INT16X8:
+        return LayerPrecision.INT16X8
+    per_tensor = granularity is Granularity.PER_TENSOR
+    return LayerPrecision.INT8_PER_TENSOR if per_tensor else LayerPrecision.INT8
+
+
 STANDARD_MODES = (Mode.FLOAT32, Mode.DYNAMIC, Mode.FLOAT16, Mode.INT8, Mode.INT16X8)
 
 
@@ -95,6 +113,8 @@ class QuantConfig:
     calibration_samples: int = 200
     keep_float: frozenset[str] = field(default_factory=frozenset)
     version: int = CONFIG_VERSION
+    # per-layer precision over the global mode: sorted (layer, precision) pairs; a dict works
+    layer_precision: tuple[tuple[str, LayerPrecision], ...] = ()
 
     def __post_init__(self) -> None:
         route = _enum(Route, self.route, "route")
@@ -123,6 +143,9 @@ class QuantConfig:
         if not mode.has_granularity:
             granularity = Granularity.PER_CHANNEL
         calibration_samples = int(samples) if mode.needs_calibration else 0
+        layer_precision, keep_float = _layer_precision(
+            self.layer_precision, keep_float, route, mode, granularity
+        )
         for name, value in (
             ("route", route),
             ("mode", mode),
@@ -130,6 +153,7 @@ class QuantConfig:
             ("io_type", io_type),
             ("keep_float", keep_float),
             ("calibration_samples", calibration_samples),
+            ("layer_precision", layer_precision),
         ):
             object.__setattr__(self, name, value)
 
@@ -141,9 +165,13 @@ class QuantConfig:
             parts.append(self.granularity.value)
         if self.io_type is not IOType.FLOAT32:
             parts.append(f"{self.io_type.value} I/O")
-        if self.keep_float:
-            count = len(self.keep_float)
-            parts.append(f"{count} layer{'s' if count > 1 else ''} float")
+        counts = [(LayerPrecision.FLOAT32, len(self.keep_float))]
+        for precision in LayerPrecision:
+            counts.append((precision, sum(p is precision for _, p in self.layer_precision)))
+        for precision, count in counts:
+            if count:
+                name = "float" if precision is LayerPrecision.FLOAT32 else precision.value
+                parts.append(f"{count} layer{'s' if count > 1 else ''} {name}")
         if self.route is Route.LITERT:
             parts.append("litert")
         return " · ".join(parts)
@@ -154,8 +182,14 @@ class QuantConfig:
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    @property
+    def layers(self) -> dict[str, LayerPrecision]:
+        """The layers whose precision differs from the global mode (keep-float ones included)."""
+        found = {name: LayerPrecision.FLOAT32 for name in self.keep_float}
+        return dict(sorted({**found, **dict(self.layer_precision)}.items()))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "version": self.version,
             "route": self.route.value,
             "mode": self.mode.value,
@@ -164,6 +198,9 @@ class QuantConfig:
             "calibration_samples": self.calibration_samples,
             "keep_float": sorted(self.keep_float),
         }
+        if self.layer_precision:  # only when used, so every other key stays what it was
+            record["layer_precision"] = {name: p.value for name, p in self.layer_precision}
+        return record
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QuantConfig:
@@ -192,8 +229,11 @@ class QuantConfig:
 
 
 _CONFIG_KEYS = frozenset(
-    ("version", "route", "mode", "granularity", "io_type", "calibration_samples", "keep_float")
-)
+    (
+        "version", "route", "mode", "granularity", "io_type", "calibration_samples", "keep_float",
+        "layer_precision",
+    )
+)  # fmt: skip
 
 
 def _layer_names(names: Any) -> frozenset[str]:
@@ -209,6 +249,30 @@ def _layer_names(names: Any) -> frozenset[str]:
     if wrong:
         raise UnsupportedError(f"keep_float: {wrong[0]!r} is not a layer name (a string)")
     return frozenset(names)
+
+
+def _layer_precision(
+    given: Any, keep_float: frozenset[str], route: Route, mode: Mode, granularity: Granularity
+) -> tuple[tuple[tuple[str, LayerPrecision], ...], frozenset[str]]:
+    """Validated, sorted per-layer precisions; float32 ones join keep_float, base ones go."""
+    pairs = list(given.items()) if isinstance(given, dict) else list(given)
+    if not pairs:
+        return (), keep_float
+    if route is not Route.LITERT or mode not in (Mode.INT8, Mode.INT16X8):
+        raise UnsupportedError(
+            "layer_precision: per-layer precision needs route litert and mode int8 or int16x8, "
+            f"not {route.value} {mode.value}"
+        )
+    base = _base_precision(mode, granularity)
+    chosen: dict[str, LayerPrecision] = {}
+    for name, value in pairs:
+        precision = _enum(LayerPrecision, value, f"layer_precision[{name!r}]")
+        if name in chosen or (name in keep_float and precision is not LayerPrecision.FLOAT32):
+            raise UnsupportedError(f"layer_precision: layer {name!r} is given two precisions")
+        chosen[str(name)] = precision
+    keep_float |= {name for name, p in chosen.items() if p is LayerPrecision.FLOAT32}
+    kept = {n: p for n, p in chosen.items() if p not in (LayerPrecision.FLOAT32, base)}
+    return tuple(sorted(kept.items())), keep_float
 
 
 def standard_configs(route: Route = Route.CONVERTER) -> list[QuantConfig]:

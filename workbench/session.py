@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +38,8 @@ from workbench.qtyping import (
 )
 from workbench.statistics import paired_difference, proportion
 
+TEST_SAMPLES = 1000  # test samples a variant is measured on by default (Session(test_samples=))
+FIRST_SAMPLES = 32  # the first partial result of `evaluate_progressively`
 LAYER_ERROR_SAMPLES = 64  # test inputs fed through both interpreters for per-layer error
 COMPARE_THREADS = 2  # variants converted and evaluated at once by `compare`
 
@@ -75,17 +77,26 @@ def _slowest(config: QuantConfig) -> int:
 class Session:
     """A model and its data, with cached conversions and measurements. Thread-safe."""
 
-    def __init__(self, model: Any = None, data: Any = None) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        data: Any = None,
+        *,
+        weights: str | None = None,
+        test_samples: int | None = TEST_SAMPLES,
+    ) -> None:
+        """`model` as `load_model` takes it (`weights` for a published architecture: imagenet,
+        none or a file); image data is resized to the model's input and preprocessed its way.
+        Variants are measured on the first `test_samples` of the test split (None: all)."""
         quiet_start()
-        from workbench.datasets import load_dataset
         from workbench.models import DEFAULT_MODEL, DEMO_MODELS, load_model
 
         spec = DEFAULT_MODEL if model is None else model
         if data is None and isinstance(spec, str) and spec in DEMO_MODELS:
             data = DEMO_MODELS[spec]
         with silenced():  # loading TensorFlow prints start-up chatter from C++
-            self.model = load_model(spec)
-            self.data = None if data is None else load_dataset(data)
+            self.model = load_model(spec, weights=weights)
+            self.data = None if data is None else self._load_data(data, test_samples)
         if self.data is not None:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
             if self.model.input_count != 1:
@@ -103,8 +114,24 @@ class Session:
         self._records: OnceCache[dict[str, Any]] = OnceCache()
         self._summaries: OnceCache[Any] = OnceCache()
         self._derived: OnceCache[Any] = OnceCache()  # named values of the model and data
+        self._outputs: OnceCache[np.ndarray] = OnceCache()  # a variant's outputs on a split
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[VariantResult], None]] = []
+        self._stage_callbacks: list[Callable[[QuantConfig, str], None]] = []
+
+    def _load_data(self, data: Any, test_samples: int | None) -> Any:
+        from workbench.datasets import load_dataset
+
+        shape = self.model.input_shape
+        known = len(shape) == 4 and None not in shape[1:3]
+        loaded = load_dataset(
+            data,
+            image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
+            preprocessing=self.model.preprocessing,
+        )
+        if test_samples is None or len(loaded.test) <= test_samples:
+            return loaded
+        return dataclasses.replace(loaded, test=loaded.test.head(test_samples))
 
     def __repr__(self) -> str:
         data = self.data.name if self.data is not None else "no data"
@@ -123,7 +150,7 @@ class Session:
         """Conversions, evaluations and calibrations done so far (a snapshot)."""
         return SessionStats(
             conversions=self._variants.builds,
-            evaluations=self._results.builds,
+            evaluations=self._results.builds + self._outputs.builds,
             calibrations=self.calibration.calibrations,
         )
 
@@ -152,20 +179,59 @@ class Session:
             )
         return self.data
 
-    def reference(self) -> np.ndarray | tuple[np.ndarray, ...]:
-        """The float model's outputs on the test split (Keras when there is one), computed once;
-        for a model with several outputs, one array per output in the `.tflite`'s order."""
+    def reference(self, split: str = "test") -> np.ndarray | tuple[np.ndarray, ...]:
+        """The float model's outputs on a split (`test` or `validation`; Keras when there is
+        one), computed once; for a model with several outputs, one array per output in the
+        `.tflite`'s order."""
+        x = self._split(split).x
+        name = "reference" if split == "test" else f"reference:{split}"
+        return self._once(name, lambda: self._reference(x))
+
+    def _split(self, name: str) -> Any:
         data = self._require_data("evaluating")
-        return self._once("reference", lambda: self._reference(data.test.x))
+        if name not in ("test", "validation"):
+            raise DataError(f"split: {name!r} is not one of test, validation")
+        return getattr(data, name)
+
+    def outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray:
+        """The variant's outputs on a split (`test` or `validation`) from the LiteRT interpreter,
+        computed once per (config, split)."""
+        from workbench.engine.evaluation import run_tflite
+
+        x = self._split(split).x
+
+        def build() -> np.ndarray:
+            return run_tflite(self.variant(config).tflite, x)
+
+        return self._outputs.get((split, *self._key(config)), build)
+
+    def cached_outputs(self, config: QuantConfig, split: str = "test") -> np.ndarray | None:
+        """The variant's outputs on a split if they were computed before, else None."""
+        return self._outputs.peek((split, *self._key(config)))
+
+    def latency(self, config: QuantConfig) -> Any:
+        """Single-sample invoke time of the variant on the LiteRT interpreter, measured once."""
+        from workbench.engine.evaluation import measure_latency
+
+        sample = self._split("test").x[:1]
+        return self._once(
+            f"latency:{'/'.join(self._key(config))}",
+            lambda: measure_latency(self.variant(config).tflite, sample),
+        )
 
     def _reference(self, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         keras_model = self.model.keras_model
         if keras_model is not None and len(keras_model.outputs) == 1:
+            from workbench.datasets.lazy import batches, samples_per_batch
+
+            batch = samples_per_batch(tuple(x.shape[1:]))
             # silenced() also serializes it with the conversions, which use the same Keras
-            # model (a predict running beside from_keras_model fails inside Keras)
+            # model (a predict running beside from_keras_model fails inside Keras); inputs read
+            # from files (LazyInputs) go in chunks
             with silenced():
-                scores = keras_model.predict(x, batch_size=256, verbose=0)
-            return np.asarray(scores, dtype=np.float32)
+                parts = [x] if isinstance(x, np.ndarray) else batches(x)
+                scores = [keras_model.predict(part, batch_size=batch, verbose=0) for part in parts]
+            return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_outputs
 
         outputs = run_outputs(self.float_bytes, x)  # the variants' output order
@@ -203,6 +269,7 @@ class Session:
             else:
                 from workbench.engine.routes import convert
 
+                self._stage(config, "converting")
                 start = time.perf_counter()
                 tflite = convert(self.model, config, self.calibration)
                 made.append(Variant(config, tflite, time.perf_counter() - start))
@@ -269,16 +336,39 @@ class Session:
         """The summary of `config` if it was read before, else None (never converts)."""
         return self._summaries.peek(self._key(config))
 
-    def _measure(self, config: QuantConfig) -> VariantResult:
+    def evaluate_progressively(
+        self, config: QuantConfig, *, first: int = FIRST_SAMPLES, growth: int = 4
+    ) -> Iterator[VariantResult]:
+        """Results of `config` on the first `first`, `first * growth`, ... test samples, each
+        with its own intervals, then the full result (the one `evaluate` caches and reports
+        to `on_result` callbacks). A cached result comes at once, alone. The partial results
+        cost at most ``1 / (growth - 1)`` of a full evaluation on top of it."""
+        cached = self._results.peek(self._key(config))
+        if cached is None:
+            total = len(self._require_data("evaluating").test)
+            count = first
+            while count < total:
+                yield self._measure(config, samples=count)
+                count *= growth
+        yield self.evaluate(config)
+
+    def _measure(self, config: QuantConfig, samples: int | None = None) -> VariantResult:
         data = self._require_data("evaluating")
         from workbench.engine.evaluation import measure, refused_scores
 
         variant = self.variant(config)
-        scores, latency = measure(variant.tflite, data.test, self.reference())
+        self._stage(config, "evaluating")
+        test, reference = data.test, self.reference()
+        if samples is not None:  # a partial result: the first samples only
+            test = test.head(samples)
+            reference = _head(reference, samples)
+        scores, latency = measure(variant.tflite, test, reference)
         refused = tuple(m for m in (scores, latency) if isinstance(m, Unavailable))
         scores, latency = refused_scores(scores, latency)
         accuracy = drop = None
         float_correct = self.float_correct()
+        if float_correct is not None:
+            float_correct = float_correct[: len(test)]
         if scores.correct is not None and float_correct is not None:
             accuracy = proportion(int(scores.correct.sum()), scores.samples)
             drop = paired_difference(float_correct, scores.correct)
@@ -307,6 +397,7 @@ class Session:
         from workbench.engine.layer_error import measure_layer_errors
 
         data = self._require_data("per-layer error")
+        self._stage(result.config, "per-layer error")
         x = data.test.x[:LAYER_ERROR_SAMPLES]
         tflite = self.variant(result.config).tflite
         try:
@@ -344,6 +435,24 @@ class Session:
 
         return unsubscribe
 
+    def on_stage(self, callback: Callable[[QuantConfig, str], None]) -> Callable[[], None]:
+        """Call `callback(config, stage)` when real work on a variant starts ("converting",
+        "evaluating", "per-layer error"); returns an unsubscribe function."""
+        with self._lock:
+            self._stage_callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._stage_callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _stage(self, config: QuantConfig, stage: str) -> None:
+        with self._lock:
+            callbacks = list(self._stage_callbacks)
+        for callback in callbacks:
+            callback(config, stage)
+
     # -- suggestions ------------------------------------------------------------------------
 
     def most_sensitive_layer(self, route: Route = Route.CONVERTER) -> str:
@@ -377,6 +486,19 @@ class Session:
         keep, _ = self.sensitivity(route)
         kept = [QuantConfig(route=route, keep_float={keep})] if keep is not None else []
         return [*standard_configs(route), *kept]
+
+    def search_space(self) -> tuple[Any, ...]:
+        """Each quantizable layer's precision options and ranking inputs, computed once."""
+        from workbench.search import layer_space
+
+        return self._once("search_space", lambda: layer_space(self))
+
+    def search(self, config: Any = None, **options: Any) -> Any:
+        """The smallest (or fastest) variant within a drop of float accuracy, with the whole
+        Pareto front of what was tried: see `workbench.search.run_search` for `options`."""
+        from workbench.search import SearchConfig, run_search
+
+        return run_search(self, config or SearchConfig(), **options)
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -429,3 +551,10 @@ class Session:
         return Compression(
             config, session, seconds, made.equalized, made.pruned, made.clustered
         )
+
+
+def _head(reference: Any, count: int) -> Any:
+    """The first `count` rows of reference outputs (one array, or one per output)."""
+    if isinstance(reference, tuple):
+        return tuple(output[:count] for output in reference)
+    return reference[:count]

@@ -17,10 +17,18 @@ SIGNATURE_KEY = "serving_default"
 
 
 def unpack(data: bytes) -> Any:
-    """The flatbuffer as a mutable `ModelT`."""
+    """The flatbuffer as a mutable `ModelT`. Constants the converter stored after the
+    flatbuffer (buffers with an offset, as in larger models) are read in, so `pack` keeps them."""
     from ai_edge_litert.schema_py_generated import ModelT
 
-    return ModelT.InitFromPackedBuf(bytes(data), 0)
+    data = bytes(data)
+    model_t = ModelT.InitFromPackedBuf(data, 0)
+    for buffer in model_t.buffers or ():
+        if buffer.offset > 1:
+            start = int(buffer.offset)
+            buffer.data = np.frombuffer(data, np.uint8, int(buffer.size), start).copy()
+            buffer.offset = buffer.size = 0
+    return model_t
 
 
 def pack(model_t: Any) -> bytes:

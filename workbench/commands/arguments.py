@@ -5,19 +5,31 @@ from __future__ import annotations
 import argparse
 
 MODEL_HELP = (
-    "demo model name, .keras, .h5 or .tflite file or SavedModel folder "
-    "(default: the default demo model)"
+    "demo model name, architecture name (mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, "
+    "efficientnet_b0, resnet50; NAME@SIZE for another input size), .keras, .h5 or .tflite file "
+    "or SavedModel folder (default: the default demo model)"
 )
 
 
 def add_model(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
-    """The optional positional MODEL (None means the default demo model)."""
+    """The optional positional MODEL (None means the default demo model) and `--weights`."""
     parser.add_argument("model", nargs="?", default=None, help=help)
+    parser.add_argument(
+        "--weights",
+        metavar="imagenet|none|FILE",
+        help="weights of an architecture named as MODEL: imagenet (the default; Keras' cache "
+        "or a download), none (random) or a file saved with model.save_weights()",
+    )
 
 
 def add_data(parser: argparse.ArgumentParser, help: str) -> None:
     """`--data NAME_OR_PATH` (None means the demo model's own dataset)."""
     parser.add_argument("--data", metavar="NAME_OR_PATH", help=help)
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """`--quiet`: no progress lines on stderr (they appear only when stderr is a terminal)."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def names(text: str | None) -> list[str]:

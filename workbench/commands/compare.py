@@ -11,10 +11,9 @@ import argparse
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model, names
+from workbench.commands.arguments import add_data, add_model, add_quiet, names
 from workbench.errors import UnsupportedError
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
 
@@ -34,6 +33,15 @@ def register(subparsers: Any) -> None:
     )
     add_model(parser)
     add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
+    add_variant_options(parser)
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--save-dir", metavar="DIR", help="write each variant's .tflite here")
+    add_quiet(parser)
+    parser.set_defaults(run=run)
+
+
+def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    """--route, --modes, --granularity, --keep-float and --samples (see `configs_from_args`)."""
     parser.add_argument(
         "--route", default=Route.CONVERTER.value, metavar="R1,R2", help="converter, litert"
     )
@@ -52,11 +60,16 @@ def register(subparsers: Any) -> None:
         "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
     )
     parser.add_argument("--samples", type=int, default=200, help="calibration samples")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
-    parser.add_argument(
-        "--save-dir", type=Path, metavar="DIR", help="write each variant's .tflite here"
-    )
-    parser.set_defaults(run=run)
+
+
+def check_variant_options(args: argparse.Namespace) -> None:
+    """Fail on a bad --route, --modes or --granularity before any model is loaded."""
+    for text, kind, argument in (
+        (args.route, Route, "--route"),
+        (args.modes, Mode, "--modes"),
+        (args.granularity, Granularity, "--granularity"),
+    ):
+        _items(text, kind, argument)
 
 
 def _items(text: str | None, kind: type, argument: str) -> list[Any]:
@@ -184,31 +197,37 @@ def file_name(model_name: str, config: QuantConfig) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.files import write_bytes_atomically
+    from workbench.commands.progress import Progress
+    from workbench.files import bytes_writer, check_output, write_all_atomically
     from workbench.session import Session
 
-    for text, kind, argument in (
-        (args.route, Route, "--route"),
-        (args.modes, Mode, "--modes"),
-        (args.granularity, Granularity, "--granularity"),
-    ):
-        _items(text, kind, argument)  # bad options fail before the model is loaded
-    session = Session(args.model, args.data)
-    results = session.compare(configs_from_args(args, session))
+    check_variant_options(args)  # bad options fail before the model is loaded
+    json_path = check_output(args.json, "--json")
+    save_dir = check_output(args.save_dir, "--save-dir", folder=True)
+    with Progress(quiet=args.quiet) as progress:
+        progress.step("loading the model and data")
+        session = Session(args.model, args.data, weights=args.weights)
+        with progress.watch(session):
+            configs = configs_from_args(args, session)  # may measure int8 to find a layer
+            results = session.compare(configs)
     print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
     print(format_table(results))
     kernels = format_kernels(results, session)
     for text in (format_outputs(results), kernels, format_notes(results, session)):
         if text:
             print(text)
-    if args.json is not None:
+    outputs = []
+    if json_path is not None:
         records = [session.record(result.config) for result in results]
-        text = json.dumps(records, indent=2, allow_nan=False)
-        write_bytes_atomically(args.json, (text + "\n").encode())
-        print(f"wrote {args.json}")
-    if args.save_dir is not None:
+        text = json.dumps(records, indent=2, allow_nan=False) + "\n"
+        outputs.append((json_path, bytes_writer(text.encode())))
+    if save_dir is not None:
         for result in results:
-            path = args.save_dir / file_name(session.model.name, result.config)
-            write_bytes_atomically(path, session.variant(result.config).tflite)
-        print(f"wrote {len(results)} .tflite files to {args.save_dir}")
+            path = save_dir / file_name(session.model.name, result.config)
+            outputs.append((path, bytes_writer(session.variant(result.config).tflite)))
+    write_all_atomically(outputs)  # all or nothing: no JSON left when a .tflite fails
+    if json_path is not None:
+        print(f"wrote {json_path}")
+    if save_dir is not None:
+        print(f"wrote {len(results)} .tflite files to {save_dir}")
     return 0

@@ -7,11 +7,10 @@ failed conversion leaves nothing behind.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model, names
-from workbench.files import write_bytes_atomically
+from workbench.commands.arguments import add_data, add_model, add_quiet, names
+from workbench.files import check_output, write_bytes_atomically
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
 
@@ -44,9 +43,8 @@ def register(subparsers: Any) -> None:
     add_data(
         parser, "calibration data: dataset name, .npz or image folder (default: the demo's dataset)"
     )
-    parser.add_argument(
-        "-o", "--output", type=Path, help="output file (default: MODEL-MODE.tflite here)"
-    )
+    parser.add_argument("-o", "--output", help="output file (default: MODEL-MODE.tflite here)")
+    add_quiet(parser)
     parser.set_defaults(run=run)
 
 
@@ -63,12 +61,20 @@ def config_from_args(args: argparse.Namespace) -> QuantConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.commands.progress import Progress
     from workbench.session import Session
 
     config = config_from_args(args)
-    session = Session(args.model, args.data)
-    variant = session.variant(config)
-    output = args.output or Path(f"{session.model.name}-{config.mode.value}.tflite")
+    output = check_output(args.output, "-o")
+    with Progress(quiet=args.quiet) as progress:
+        progress.step("loading the model and data")
+        session = Session(args.model, args.data, weights=args.weights)
+        if output is None:
+            default = f"{session.model.name}-{config.mode.value}.tflite"
+            output = check_output(default, "output")
+        with progress.watch(session):
+            variant = session.variant(config)
+        progress.stage(config, "done")
     write_bytes_atomically(output, variant.tflite)
     ratio = len(variant.tflite) / len(session.float_bytes)
     print(

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model
-from workbench.errors import DataError, RuntimeRefusal
-from workbench.files import write_bytes_atomically
+from workbench.commands.arguments import add_data, add_model, add_quiet
+from workbench.errors import RuntimeRefusal
+from workbench.files import check_output, write_bytes_atomically
 from workbench.qtyping import Unavailable
 
 
@@ -31,7 +30,8 @@ def register(subparsers: Any) -> None:
         parser, "demo model name, .keras, .h5 or .tflite file (default: the default demo model)"
     )
     add_data(parser, "dataset name, .npz or image folder")
-    parser.add_argument("--json", metavar="FILE", type=Path, help="write all statistics here")
+    parser.add_argument("--json", metavar="FILE", help="write all statistics here")
+    add_quiet(parser)
     parser.set_defaults(run=run)
 
 
@@ -87,14 +87,6 @@ def _aligned(lines: list[tuple[str, ...]]) -> str:
     )
 
 
-def write_json(path: Path, record: Any) -> None:
-    """Write `record` as JSON to `path` atomically (temporary file in the same folder)."""
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise DataError(f"--json {path}: folder {folder} does not exist; create it first")
-    write_bytes_atomically(path, json.dumps(record).encode())
-
-
 def _runtime(model: Any) -> Any:
     """Where the ops of a `.tflite` model run (None for other models: they are not converted)."""
     if model.tflite_bytes is None:
@@ -124,22 +116,31 @@ def _tensors(model: Any) -> list[dict[str, Any]] | None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench import inspection
+    from workbench.commands.progress import Progress
     from workbench.datasets import load_dataset
+    from workbench.engine.quiet import silenced
     from workbench.models import DEFAULT_MODEL, load_model
 
-    model = load_model(args.model or DEFAULT_MODEL)
-    x = None
-    if args.data is not None:
-        dataset = load_dataset(args.data)
-        dataset.check_fits(model.input_shape, model.num_classes)
-        x = dataset.calibration.x
-    rows = inspection.layer_table(model)
-    weights = inspection.weight_stats(model)
-    ranges, refused = None, None
-    try:
-        ranges = inspection.activation_ranges(model, x) if x is not None else None
-    except RuntimeRefusal as refusal:  # the rest of the report is still worth printing
-        refused = Unavailable("activation ranges", refusal.reason)
+    json_path = check_output(args.json, "--json")
+    with Progress(quiet=args.quiet) as progress:
+        progress.step("loading the model")
+        with silenced():  # importing TensorFlow prints start-up chatter
+            model = load_model(args.model or DEFAULT_MODEL, weights=args.weights)
+            dataset = None if args.data is None else load_dataset(args.data)
+        x = None
+        if dataset is not None:
+            dataset.check_fits(model.input_shape, model.num_classes)
+            x = dataset.calibration.x
+        progress.step("weight statistics")
+        rows = inspection.layer_table(model)
+        weights = inspection.weight_stats(model)
+        ranges, refused = None, None
+        if x is not None:
+            progress.step("activation ranges")
+            try:
+                ranges = inspection.activation_ranges(model, x)
+            except RuntimeRefusal as refusal:  # the rest of the report is still worth printing
+                refused = Unavailable("activation ranges", refusal.reason)
     print(f"{model.name} ({model.kind.value}, input {model.input_shape})")
     print(format_layers(rows))
     runtime = _runtime(model)
@@ -151,25 +152,23 @@ def run(args: argparse.Namespace) -> int:
         print(format_activations(ranges))
     if refused is not None:
         print(f"\n{refused}")
-    if args.json is not None:
-        write_json(
-            args.json,
-            {
-                "model": model.name,
-                "kind": model.kind.value,
-                "data": args.data,
-                "layers": [row.to_dict() for row in rows],
-                "weights": [stats.to_dict() for stats in weights],
-                "activations": (
-                    {"unavailable": refused.reason}
-                    if refused is not None
-                    else None
-                    if ranges is None
-                    else [r.to_dict() for r in ranges]
-                ),
-                "tensors": _tensors(model),
-                "runtime": None if runtime is None else runtime.to_dict(),
-            },
-        )
-        print(f"\nstatistics written to {args.json}")
+    if json_path is not None:
+        record = {
+            "model": model.name,
+            "kind": model.kind.value,
+            "data": args.data,
+            "layers": [row.to_dict() for row in rows],
+            "weights": [stats.to_dict() for stats in weights],
+            "activations": (
+                {"unavailable": refused.reason}
+                if refused is not None
+                else None
+                if ranges is None
+                else [r.to_dict() for r in ranges]
+            ),
+            "tensors": _tensors(model),
+            "runtime": None if runtime is None else runtime.to_dict(),
+        }
+        write_bytes_atomically(json_path, json.dumps(record).encode())
+        print(f"\nstatistics written to {json_path}")
     return 0

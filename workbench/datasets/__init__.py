@@ -23,8 +23,13 @@ def load_dataset(
     name: str | None = None,
     seed: int = 0,
     image_size: tuple[int, int] | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> Dataset:
-    """A dataset from a name, an `.npz` or image-folder path, arrays, `(x, y)` or `tf.data`."""
+    """A dataset from a name, an `.npz` or image-folder path, arrays, `(x, y)` or `tf.data`.
+
+    8-bit user data (images) is scaled to 0..1, or goes through `preprocessing` when given (a
+    published architecture's own); the built-in datasets keep theirs.
+    """
     from workbench.datasets import user
 
     if isinstance(spec, Dataset):
@@ -34,9 +39,11 @@ def load_dataset(
     if isinstance(spec, str | Path):
         path = Path(spec)
         if path.suffix == ".npz" and path.is_file():
-            return user.load_npz(path, name=name, seed=seed)
+            return user.load_npz(path, name=name, seed=seed, preprocessing=preprocessing)
         if path.is_dir():
-            return user.load_image_folder(path, name=name, seed=seed, image_size=image_size)
+            return user.load_image_folder(
+                path, name=name, seed=seed, image_size=image_size, preprocessing=preprocessing
+            )
         if path.exists():
             raise DataError(
                 f"{path}: not a dataset; give an .npz file or a folder of class folders"
@@ -46,11 +53,17 @@ def load_dataset(
             f"{', '.join(DATASET_NAMES)}, an .npz file or an image folder"
         )
     if isinstance(spec, tuple) and len(spec) == 2:
-        return user.from_arrays(spec[0], spec[1], name=name or "arrays", seed=seed)
+        return user.from_arrays(
+            spec[0], spec[1], name=name or "arrays", seed=seed, preprocessing=preprocessing
+        )
     if type(spec).__module__.startswith("tensorflow"):
-        return user.from_tf_dataset(spec, name=name or "tf.data", seed=seed)
+        return user.from_tf_dataset(
+            spec, name=name or "tf.data", seed=seed, preprocessing=preprocessing
+        )
     if hasattr(spec, "__array__"):
-        return user.from_arrays(spec, None, name=name or "arrays", seed=seed)
+        return user.from_arrays(
+            spec, None, name=name or "arrays", seed=seed, preprocessing=preprocessing
+        )
     raise DataError(
         f"data: cannot use a {type(spec).__name__}; give a dataset name, a path, arrays or (x, y)"
     )

@@ -1,7 +1,8 @@
 """The dataset container every part of the workbench consumes.
 
 A `Dataset` holds model-ready float32 arrays (preprocessing already applied, and declared in
-`preprocessing`), split into train / calibration / test views. The same arrays feed Keras,
+`preprocessing`), or inputs read from files on demand, split into train / calibration / test
+views. The same arrays feed Keras,
 the converter's representative dataset and the LiteRT interpreter.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -18,35 +20,51 @@ from workbench.inputs import shape_fits
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How raw values became model inputs: ``x = raw * scale + offset`` as float32."""
+    """How raw values became model inputs: ``x = raw * scale + offset`` as float32, the
+    channels (last axis) reversed first when `reverse_channels` (RGB to BGR); `offset` is one
+    number or one per channel."""
 
     scale: float = 1.0
-    offset: float = 0.0
+    offset: float | tuple[float, ...] = 0.0
     description: str = "none"
+    reverse_channels: bool = False
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        return (np.asarray(raw, dtype=np.float32) * np.float32(self.scale)) + np.float32(
-            self.offset
-        )
+        raw = np.asarray(raw, dtype=np.float32)
+        if self.reverse_channels:
+            raw = raw[..., ::-1]
+        offset = np.asarray(self.offset, dtype=np.float32)
+        return (raw * np.float32(self.scale)) + offset
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Split:
-    """One view of a dataset: inputs and, when labelled, integer class labels."""
+    """One view of a dataset: inputs and, when labelled, integer class labels.
 
-    x: np.ndarray
+    `x` is a float32 array, or a `workbench.datasets.lazy.LazyInputs` that reads the samples a
+    slice asks for (``x[start:stop]``) from files; code that walks a split takes slices.
+    """
+
+    x: Any
     y: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
 
     def head(self, count: int) -> Split:
-        return Split(self.x[:count], None if self.y is None else self.y[:count])
+        """The first `count` samples (inputs read from files stay unread)."""
+        lazy = not isinstance(self.x, np.ndarray)  # LazyInputs: a view, nothing read
+        x = self.x.take(np.arange(min(count, len(self)))) if lazy else self.x[:count]
+        return Split(x, None if self.y is None else self.y[:count])
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """Named, split, preprocessed data. Unlabelled datasets have ``y is None`` everywhere."""
+    """Named, split, preprocessed data. Unlabelled datasets have ``y is None`` everywhere.
+
+    `validation` is held out from training and disjoint from `test`: searches decide on it and
+    report on `test`. Left out, it is the calibration split (also never trained on).
+    """
 
     name: str
     train: Split
@@ -55,6 +73,11 @@ class Dataset:
     num_classes: int | None = None
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     class_names: tuple[str, ...] = ()
+    validation: Split | None = None
+
+    def __post_init__(self) -> None:
+        if self.validation is None:
+            object.__setattr__(self, "validation", self.calibration)
 
     @property
     def labelled(self) -> bool:
@@ -66,17 +89,20 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        """A content hash of the calibration and test arrays (keys caches)."""
+        """A content hash of the calibration and test arrays (keys caches); inputs read on
+        demand (`LazyInputs`) give their own fingerprint instead of being read whole."""
         digest = hashlib.sha256()
         for split in (self.calibration, self.test):
-            digest.update(np.ascontiguousarray(split.x).tobytes())
+            lazy = getattr(split.x, "fingerprint", None)
+            digest.update(lazy.encode() if lazy else np.ascontiguousarray(split.x).tobytes())
             if split.y is not None:
                 digest.update(np.ascontiguousarray(split.y).tobytes())
         return digest.hexdigest()[:16]
 
     def __repr__(self) -> str:
         sizes = (
-            f"train={len(self.train)}, calibration={len(self.calibration)}, test={len(self.test)}"
+            f"train={len(self.train)}, calibration={len(self.calibration)}, "
+            f"validation={len(self.validation)}, test={len(self.test)}"
         )
         return f"Dataset({self.name!r}, input={self.input_shape}, {sizes})"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.datasets.base import Dataset, Preprocessing
+from workbench.datasets.base import Dataset, Preprocessing, Split
 from workbench.datasets.splits import split_arrays
 
 SIZE = 32
@@ -87,19 +87,30 @@ def generate_shapes(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 PREPROCESSING = Preprocessing(scale=1 / 255, description="RGB bytes 0..255 scaled to 0..1")
 
 
+VALIDATION_STREAM = 1_000_003  # seed offset of the validation images' own generation
+
+
 def load_shapes(
-    seed: int = 0, *, train: int = 4000, calibration: int = 200, test: int = 1000
+    seed: int = 0,
+    *,
+    train: int = 4000,
+    calibration: int = 200,
+    test: int = 1000,
+    validation: int = 2000,
 ) -> Dataset:
-    """Train / calibration / test drawn from one seeded generation, stratified and disjoint."""
+    """Train / calibration / test drawn from one seeded generation, stratified and disjoint;
+    validation generated apart (its own seed), so the demo model never trained on it."""
     raw, labels = generate_shapes(train + calibration + test, seed)
-    train_split, calibration_split, test_split = split_arrays(
+    train_split, calibration_split, test_split, _ = split_arrays(
         PREPROCESSING.apply(raw), labels, calibration=calibration, test=test, seed=seed
     )
+    validation_raw, validation_labels = generate_shapes(validation, seed + VALIDATION_STREAM)
     return Dataset(
         "shapes",
         train_split,
         calibration_split,
         test_split,
+        validation=Split(PREPROCESSING.apply(validation_raw), validation_labels),
         num_classes=len(CLASS_NAMES),
         preprocessing=PREPROCESSING,
         class_names=CLASS_NAMES,

@@ -14,10 +14,12 @@ def split_arrays(
     calibration: int,
     test: int,
     seed: int,
-) -> tuple[Split, Split, Split]:
-    """Shuffle once with `seed` and cut test, calibration, then train (the rest), disjoint.
+    validation: int = 0,
+) -> tuple[Split, Split, Split, Split]:
+    """Shuffle once with `seed` and cut test, calibration, validation, then train (the rest).
 
-    Labelled data is stratified: every split keeps the class proportions.
+    All four are disjoint; labelled data is stratified: every split keeps the class proportions.
+    Test and calibration do not depend on `validation` (it comes out of what would be train).
     """
     rng = np.random.default_rng(seed)
     if y is None:
@@ -32,10 +34,12 @@ def split_arrays(
             )
         order = np.argsort(ranks, kind="stable")
     test_idx, calibration_idx = order[:test], order[test : test + calibration]
-    train_idx = order[test + calibration :]
+    held_out = test + calibration
+    validation_idx = order[held_out : held_out + validation]
+    train_idx = order[held_out + validation :]
 
     def take(indices: np.ndarray) -> Split:
         indices = np.sort(indices)
         return Split(x[indices], None if y is None else y[indices])
 
-    return take(train_idx), take(calibration_idx), take(test_idx)
+    return take(train_idx), take(calibration_idx), take(test_idx), take(validation_idx)

@@ -232,19 +232,28 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(default_threads(), thread_name_prefix="workbench-eval")
 
 
-def run_outputs(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> list[np.ndarray]:
+def run_outputs(data: bytes, x: np.ndarray, *, batch_size: int | None = None) -> list[np.ndarray]:
     """Every float32 output of the model for `x` (in the file's order), in batches of
-    `batch_size` split over the cores.
+    `batch_size` split over the cores (by default up to 256, fewer for large inputs:
+    `datasets.lazy.samples_per_batch`).
 
     Integer (int8 / uint8) model inputs are quantized with the input tensor's scale and zero
     point, integer outputs dequantized with the output's.
     """
+    from workbench.datasets.lazy import batches, samples_per_batch
+
+    batch_size = samples_per_batch(tuple(np.shape(x)[1:])) if batch_size is None else batch_size
     if batch_size < 1:
         raise DataError(f"batch_size: {batch_size} is not a positive batch size")
-    return ParallelRunner(data).run(x, batch_size)
+    runner = ParallelRunner(data)
+    if isinstance(x, np.ndarray):
+        return runner.run(x, batch_size)
+    # inputs read from files: a few batches at a time
+    parts = [runner.run(part, batch_size) for part in batches(x, 4 * batch_size)]
+    return [np.concatenate(output) for output in zip(*parts, strict=True)]
 
 
-def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+def run_tflite(data: bytes, x: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
     """The model's first float32 output for `x` (see `run_outputs`)."""
     return run_outputs(data, x, batch_size=batch_size)[0]
 
@@ -357,6 +366,12 @@ class Latency:
     spread_ms: float
     threads: int
 
+    @classmethod
+    def of(cls, times_ms: np.ndarray, threads: int) -> Latency:
+        """Median and interquartile range of invoke times in milliseconds."""
+        q25, median, q75 = np.percentile(times_ms, [25, 50, 75])
+        return cls(float(median), float(q75 - q25), threads)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
@@ -375,6 +390,8 @@ def measure(
             measured.append(work())
         except RuntimeRefusal as refusal:
             measured.append(Unavailable(name, refusal.reason))
+        except ModelFileError as error:  # the runtime does not even load this variant
+            measured.append(Unavailable(name, str(error)))
     return measured[0], measured[1]
 
 
@@ -394,11 +411,19 @@ def refused_scores(
 def measure_latency(
     data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
 ) -> Latency:
-    """Time `repeats` single-sample invokes after a warm-up (input set once, output read)."""
+    """Median and interquartile range of `latency_times`."""
+    threads = threads or default_threads()
+    return Latency.of(latency_times(data, sample, repeats=repeats, threads=threads), threads)
+
+
+def latency_times(
+    data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
+) -> np.ndarray:
+    """Milliseconds of `repeats` single-sample invokes after a warm-up (input set once, output
+    read)."""
     if repeats < 1:
         raise DataError(f"repeats: {repeats} is not a positive count")
-    threads = threads or default_threads()
-    runner = BatchRunner(data, threads=threads)
+    runner = BatchRunner(data, threads=threads or default_threads())
     sample = np.asarray(sample, dtype=np.float32)
     sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
     sample = check_inputs(sample, (None, *runner.sample_shape))
@@ -415,5 +440,4 @@ def measure_latency(
         interpreter.invoke()
         interpreter.get_tensor(runner.output.index)
         times[i] = time.perf_counter() - start
-    q25, median, q75 = np.percentile(times * 1000.0, [25, 50, 75])
-    return Latency(float(median), float(q75 - q25), threads)
+    return times * 1000.0

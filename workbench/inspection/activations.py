@@ -110,11 +110,16 @@ def keras_activation_ranges(keras_model: Any, x: Any, *, batch_size: int = 128) 
             f"{keras_model.name}: activation ranges need a model with one input, "
             f"not {len(keras_model.inputs)}"
         )
-    x = check_inputs(x, tuple(keras_model.inputs[0].shape))
+    from workbench.datasets.lazy import is_lazy, samples_per_batch
+
+    shape = tuple(keras_model.inputs[0].shape)
+    if not is_lazy(x):
+        x = check_inputs(x, shape)
     probes, summarise = _summariser(keras_model, StreamingHistogram().fine)
     histograms = [StreamingHistogram() for _ in probes]
-    for start in range(0, len(x), batch_size):
-        summaries = summarise(x[start : start + batch_size])
+    batch_size = min(batch_size, samples_per_batch(tuple(shape[1:])))  # large inputs: fewer
+    for start in range(0, len(x), batch_size):  # inputs read from files: a batch at a time
+        summaries = summarise(check_inputs(x[start : start + batch_size], shape))
         for histogram, (lo, hi, counts) in zip(histograms, summaries, strict=True):
             histogram.merge(float(lo), float(hi), counts.numpy())
     return [

@@ -85,12 +85,14 @@ def _weight_row(item: WeightStats) -> dict[str, Any]:
         "layer": item.layer,
         "kind": item.kind,
         "shape": "x".join(map(str, item.shape)),
-        "min": item.per_tensor.min,
-        "max": item.per_tensor.max,
+        # a kernel the converter changes in a way not modelled shows no numbers
+        "min": None if item.per_tensor is None else item.per_tensor.min,
+        "max": None if item.per_tensor is None else item.per_tensor.max,
         "channels": int(channels.size),
         # how far the widest channel is from a typical one: what per-tensor int8 costs
         "widest_over_median": spread,
         "folded_from": item.folded_from,
+        "not_predicted": item.not_predicted,
     }
 
 
@@ -125,12 +127,16 @@ _COLUMNS = {
         "channels",
         "widest_over_median",
         "folded_from",
+        "not_predicted",
     ),
     "activations": ("layer", "type", "min", "max", "p0.1", "p99.9"),
 }
 _CAPTIONS = {
     "layers": "Layers (bytes of their weights at each precision)",
-    "weights": "Weights, BatchNorm folded (per tensor; widest channel over the median one)",
+    "weights": (
+        "Weights as the converter quantizes them, BatchNorm and constants folded (per tensor; "
+        "widest channel over the median one)"
+    ),
     "activations": "Activation ranges on the calibration data",
 }
 

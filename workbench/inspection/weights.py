@@ -1,4 +1,8 @@
-"""Weight statistics of the kernels the converter quantizes (BatchNorm folded)."""
+"""Weight statistics of the kernels the converter quantizes (BatchNorm and constants folded).
+
+A kernel whose fold is not modelled (`Kernel.not_predicted`) gets no statistics, only the
+reason: its own weights are not what the converter quantizes, so they are not shown as such.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ class WeightStats:
     kind: str
     shape: tuple[int, ...]
     channel_axis: int | None
-    per_tensor: Stats
+    per_tensor: Stats | None  # None when `not_predicted`
     per_channel: list[Stats] = field(default_factory=list)
     folded_from: str | None = None
+    not_predicted: str | None = None  # why the converter's kernel is not modelled
     dtype: str = "float32"  # as stored; weights read from a .tflite may be int8 or float16
     scales: tuple[float, ...] = ()  # quantization parameters as stored in a .tflite
     zero_points: tuple[int, ...] = ()
@@ -31,15 +36,25 @@ class WeightStats:
             "shape": list(self.shape),
             "channel_axis": self.channel_axis,
             "folded_from": self.folded_from,
+            "not_predicted": self.not_predicted,
             "dtype": self.dtype,
             "scales": list(self.scales),
             "zero_points": list(self.zero_points),
-            "per_tensor": self.per_tensor.to_dict(),
+            "per_tensor": None if self.per_tensor is None else self.per_tensor.to_dict(),
             "per_channel": [stats.to_dict() for stats in self.per_channel],
         }
 
 
 def kernel_stats(kernel: Kernel) -> WeightStats:
+    if not kernel.predicted:
+        return WeightStats(
+            layer=kernel.layer,
+            kind=kernel.kind,
+            shape=tuple(kernel.kernel.shape),
+            channel_axis=kernel.channel_axis,
+            per_tensor=None,
+            not_predicted=kernel.not_predicted,
+        )
     return WeightStats(
         layer=kernel.layer,
         kind=kernel.kind,

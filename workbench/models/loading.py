@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,24 @@ DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 DEMO_MODELS: dict[str, str] = {"digits_cnn": "digits", "shapes_mobilenet": "shapes"}
 DEFAULT_MODEL = "shapes_mobilenet"
 TFLITE_MAGIC = b"TFL3"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+REASON_CHARS = 300  # Keras' explanation is kept up to here, at a sentence end
 
 
-def load_model(spec: Any, *, name: str | None = None) -> ModelSource:
-    """A demo name, a `.keras` / `.h5` / `.tflite` file, a SavedModel folder, a Keras model,
-    concrete functions, or `.tflite` bytes."""
+def load_model(spec: Any, *, name: str | None = None, weights: str | None = None) -> ModelSource:
+    """A demo name, a published architecture (``mobilenet_v2@160``, see
+    `workbench.models.pretrained`; `weights` imagenet, none or a file), a `.keras` / `.h5` /
+    `.tflite` file, a SavedModel folder, a Keras model, concrete functions, or `.tflite`
+    bytes."""
+    from workbench.models import pretrained
+
     if isinstance(spec, ModelSource):
         return spec
+    architecture = pretrained.parse_spec(spec, weights)
+    if architecture is not None:
+        source = _from_keras(pretrained.build(architecture), name or architecture.name)
+        preprocessing = pretrained.ARCHITECTURES[architecture.architecture].preprocessing
+        return dataclasses.replace(source, preprocessing=preprocessing)
     if isinstance(spec, bytes | bytearray):
         return _from_tflite(bytes(spec), name or "model.tflite")
     if isinstance(spec, str) and spec in DEMO_MODELS:
@@ -33,8 +45,8 @@ def load_model(spec: Any, *, name: str | None = None) -> ModelSource:
         return _from_concrete_functions(functions, name or "concrete_function")
     raise ModelFileError(
         f"model: cannot load a {type(spec).__name__}; give a demo name "
-        f"({', '.join(DEMO_MODELS)}), a .keras/.h5/.tflite file, a SavedModel folder "
-        "or a Keras model"
+        f"({', '.join(DEMO_MODELS)}), an architecture ({', '.join(pretrained.ARCHITECTURES)}), "
+        "a .keras/.h5/.tflite file, a SavedModel folder or a Keras model"
     )
 
 
@@ -42,7 +54,8 @@ def _from_path(path: Path, name: str | None) -> ModelSource:
     if not path.exists():
         raise ModelFileError(
             f"{path}: no such file or folder; give a .keras, .h5 or .tflite file, a SavedModel "
-            f"folder or a demo name ({', '.join(DEMO_MODELS)})"
+            f"folder, a demo name ({', '.join(DEMO_MODELS)}) or an architecture name "
+            "(mobilenet_v2, resnet50@160, ...)"
         )
     if path.is_dir():
         return _from_saved_model(path, name or path.name)
@@ -56,14 +69,47 @@ def _from_path(path: Path, name: str | None) -> ModelSource:
 def _from_keras_file(path: Path, name: str) -> ModelSource:
     import keras
 
+    _check_keras_container(path)
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a corrupt file
-        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
         raise ModelFileError(
-            f"{path}: cannot load this Keras file ({reason}); re-save it with model.save()"
+            f"{path}: Keras cannot load this file: {keras_reason(error)}"
         ) from None
     return _from_keras(model, name)
+
+
+def _check_keras_container(path: Path) -> None:
+    """Refuse a file whose bytes are not the container its suffix promises."""
+    import zipfile
+
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path}: not a .keras archive (a .keras file is the zip archive model.save() "
+            "writes); save the model with model.save('model.keras')"
+        )
+    with path.open("rb") as file:
+        signature = file.read(len(HDF5_SIGNATURE))
+    if path.suffix in (".h5", ".hdf5") and signature != HDF5_SIGNATURE:
+        raise ModelFileError(
+            f"{path}: not an HDF5 file; save the model with model.save('model.keras')"
+        )
+
+
+def keras_reason(error: BaseException) -> str:
+    """Keras' own explanation, one line: the innermost error of the chain, without the long
+    config dump Keras appends (e.g. "Could not locate class 'Twice'. Make sure custom classes
+    ... are decorated with `@keras.saving.register_keras_serializable()`.")."""
+    innermost, seen = error, 0
+    while (innermost.__cause__ or innermost.__context__) is not None and seen < 20:
+        innermost = innermost.__cause__ or innermost.__context__
+        seen += 1
+    text = str(innermost).split("Exception encountered: ")[-1]
+    text = " ".join(text.split("Full object config")[0].split()) or type(innermost).__name__
+    if len(text) > REASON_CHARS:
+        cut = text.rfind(". ", 0, REASON_CHARS)
+        text = text[: cut + 1] if cut > 0 else text[:REASON_CHARS] + "..."
+    return text
 
 
 def _from_keras(model: Any, name: str) -> ModelSource:

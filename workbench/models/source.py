@@ -25,7 +25,8 @@ class ModelSource:
     `concrete_functions` and `tflite_bytes`. `fingerprint` is a content hash that keys caches;
     `derived` keeps what the routes made from the model (its float32 `.tflite`) as long as it lives.
     `input_shape` includes the batch dimension (None); `num_classes` is the width of the output
-    when it is a classifier's vector of scores, else None.
+    when it is a classifier's vector of scores, else None. `preprocessing`, when set, is what
+    8-bit image data must go through to feed this model (a published architecture's own).
     """
 
     name: str
@@ -38,6 +39,7 @@ class ModelSource:
     saved_model_dir: Path | None = None
     concrete_functions: tuple[Any, ...] = ()
     tflite_bytes: bytes | None = None
+    preprocessing: Any = None  # workbench.datasets.Preprocessing
     derived: OnceCache[Any] = field(default_factory=OnceCache)
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ from workbench.widgets.live import LiveController
 from workbench.widgets.pickers import PickerView
 from workbench.widgets.quantized import QuantizedView
 from workbench.widgets.ranges import RangeView
+from workbench.widgets.search import SearchView
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, styled
 
@@ -53,6 +54,7 @@ class Workbench(View):
         self.ranges = RangeView(self.state)
         self.explainer = AffineExplainer()
         self.compression = CompressionView(self.state)
+        self.search = SearchView(self.state)
         self.controls.widget.layout = w.Layout(width="460px")
         self.board.widget.layout = w.Layout(flex="1 1 600px", min_width="600px")
         self.widget = styled(
@@ -65,6 +67,7 @@ class Workbench(View):
                         [self.controls.widget, self.board.widget],
                         layout={"align_items": "flex-start", "flex_flow": "row wrap"},
                     ),
+                    self.search.widget,
                     self.layer_errors.widget,
                     self.quantized.widget,
                     self.ranges.widget,
@@ -88,6 +91,7 @@ class Workbench(View):
     def close(self) -> None:
         self.controller.close()
         self.compression.close()
+        self.search.close()
         self.widget.close()
 
     def __repr__(self) -> str:

@@ -42,12 +42,13 @@ class PickerView(View):
     def __init__(self, state: AppState, load: Any) -> None:
         from workbench.datasets import DATASET_NAMES
         from workbench.models import DEMO_MODELS
+        from workbench.models.pretrained import ARCHITECTURES
 
         self.state = state
         self._load = load  # load(model, data, name) submits the background job
         self._syncing = False
         self.model = styled(
-            w.Dropdown(options=list(DEMO_MODELS), description="Model", value=None),
+            w.Dropdown(options=[*DEMO_MODELS, *ARCHITECTURES], description="Model", value=None),
             "wb-model",
         )
         self.model_upload = styled(

@@ -94,7 +94,11 @@ class RangeView(View):
         if inspection is None:
             self.note.value = '<div class="wb-help">Measuring ranges…</div>'
             return
-        self.note.value = f'<div class="wb-help">{inspection.message}</div>'
+        unknown = [item.layer for item in inspection.weights if _not_predicted(item)]
+        message = inspection.message
+        if unknown:  # never show a kernel the converter changes in a way not modelled
+            message += f" Weights not predicted (a fold not modelled): {', '.join(unknown)}."
+        self.note.value = f'<div class="wb-help">{message}</div>'
         names = [item.layer for item in inspection.weights]
         names += [item.layer for item in inspection.activations if item.layer not in names]
         self._syncing = True
@@ -118,8 +122,9 @@ class RangeView(View):
             self.layer.value = selected or None
         finally:
             self._syncing = False
+        predicted = [item for item in inspection.weights if not _not_predicted(item)]
         for plot, items, title in (
-            (self.weights, inspection.weights, "Weight range per layer"),
+            (self.weights, predicted, "Weight range per layer"),
             (self.activations, inspection.activations, "Activation range per layer"),
         ):
             stats = [getattr(item, "per_tensor", item) for item in items]
@@ -132,7 +137,7 @@ class RangeView(View):
                     title=title,
                 )
             )
-        weights = {item.layer: item for item in inspection.weights}
+        weights = {item.layer: item for item in predicted}
         activations = {item.layer: item for item in inspection.activations}
         stat = weights.get(selected) or next(iter(weights.values()), None)
         if stat is not None:
@@ -159,3 +164,7 @@ class RangeView(View):
             self.histogram.show(
                 figures.activation_histogram(act.layer, histogram.counts, histogram.edges, lo, hi)
             )
+
+
+def _not_predicted(item: Any) -> bool:
+    return getattr(item, "not_predicted", None) is not None

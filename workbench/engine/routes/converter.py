@@ -204,7 +204,16 @@ class ConverterRoute:
 
     def _refuse_depthwise_per_tensor(self, model: ModelSource) -> None:
         """TF's int16x8 quantizer fails on every per-tensor depthwise kernel ("quantized
-        dimension ... do not match. Got 3 and 0"); say so before calibrating."""
+        dimension ... do not match. Got 3 and 0"); say so before calibrating (for a Keras
+        model from its layers, without converting)."""
+        if model.keras_model is not None:
+            from workbench.folding import quantizable_kernels
+
+            kernels = quantizable_kernels(model.keras_model)
+            layer = next((k.layer for k in kernels if k.kind == "DepthwiseConv2D"), None)
+            if layer is not None:
+                raise _no_depthwise_per_tensor(model, layer)
+            return
         from workbench.tflite_file import op_layers, read_tflite
 
         parsed = read_tflite(self.float_tflite(model))
@@ -213,11 +222,14 @@ class ConverterRoute:
             return
         op = depthwise[0]
         layer = op_layers(parsed, model_layer_names(model)).get(op.index)
-        name = layer or parsed.tensors[op.outputs[0]].name
-        raise UnsupportedError(
-            f"model {model.name!r}: int16x8 per-tensor: the converter cannot quantize depthwise "
-            f"layer {name!r} per-tensor in int16x8; use per-channel, or route litert"
-        )
+        raise _no_depthwise_per_tensor(model, layer or parsed.tensors[op.outputs[0]].name)
+
+
+def _no_depthwise_per_tensor(model: ModelSource, layer: str) -> UnsupportedError:
+    return UnsupportedError(
+        f"model {model.name!r}: int16x8 per-tensor: the converter cannot quantize depthwise "
+        f"layer {layer!r} per-tensor in int16x8; use per-channel, or route litert"
+    )
 
 
 _MODES: dict[Mode, Callable[..., bytes]] = {

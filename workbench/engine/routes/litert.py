@@ -3,8 +3,10 @@
 Modes map to recipes: dynamic = dynamic_wi8_afp32, int8 = static_wi8_ai8, int16x8 =
 static_wi8_ai16, int4 = weight_only_wi4_afp32, float16 = the quantizer's own float-casting
 weight-only config (float16 weights). Granularity is the weight granularity of the recipe;
-keep-float layers get a `no_quantize` entry for each of their ops. The calibration result is
-computed once per (model, samples) and reused by every static variant. `.tflite` inputs work.
+keep-float layers get a `no_quantize` entry for each of their ops, and a configuration's
+per-layer precisions (`QuantConfig.layer_precision`) one entry each, scoped to that layer's ops.
+The calibration result is computed once per (model, samples) and reused by every static
+variant. `recipe` gives the quantizer's own JSON recipe of a variant. `.tflite` inputs work.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from workbench.engine.routes import ROUTES, register
 from workbench.engine.routes.layers import model_layer_names, ops_of_layers
 from workbench.errors import ConversionError, UnsupportedError
 from workbench.models.source import ModelSource, SourceKind
-from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
+from workbench.qtyping import Granularity, IOType, LayerPrecision, Mode, QuantConfig, Route
+
+INT4_OPS = ("CONV_2D", "FULLY_CONNECTED")  # what the quantizer's static_wi4_ai8 policy allows
 
 
 def _granularity(config: QuantConfig) -> Any:
@@ -59,6 +63,21 @@ def _float16(quantizer: Any, config: QuantConfig) -> None:
     quantizer.update_quantization_recipe(".*", "*", op_config, AlgorithmName.FLOAT_CASTING)
 
 
+def _layer_recipe(quantizer: Any, regex: str, precision: LayerPrecision) -> None:
+    """One layer's entry; later entries win over the global one in the quantizer's recipe."""
+    from litert_quantizer import qtyping
+
+    channelwise = qtyping.QuantGranularity.CHANNELWISE
+    tensorwise = qtyping.QuantGranularity.TENSORWISE
+    activations, weights, granularity = {
+        LayerPrecision.INT16X8: (16, 8, channelwise),
+        LayerPrecision.INT8: (8, 8, channelwise),
+        LayerPrecision.INT8_PER_TENSOR: (8, 8, tensorwise),
+        LayerPrecision.INT4: (8, 4, channelwise),
+    }[precision]
+    quantizer.add_static_config(regex, "*", activations, weights, granularity)
+
+
 _RECIPES: dict[Mode, Callable[[Any, QuantConfig], None]] = {
     Mode.DYNAMIC: _dynamic,
     Mode.FLOAT16: _float16,
@@ -79,6 +98,20 @@ def _require_float_weights(model: ModelSource, tflite: bytes) -> None:
             f"model {model.name!r}: the .tflite is already quantized ({', '.join(quantized)} "
             "weights); give the float32 model (.keras, SavedModel or float .tflite) instead"
         )
+
+
+def _check_int4(float_bytes: bytes, config: QuantConfig, found: dict[str, list[str]]) -> None:
+    """int4 weights on an op the quantizer cannot give them would silently stay int8: refuse."""
+    from workbench.engine.routes.layers import op_outputs
+
+    opcodes = {tensor: opcode for opcode, tensor in op_outputs(float_bytes)}
+    for layer, precision in config.layer_precision:
+        wrong = sorted({opcodes[t] for t in found[layer]} - set(INT4_OPS))
+        if precision is LayerPrecision.INT4 and wrong:
+            raise UnsupportedError(
+                f"layer_precision: layer {layer!r} is a {', '.join(wrong)}; int4 weights exist "
+                f"for {' and '.join(INT4_OPS)} only, give it int8 or int16x8"
+            )
 
 
 @register(Route.LITERT)
@@ -125,14 +158,28 @@ class LitertRoute:
         _RECIPES[config.mode](quantizer, config)
         for end in ("INPUT", "OUTPUT"):  # model I/O stays float32, as on the converter route
             quantizer.update_quantization_recipe(".*", end, None, AlgorithmName.NO_QUANTIZE)
-        if config.keep_float:
-            names = model_layer_names(model)
-            found = ops_of_layers(float_bytes, config.keep_float, names)
-            for tensor in sorted(t for tensors in found.values() for t in tensors):
-                quantizer.update_quantization_recipe(
-                    f"^{re.escape(tensor)};", "*", None, AlgorithmName.NO_QUANTIZE
-                )
+        layers = config.layers
+        if layers:
+            found = ops_of_layers(float_bytes, layers, model_layer_names(model))
+            _check_int4(float_bytes, config, found)
+            for layer, precision in layers.items():
+                for tensor in sorted(found[layer]):
+                    regex = f"^{re.escape(tensor)};"
+                    if precision is LayerPrecision.FLOAT32:
+                        quantizer.update_quantization_recipe(
+                            regex, "*", None, AlgorithmName.NO_QUANTIZE
+                        )
+                    else:
+                        _layer_recipe(quantizer, regex, precision)
         return quantizer
+
+    def recipe(self, model: ModelSource, config: QuantConfig) -> list[dict[str, Any]]:
+        """The LiteRT Quantizer recipe (its JSON form) that makes `config` from the float file."""
+        if config.mode is Mode.FLOAT32:
+            raise UnsupportedError("recipe: float32 is the float .tflite itself; it has no recipe")
+        with silenced():
+            quantizer = self._quantizer(model, self.float_tflite(model), config)
+            return quantizer.get_quantization_recipe()
 
     def calibration_result(self, model: ModelSource, samples: int, calibration: Calibration):
         """Per-tensor min/max from the calibration samples, computed once per model."""

@@ -1,0 +1,304 @@
+"""`workbench sweep` on a real Dask cluster on 127.0.0.1: a `dask scheduler` and two `dask worker`
+processes started through their own command lines, against a serial run in this process."""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+from workbench.qtyping import Granularity, Mode, QuantConfig, Route
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBERS = ("size_bytes", "size_ratio", "accuracy", "accuracy_drop", "agreement", "snr_db", "cosine")
+MODES = ["--modes", "float32,int8", "--granularity", "per-channel,per-tensor", "--samples", "100"]
+START_TIMEOUT_S = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _dask(*args: str) -> subprocess.Popen:
+    """A `dask ...` command (the console script next to this Python) in its own process group."""
+    script = Path(sys.executable).parent / "dask"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "dask"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [*command, *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a scheduler with two single-threaded worker processes."""
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                       "--no-dashboard")]  # fmt: skip
+    try:
+        for _ in range(2):
+            processes.append(
+                _dask(
+                    "worker",
+                    address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--memory-limit",
+                    "4GiB",
+                )  # fmt: skip
+            )
+        with Client(address, timeout=START_TIMEOUT_S) as client:
+            client.wait_for_workers(2, timeout=START_TIMEOUT_S)
+        yield address
+    finally:
+        _stop(processes)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, digits_model):
+    """digits_cnn, and its float .tflite (which the converter route refuses to quantize)."""
+    from workbench.engine.routes import float_tflite
+
+    path = tmp_path_factory.mktemp("models") / "digits_float.tflite"
+    path.write_bytes(float_tflite(digits_model))
+    return ["digits_cnn", str(path)]
+
+
+@pytest.fixture(scope="module")
+def serial(models):
+    """(model name, config key) -> (tflite sha256, numbers), from `Session` in this process."""
+    from workbench.session import Session
+
+    found = {}
+    for model in models:
+        session = Session(model, "digits")
+        for mode, granularity in [("float32", "per-channel"), ("int8", "per-channel"),
+                                  ("int8", "per-tensor")]:  # fmt: skip
+            config = QuantConfig(mode=mode, granularity=granularity, calibration_samples=100)
+            try:
+                result = session.evaluate(config).to_dict()
+            except Exception as error:  # noqa: BLE001 - the sweep must carry the same failure
+                found[(session.model.name, config.key)] = ("error", str(error))
+                continue
+            sha = hashlib.sha256(session.variant(config).tflite).hexdigest()
+            found[(session.model.name, config.key)] = (sha, {k: result[k] for k in NUMBERS})
+    return found
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _check_against_serial(rows: list[dict], serial: dict) -> None:
+    assert len(rows) == len(serial) == len({(r["model"], r["key"]) for r in rows})
+    for row in rows:
+        expected = serial[(row["model"], row["key"])]
+        if expected[0] == "error":
+            assert row["error"] == expected[1] and "\n" not in row["error"]
+            continue
+        assert row["error"] is None
+        assert row["tflite_sha256"] == expected[0]
+        assert {k: row[k] for k in NUMBERS} == expected[1]
+
+
+def test_sweep_through_scheduler_equals_a_serial_run(scheduler, models, serial, tmp_path, capsys):
+    out, table = tmp_path / "rows.jsonl", tmp_path / "rows.csv"
+    argv = ["sweep", *models, "--data", "digits", *MODES, "--scheduler", scheduler]
+    assert main([*argv, "--json", str(out), "--csv", str(table), "--save-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "Dask dashboard:" in printed and "6 rows, 2 failed" in printed
+    rows = _rows(out)
+    _check_against_serial(rows, serial)
+    refused = [row for row in rows if row["error"]]
+    assert {row["mode"] for row in refused} == {"int8"} and "litert" in refused[0]["error"]
+    assert len({row["worker"] for row in rows if not row["error"]}) >= 1
+    assert table.read_text().count("\n") == 7  # header and six rows
+    saved = {hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.glob("*.tflite")}
+    assert saved == {row["tflite_sha256"] for row in rows if not row["error"]}
+
+
+def test_killed_worker_gives_the_same_table(scheduler, models, serial):
+    from distributed import Client
+
+    from workbench import sweep
+
+    configs = [QuantConfig(mode=m, granularity=g, calibration_samples=100)
+               for m, g in [("float32", "per-channel"), ("int8", "per-channel"),
+                            ("int8", "per-tensor")]]  # fmt: skip
+    first_row, killed = threading.Event(), {}
+    with Client(scheduler) as client:
+
+        def run() -> None:
+            def report(line: str) -> None:
+                if line.startswith("["):
+                    first_row.set()
+
+            killed["table"] = sweep(models, configs, "digits", client=client, report=report)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert first_row.wait(timeout=300)
+        busy = [address for address, keys in client.processing().items() if keys]
+        if busy:
+            pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+            os.kill(pid, signal.SIGKILL)  # the worker process; its nanny starts a new one
+            killed["pid"] = pid
+        thread.join(timeout=300)
+        assert not thread.is_alive()
+        client.wait_for_workers(2, timeout=START_TIMEOUT_S)
+    assert "pid" in killed, "no task was running after the first row"
+    rows = killed["table"].rows
+    _check_against_serial(rows, serial)
+
+
+def test_resume_after_interrupt_converts_nothing_twice(scheduler, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    argv = ["sweep", "digits_cnn", "--route", "converter,litert", "--modes", "dynamic,int8,int16x8",
+            "--samples", "100", "--scheduler", scheduler, "--json", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], env=env,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while (not out.exists() or out.read_text().count("\n") < 2) and first.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        first.send_signal(signal.SIGINT)
+        printed, _ = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    before = _rows(out)
+    assert first.returncode == 130 and "--resume" in printed
+    assert 2 <= len(before) < 6
+    assert main([*argv, "--resume"]) == 0
+    after = _rows(out)
+    assert after[: len(before)] == before
+    keys = [row["key"] for row in after]
+    assert len(keys) == len(set(keys)) == 6  # every variant once: none converted twice
+    assert all(row["error"] is None for row in after)
+    expected = {QuantConfig(route=r, mode=m, calibration_samples=100).key
+                for r in Route for m in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8)}  # fmt: skip
+    assert set(keys) == expected
+
+
+def test_sharded_evaluation_equals_one_shard(scheduler):
+    from distributed import Client
+
+    from workbench import sweep
+
+    configs = [QuantConfig(mode="float32"),
+               QuantConfig(mode="dynamic", granularity=Granularity.PER_TENSOR)]  # fmt: skip
+    with Client(scheduler) as client:
+        tables = {n: sweep(["digits_cnn"], configs, client=client, shards=n) for n in (1, 2)}
+        whole = sweep(["digits_cnn"], configs, client=client)
+    by_key = {n: {r["key"]: r for r in table.rows} for n, table in tables.items()}
+    plain = {r["key"]: r for r in whole.rows}
+    exact = ("size_bytes", "size_ratio", "accuracy", "accuracy_drop", "agreement", "tflite_sha256")
+    for key, row in by_key[2].items():
+        assert row["error"] is None and row["shards"] == 2 and by_key[1][key]["shards"] == 1
+        assert {k: row[k] for k in NUMBERS} == {k: by_key[1][key][k] for k in NUMBERS}
+        assert {k: row[k] for k in exact} == {k: plain[key][k] for k in exact}
+        assert row["cosine"] == pytest.approx(plain[key]["cosine"], rel=1e-12)
+        if plain[key]["snr_db"] is not None:
+            assert row["snr_db"] == pytest.approx(plain[key]["snr_db"], rel=1e-9)
+
+
+def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
+    listing = tmp_path / "models.txt"
+    listing.write_text("# zoo\ndigits_cnn\nmissing.keras\n")
+    port, closed = _free_port(), _free_port()
+    cases = [
+        (["--models-file", str(listing)], f"{listing}:3: missing.keras"),
+        (["digits_cnn", "--scheduler", f"tcp://127.0.0.1:{closed}"], "no Dask scheduler answers"),
+        (["digits_cnn", "--workers", "0"], "--workers: 0"),
+    ]
+    empty = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
+    try:
+        cases.append((["digits_cnn", "--scheduler", f"tcp://127.0.0.1:{port}"], "has no workers"))
+        for index, (args, message) in enumerate(cases):
+            if index == 3:
+                from distributed import Client
+
+                Client(f"tcp://127.0.0.1:{port}", timeout=60).close()  # scheduler is up
+            assert main(["sweep", *args, "--modes", "float32"]) == 2
+            error = capsys.readouterr().err.strip()
+            assert error.startswith("error: ") and message in error and "\n" not in error
+    finally:
+        _stop([empty])
+
+
+def test_embedded_cluster_stops_its_processes(tmp_path):
+    """Without --scheduler: a LocalCluster of spawned workers, gone when the command ends."""
+    import psutil
+
+    out = tmp_path / "rows.csv"
+    argv = ["sweep", "digits_cnn", "--modes", "float32", "--workers", "1", "--csv", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], env=env,
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    children: dict[int, psutil.Process] = {}
+    try:
+        while command.poll() is None:
+            try:
+                found = psutil.Process(command.pid).children(recursive=True)
+                children.update({process.pid: process for process in found})
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.5)
+        printed, _ = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+    assert command.returncode == 0, printed
+    assert "Dask dashboard: http://127.0.0.1:" in printed and "1 rows, 0 failed" in printed
+    assert children, "the embedded cluster started no worker process"
+    # the resource tracker leaves when it reads the end of its pipe: give it a moment
+    _, alive = psutil.wait_procs(list(children.values()), timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert "float32" in out.read_text()
+
+
+def test_a_model_whose_variants_cannot_be_chosen_gets_an_error_row(scheduler, models):
+    """The standard set needs an int8 conversion to pick the layer kept float; the converter
+    refuses a .tflite, so that model's row says why, and the sweep still ends normally."""
+    from distributed import Client
+
+    from workbench import sweep
+
+    with Client(scheduler) as client:
+        (row,) = sweep(models[1:], None, "digits", client=client).rows
+    assert row["error"].startswith("choosing its variants: ") and "litert" in row["error"]
