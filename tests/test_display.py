@@ -74,3 +74,29 @@ def test_inspection_without_data_says_so_in_its_display(digits_model):
     assert report.to_frame("activations").empty
     html = report._repr_html_()
     assert html.count("<table") == 2 and "no data" in html
+
+
+def test_refused_measurements_are_shown_as_unavailable():
+    from workbench.qtyping import Unavailable, VariantResult
+
+    refused = VariantResult(
+        config=QuantConfig(mode=Mode.INT16X8),
+        size_bytes=2048,
+        size_ratio=0.3,
+        accuracy=None,
+        accuracy_drop=None,
+        agreement=None,
+        snr_db=math.nan,
+        cosine=math.nan,
+        latency_ms=math.nan,
+        latency_spread_ms=math.nan,
+        threads=2,
+        convert_s=0.1,
+        unavailable=(Unavailable("evaluation", "op refused"), Unavailable("latency", "op refused")),
+    )
+    table = Comparison([refused])
+    html = table._repr_html_()
+    assert "unavailable" in html and "evaluation unavailable: op refused" in html
+    row = table.to_frame().loc[refused.label]
+    assert row["agreement_pct"] is None or math.isnan(row["agreement_pct"])
+    assert "latency unavailable: op refused" in row["unavailable"]

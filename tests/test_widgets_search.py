@@ -41,11 +41,17 @@ def test_search_draws_every_trial_and_marks_the_chosen(panel):
     assert str(result.test.drop) in panel.status.value and result.status in panel.status.value
 
 
-def test_click_on_a_point_puts_that_variant_on_the_board(panel):
+def _searched(panel):
+    """The panel after a finished search (run here when this test runs alone)."""
     if panel.result is None:
-        panel.budget.value = 5
+        panel.max_drop.value, panel.budget.value = 2.0, 5
         panel.start.click()
         assert panel.wait(TIMEOUT)
+    return panel
+
+
+def test_click_on_a_point_puts_that_variant_on_the_board(panel):
+    _searched(panel)
     trial = max(panel.result.validated, key=lambda t: t.size_bytes)  # float32, not the chosen
     trace = next(t for t in panel.chart.figure.data if t.name == "within the drop")
     index = list(trace.x).index(pytest.approx(trial.size_bytes / 1024))
@@ -78,3 +84,17 @@ def test_stop_ends_the_search_and_keeps_the_best_so_far(panel):
     result = panel.result
     assert result.status == "cancelled" and len(result.trials) == 2
     assert result.chosen is not None and "cancelled" in panel.status.value
+
+
+def test_a_new_model_clears_the_panel(panel):
+    from workbench.widgets.search import SearchView
+    from workbench.widgets.state import AppState
+
+    state = AppState(config=QuantConfig(), session=panel.state.session)
+    view = SearchView(state)
+    view._draw(_searched(panel).result.trials, panel.config(), None, "a line")
+    assert any(len(trace.x) for trace in view.chart.figure.data)
+    state.session = None
+    assert not any(len(trace.x) for trace in view.chart.figure.data)
+    assert view.result is None and view.status.value == ""
+    view.close()

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 from workbench import __version__
 from workbench.engine.quiet import quiet_start
@@ -27,6 +32,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _remembering_interrupts() -> Iterator[threading.Event]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is remembered, so that a library that turns
+    it into another error on its way up (TensorFlow's converter can) still ends as one line."""
+    seen = threading.Event()
+    unraisable = sys.unraisablehook
+
+    def interrupt(signum: int, frame: object) -> None:
+        seen.set()
+        raise KeyboardInterrupt
+
+    def quiet_unraisable(info: Any) -> None:
+        if not (seen.is_set() and isinstance(info.exc_value, KeyboardInterrupt)):
+            unraisable(info)  # Ctrl-C landing in a finalizer is no traceback worth showing
+
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.signal(signal.SIGINT, interrupt)
+    sys.unraisablehook = quiet_unraisable
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = unraisable
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_start(own_streams=True)  # before TensorFlow loads: its C++ log level is read then
     parser = build_parser()
@@ -34,14 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    try:
-        return int(args.run(args) or 0)
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130  # 128 + SIGINT, as shells report it
+    with _remembering_interrupts() as interrupted:
+        try:
+            return int(args.run(args) or 0)
+        except KeyboardInterrupt:
+            pass
+        except WorkbenchError as error:
+            if not interrupted.is_set():
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+        except Exception:
+            if not interrupted.is_set():
+                raise
+    print("interrupted", file=sys.stderr)
+    return 130  # 128 + SIGINT, as shells report it
 
 
 if __name__ == "__main__":

@@ -80,11 +80,13 @@ class Comparison(list[VariantResult]):
             )
             for r in self
         ]
+        refused = [f"{r.label}: {u}" for r in self for u in r.unavailable]
         samples = sorted({r.samples for r in self})
         note = (
             "accuracy in %, drop in points (float model minus variant, paired on the same "
             f"samples), both with 95 % intervals; {', '.join(map(str, samples))} test samples; "
             "latency: median ± half the interquartile range of single-sample invokes"
+            + "".join(f". {line}" for line in refused)
         )
         header = (
             "variant",

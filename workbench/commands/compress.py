@@ -15,7 +15,7 @@ from typing import Any
 from workbench.commands.arguments import add_data, add_model
 from workbench.compress.config import CentroidInit, CompressConfig, Technique, WeightGranularity
 from workbench.compress.training import TrainingProgress
-from workbench.files import write_atomically
+from workbench.files import check_output, write_atomically
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
         "--centroid-init", choices=[c.value for c in CentroidInit], default=CentroidInit.LINEAR
     )
     parser.add_argument(
-        "--weights",
+        "--qat-weights",
         choices=[g.value for g in WeightGranularity],
         default=WeightGranularity.PER_CHANNEL.value,
         help="qat: the weight quantizers to train with (the int8 variant you will convert)",
@@ -68,7 +68,7 @@ def config_from_args(args: argparse.Namespace) -> CompressConfig:
         structured=args.structured,
         clusters=args.clusters,
         centroid_init=args.centroid_init,
-        weights=args.weights,
+        weights=args.qat_weights,
         width=args.width,
         temperature=args.temperature,
         alpha=args.alpha,
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or Path(f"{args.model or 'model'}-{config.technique.value}.keras")
     if output.suffix != ".keras":
         output = output.with_suffix(".keras")
+    check_output(output, "-o")  # before training: a bad path is refused now
     session = Session(args.model, args.data, weights=args.weights)
     compression = session.compressed(config, progress=_show)
     keras_model = compression.session.model.keras_model

@@ -89,9 +89,13 @@ def models_from_file(path: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.cluster import sweep
+    from workbench.files import check_output
     from workbench.models import DEFAULT_MODEL
 
     check_variant_options(args)
+    for path, option in ((args.json, "--json"), (args.csv, "--csv")):
+        check_output(path, option)  # bad output paths fail before the cluster starts
+    check_output(args.save_dir, "--save-dir", folder=True)
     if args.shards is not None and args.shards < 1:
         raise UnsupportedError(f"--shards: {args.shards}; give a positive number of shards")
     if not args.scheduler and args.workers < 1:

@@ -20,11 +20,13 @@ from workbench.tflite_file import TfliteModel, op_layers, read_tflite
 XNNPACK = "xnnpack"
 REFERENCE = "reference"
 
-# Modes whose compute ops leave XNNPACK on this runtime (the tests check it on the interpreter;
-# dynamic range is not here: ai-edge-litert's XNNPACK runs its int8-weight ops).
+# Modes whose compute ops leave XNNPACK on this runtime (the tests check each on the interpreter).
 MODE_WARNINGS: dict[Mode, str] = {
     Mode.INT16X8: "int16x8 runs on TFLite's reference kernels (int16 activations): one core, "
     "no XNNPACK, expect latency several times int8's",
+    Mode.DYNAMIC: "dynamic range: XNNPACK runs the conv and dense layers, but depthwise convs "
+    "with int8 weights fall to reference kernels (one core): MobileNet-style models get slower "
+    "than float32",
     Mode.INT4: "int4 weight-only runs its layers on reference kernels (XNNPACK does not take "
     "int4 weights here): one core, slower than float32",
 }

@@ -121,6 +121,14 @@ class SearchView(View):
         )
         self.start.on_click(lambda _: self.run())
         self.stop.on_click(lambda _: self._stop.set())
+        state.observe(lambda _: self._reset(), "session")
+
+    def _reset(self) -> None:
+        """A new model: stop a running search and clear the last one's points."""
+        self._stop.set()
+        self.trials, self.result = (), None
+        self.chart.show(pareto_scatter((), Objective(self.objective.value), None, 1.0))
+        self.status.value = ""
 
     def config(self) -> SearchConfig:
         return SearchConfig(
