@@ -327,9 +327,7 @@ def class_scores(
     return outputs[0] if _class_scores(model, model.outputs[0].index, outputs[0]) else None
 
 
-def evaluate(
-    data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]
-) -> Evaluation:
+def evaluate(data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]) -> Evaluation:
     """Run `data` on `split` and score it against `reference`: the float model's outputs for
     split.x (one array, or one per output in the file's order)."""
     outputs = run_outputs(data, split.x)
