@@ -135,12 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
 
-    with silenced():
+    with silenced():  # one silenced block at a time: the sessions below silence their own
         import tensorflow  # noqa: F401
-
-        serial_s, serial_rows = serial_standard()
+    serial_s, serial_rows = serial_standard()
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
         _warm(client)

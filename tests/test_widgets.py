@@ -618,5 +618,3 @@ def test_dashboard_command_rejects_unknown_model(capsys):
 
     assert main(["dashboard", "no_such_model", "--no-browser"]) == 2
     assert "no_such_model" in capsys.readouterr().err
-
-

@@ -40,9 +40,7 @@ def has_depthwise(inspection: Any) -> bool:
     return any("depthwise" in row.type.lower() for row in layers)
 
 
-def fixed_granularity(
-    route: Route, mode: Mode, depthwise: bool
-) -> tuple[Granularity, str] | None:
+def fixed_granularity(route: Route, mode: Mode, depthwise: bool) -> tuple[Granularity, str] | None:
     """The only granularity `route` can do in `mode` for a model and why, when it has no
     choice (the converter's int16x8 fails on every per-tensor depthwise kernel)."""
     if route is Route.CONVERTER and mode is Mode.INT16X8 and depthwise:
