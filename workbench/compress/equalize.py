@@ -21,13 +21,13 @@ import numpy as np
 
 from workbench import affine
 from workbench.folding import (
-    _consumers,
     _folds,
     _kind,
     batch_norm_multiplier,
     flat_layers,
     quantizable_kernels,
 )
+from workbench.fusions import consumers
 
 PASSES = 4  # sweeps over all pairs (each pair's scaling moves its neighbours' ranges)
 
@@ -46,7 +46,6 @@ def pairs(model: Any) -> list[Pair]:
     import keras
 
     layers = flat_layers(model)
-    consumers = _consumers(layers)
     found = []
     for layer in layers:
         if _kind(layer) is None or getattr(layer, "activation", None) not in (
@@ -55,14 +54,13 @@ def pairs(model: Any) -> list[Pair]:
             keras.activations.relu,
         ):
             continue
-        users = consumers.get(id(layer), [])
-        batch_norm = _folds(layer, users)
+        batch_norm = _folds(layer)
         if batch_norm is not None and not (batch_norm.scale and batch_norm.center):
             continue  # equalized through gamma and beta, which this BatchNorm lacks
         current = batch_norm or layer
-        users = consumers.get(id(current), [])
+        users = consumers(current)
         if len(users) == 1 and isinstance(users[0], keras.layers.ReLU):
-            users = consumers.get(id(users[0]), [])
+            users = consumers(users[0])
         multiplier = _kind(layer) == "DepthwiseConv2D" and layer.kernel.shape[-1] != 1
         if not multiplier and len(users) == 1 and _kind(users[0]) is not None:
             second = users[0]
