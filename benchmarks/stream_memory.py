@@ -96,8 +96,10 @@ def main() -> None:
         command = [sys.executable, __file__, "--child", name, "--size", str(args.size)]
         if args.in_memory:
             command.append("--in-memory")
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        record = json.loads(output.strip().splitlines()[-1])
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit("child failed:\n" + "\n".join(done.stderr.splitlines()[-15:]))
+        record = json.loads(done.stdout.strip().splitlines()[-1])
         mode = "in memory" if args.in_memory else "streamed"
         print(f"{mode}: " + ", ".join(f"{k} {v:.0f}" for k, v in record.items()))
 

@@ -11,9 +11,14 @@ MODEL_HELP = (
 )
 
 
-def add_model(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
-    """The optional positional MODEL (None means the default demo model) and `--weights`."""
+def add_model(
+    parser: argparse.ArgumentParser, help: str = MODEL_HELP, *, weights: bool = True
+) -> None:
+    """The optional positional MODEL (None means the default demo model) and, unless the
+    command has its own, `--weights` for an architecture named as MODEL."""
     parser.add_argument("model", nargs="?", default=None, help=help)
+    if not weights:
+        return
     parser.add_argument(
         "--weights",
         metavar="imagenet|none|FILE",
