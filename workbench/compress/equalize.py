@@ -20,13 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench import affine
-from workbench.folding import (
-    _folds,
-    _kind,
-    batch_norm_multiplier,
-    flat_layers,
-    quantizable_kernels,
-)
+from workbench.folding import _folds, _kind, batch_norm_multiplier, flat_layers, quantizable_kernels
 from workbench.fusions import consumers
 
 PASSES = 4  # sweeps over all pairs (each pair's scaling moves its neighbours' ranges)
@@ -45,9 +39,8 @@ def pairs(model: Any) -> list[Pair]:
     """Every equalizable pair of the model, in model order."""
     import keras
 
-    layers = flat_layers(model)
     found = []
-    for layer in layers:
+    for layer in flat_layers(model):
         if _kind(layer) is None or getattr(layer, "activation", None) not in (
             None,
             keras.activations.linear,
