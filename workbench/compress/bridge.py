@@ -64,7 +64,8 @@ def _folded(model: Any) -> tuple[dict[str, Any], set[str]]:
     weights, folded = {}, set()
     layers = {layer.name: layer for layer in model.layers}
     for kernel in quantizable_kernels(model):
-        if kernel.folded_from is None:
+        # only a BatchNorm alone: other folded constants keep their ops in the clone
+        if kernel.folded_from is None or kernel.fused != (kernel.folded_from,):
             continue
         shape = layers[kernel.layer].kernel.shape
         # to_tflite_layout is a transpose or reshape: invert it by matching the Keras shape

@@ -21,13 +21,13 @@ import numpy as np
 
 from workbench import affine
 from workbench.folding import (
-    _consumers,
     _folds,
     _kind,
     batch_norm_multiplier,
     flat_layers,
     quantizable_kernels,
 )
+from workbench.fusions import consumers
 
 PASSES = 4  # sweeps over all pairs (each pair's scaling moves its neighbours' ranges)
 
@@ -45,24 +45,21 @@ def pairs(model: Any) -> list[Pair]:
     """Every equalizable pair of the model, in model order."""
     import keras
 
-    layers = flat_layers(model)
-    consumers = _consumers(layers)
     found = []
-    for layer in layers:
+    for layer in flat_layers(model):
         if _kind(layer) is None or getattr(layer, "activation", None) not in (
             None,
             keras.activations.linear,
             keras.activations.relu,
         ):
             continue
-        users = consumers.get(id(layer), [])
-        batch_norm = _folds(layer, users)
+        batch_norm = _folds(layer)
         if batch_norm is not None and not (batch_norm.scale and batch_norm.center):
             continue  # equalized through gamma and beta, which this BatchNorm lacks
         current = batch_norm or layer
-        users = consumers.get(id(current), [])
+        users = consumers(current)
         if len(users) == 1 and isinstance(users[0], keras.layers.ReLU):
-            users = consumers.get(id(users[0]), [])
+            users = consumers(users[0])
         multiplier = _kind(layer) == "DepthwiseConv2D" and layer.kernel.shape[-1] != 1
         if not multiplier and len(users) == 1 and _kind(users[0]) is not None:
             second = users[0]
