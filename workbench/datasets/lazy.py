@@ -17,7 +17,7 @@ import numpy as np
 
 from workbench.datasets.base import Preprocessing
 
-BATCH_BYTES = 16 * 2**20  # float32 input bytes per batch: 256 small samples, 27 at 224x224x3
+BATCH_BYTES = 4 * 2**20  # float32 input bytes per batch: 256 small samples, 6 at 224x224x3
 MOST_SAMPLES = 256
 
 
@@ -88,7 +88,7 @@ class LazyInputs:
 
 def samples_per_batch(sample_shape: tuple[int, ...], most: int = MOST_SAMPLES) -> int:
     """How many samples of this shape make a batch of about `BATCH_BYTES` of float32 (at most
-    `most`): small inputs go 256 at a time, 224x224 images 27, so the activations of a batch
+    `most`): small inputs go 256 at a time, 224x224 images 6, so the activations of a batch
     stay a few hundred MB whatever the input size."""
     if any(d is None for d in sample_shape):
         return most
