@@ -240,13 +240,13 @@ def run_outputs(data: bytes, x: np.ndarray, *, batch_size: int | None = None) ->
     Integer (int8 / uint8) model inputs are quantized with the input tensor's scale and zero
     point, integer outputs dequantized with the output's.
     """
-    from workbench.datasets.lazy import batches, samples_per_batch
+    from workbench.datasets.lazy import batches, is_lazy, samples_per_batch
 
     batch_size = samples_per_batch(tuple(np.shape(x)[1:])) if batch_size is None else batch_size
     if batch_size < 1:
         raise DataError(f"batch_size: {batch_size} is not a positive batch size")
     runner = ParallelRunner(data)
-    if isinstance(x, np.ndarray):
+    if not is_lazy(x):
         return runner.run(x, batch_size)
     # inputs read from files: a few batches at a time
     parts = [runner.run(part, batch_size) for part in batches(x, 4 * batch_size)]
