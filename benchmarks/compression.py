@@ -49,6 +49,9 @@ RUNS: dict[str, CompressConfig] = {
     "distill 0.5x": CompressConfig(
         technique="distill", width=0.5, epochs=12, learning_rate=3e-3, alpha=0.1
     ),
+    "distill 0.5x alpha 0.5 T 2": CompressConfig(
+        technique="distill", width=0.5, epochs=12, learning_rate=3e-3, alpha=0.5, temperature=2.0
+    ),
     "student 0.5x on labels alone": CompressConfig(
         technique="distill", width=0.5, epochs=12, learning_rate=3e-3, alpha=1.0
     ),

@@ -193,3 +193,24 @@ def test_every_technique_is_registered():
     from workbench.compress.techniques import TECHNIQUES
 
     assert set(TECHNIQUES) == set(Technique)
+
+
+@pytest.mark.parametrize(("per_tensor", "per_axis"), [(True, False), (False, True)])
+def test_qat_quantizes_every_kernel_even_before_a_relu(session, per_tensor, per_axis):
+    from workbench.compress import bridge
+    from workbench.compress.qat_scheme import KernelsQuantized
+    from workbench.compress.tfmot import tf_keras, tfmot
+
+    quantize = tfmot().quantization.keras
+    scheme = quantize.default_8bit.Default8BitQuantizeScheme(disable_per_axis=per_tensor)
+    model = bridge.clone(session.model.keras_model, tf_keras(), fold=True)
+    aware = quantize.quantize_apply(
+        quantize.quantize_annotate_model(model), KernelsQuantized(scheme)
+    )
+    quantized = {
+        bridge.inner(layer).name: [q.per_axis for _, q, _ in layer._weight_vars]
+        for layer in aware.layers
+        if getattr(layer, "_weight_vars", None)
+    }
+    assert quantized["conv1"] == [per_axis] and quantized["conv2"] == [per_axis]
+    assert set(quantized) == {"conv1", "conv2", "dense", "classifier"}

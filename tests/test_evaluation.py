@@ -162,4 +162,3 @@ def test_layer_errors_are_each_layers_own(files, digits):
     assert per_op["MaxPool2d"].rmse_per_scale < 1e-4 and per_op["Reshape"].rmse_per_scale < 1e-4
     others = [e for name, e in per_op.items() if name not in ("MaxPool2d", "Reshape")]
     assert others and all(e.rmse_per_scale > 0.1 for e in others)
-

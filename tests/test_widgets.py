@@ -1,15 +1,19 @@
 """Widgets, headless: drive the controls, wait on the worker's finished event, check the
-session's cache and the figures and tables changed. Real conversions on digits_cnn."""
+session's cache and the figures and tables changed. Real conversions on digits_cnn; each test
+opens its own app (on one shared session, whose cache only saves time) and sets up what it needs."""
 
 from __future__ import annotations
 
+import datetime
+import io
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
-from workbench.widgets.tasks import Cancelled, TaskState, Worker
+from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route, VariantResult
+from workbench.widgets.tasks import TaskState, TaskStatus, Worker
 
 TIMEOUT = 120
 
@@ -31,14 +35,16 @@ def test_worker_runs_newest_job_and_reports_states():
 
 def test_newer_job_supersedes_running_one():
     worker = Worker()
-    gate, delivered = threading.Event(), []
+    started, gate, delivered = threading.Event(), threading.Event(), []
 
     def slow(job):
+        started.set()
         gate.wait(10)
         job.step(TaskState.EVALUATING)  # raises Cancelled: a newer job exists
         job.deliver(lambda: delivered.append("slow"))
 
     worker.submit(slow, "slow")
+    assert started.wait(10)  # the slow job is running, not merely queued
     worker.submit(lambda job: job.deliver(lambda: delivered.append("fast")), "fast")
     gate.set()
     assert worker.wait(10)
@@ -57,14 +63,73 @@ def test_failure_becomes_a_status_message_and_cancel_keeps_result():
     assert worker.wait(10)
     assert worker.status.state is TaskState.FAILED
     assert "bad thing" in worker.status.message
-    gate = threading.Event()
-    worker.submit(lambda job: (gate.wait(10), job.step(TaskState.EVALUATING)), "long")
+    started, gate = threading.Event(), threading.Event()
+    worker.submit(lambda job: (started.set(), gate.wait(10), job.step(TaskState.EVALUATING)), "l")
+    assert started.wait(10)
     worker.cancel()
     gate.set()
     assert worker.wait(10)
     assert worker.status.state is TaskState.CANCELLED
     worker.close()
-    assert issubclass(Cancelled, Exception)
+
+
+class _CancelBeforeFailureIsDelivered:
+    """A delivery lock that, when the worker thread is about to take it for a failed job's
+    report, first lets the test thread cancel the job (the race of a real Cancel click)."""
+
+    def __init__(self, raised: threading.Event) -> None:
+        self._lock = threading.RLock()
+        self._raised = raised
+        self.cancel_now, self.cancelled = threading.Event(), threading.Event()
+
+    def __enter__(self):
+        if self._raised.is_set() and threading.current_thread() is not threading.main_thread():
+            if not self.cancel_now.is_set():
+                self.cancel_now.set()
+                self.cancelled.wait(10)
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def test_cancel_is_never_overwritten_by_a_stale_failure():
+    raised = threading.Event()
+    lock = _CancelBeforeFailureIsDelivered(raised)
+    worker = Worker(deliver_lock=lock)
+
+    def fail(job):
+        raised.set()
+        raise ValueError("late failure")
+
+    worker.submit(fail, "failing")
+    assert lock.cancel_now.wait(10)
+    worker.cancel()
+    lock.cancelled.set()
+    assert worker.join(10)
+    assert worker.status.state is TaskState.CANCELLED, worker.status
+
+
+def _workbench_threads() -> int:
+    return sum(t.name == "workbench-worker" for t in threading.enumerate())
+
+
+def test_idle_and_closed_workers_hold_no_thread():
+    before = _workbench_threads()
+    workers = [Worker() for _ in range(5)]
+    assert _workbench_threads() == before  # nothing to do: no thread
+    gates = [threading.Event() for _ in workers]
+    for worker, gate in zip(workers, gates, strict=True):
+        worker.submit(lambda job, gate=gate: (gate.wait(10), job.step(TaskState.EVALUATING)))
+    assert _workbench_threads() == before + 5
+    for worker in workers[:3]:
+        worker.close()  # wakes the job's cancel; the thread ends after the step
+    for gate in gates:
+        gate.set()
+    assert all(worker.join(10) for worker in workers)
+    assert _workbench_threads() == before
+    assert [w.status.state for w in workers[3:]] == [TaskState.DONE, TaskState.DONE]
 
 
 # --- pure builders -----------------------------------------------------------------------------
@@ -86,24 +151,104 @@ def test_affine_explainer_starts_on_minus3_6_int8():
     assert explainer.chart.figure.data[0].y != before
 
 
-# --- the app on digits_cnn ---------------------------------------------------------------------
+def _litert_quantize(value: float, low: float, high: float) -> tuple[int, float, int]:
+    """Run LiteRT's QUANTIZE op on `value`: a tiny model whose input is calibrated on
+    [low, high]; returns the integer and the scale and zero point the op used."""
+    import keras
+    import tensorflow as tf
+
+    from workbench.engine.evaluation import make_interpreter
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: iter([[np.array([[low, high]], np.float32)]])
+    interpreter = make_interpreter(converter.convert(), experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    quantize = next(op for op in interpreter._get_ops_details() if op["op_name"] == "QUANTIZE")
+    output = quantize["outputs"][0]
+    interpreter.set_tensor(
+        interpreter.get_input_details()[0]["index"], np.array([[value, 0.0]], np.float32)
+    )
+    interpreter.invoke()
+    scale, zero_point = interpreter.get_tensor_details()[output]["quantization"]
+    return int(interpreter.get_tensor(output)[0, 0]), scale, zero_point
+
+
+def test_affine_explainer_shows_the_exact_and_the_kernel_integer_of_a_tie():
+    from workbench.widgets import AffineExplainer
+    from workbench.widgets.explainer import explain
+
+    kernel, scale, zero_point = _litert_quantize(1.5, -3.0, 6.0)
+    info = explain(-3.0, 6.0, "int8")
+    example = info["example"]
+    assert example["value"] == 1.5
+    assert (np.float32(info["scale"]), info["zero_point"]) == (np.float32(scale), zero_point)
+    assert example["kernel"] == kernel  # what LiteRT's QUANTIZE op really gave
+    assert example["exact"] == 0 and kernel == -1  # 42.5 steps, a tie, and 42.499996
+    text = AffineExplainer().example.value
+    assert "integer 0" in text and "gives -1" in text and "float32" in text
+
+
+def test_board_latency_shows_spread_and_marks_noise():
+    from workbench.widgets.html import board_table, latency_text
+
+    assert latency_text(0.41234, 0.031) == "0.41 (0.03)"
+    assert latency_text(12.345, 2.5) == "12 (2)"
+    float32 = _result(QuantConfig(mode=Mode.FLOAT32), latency=1.00, spread=0.10)
+    close = _result(QuantConfig(), latency=1.05, spread=0.08)
+    far = _result(QuantConfig(granularity=Granularity.PER_TENSOR), latency=0.50, spread=0.05)
+    table = board_table([float32, close, far], current_key=far.config.key)
+    rows = table.split("</table>")[0].split("<tr data-key=")
+    assert "≈" not in rows[1] and "≈" in rows[2] and "≈" not in rows[3]
+
+
+def _result(config: QuantConfig, *, latency: float, spread: float) -> VariantResult:
+    return VariantResult(config, 1000, 1.0, 0.9, 0.0, 1.0, 40.0, 1.0, latency, spread, 1, 0.0)
+
+
+def test_empty_charts_show_a_message_not_axes():
+    from workbench.widgets import figures
+
+    for figure in (figures.board_chart([]), figures.empty("t", "nothing yet")):
+        assert not figure.data
+        assert figure.layout.xaxis.visible is False
+        assert figure.layout.annotations[0].text
+    board = figures.board_chart([_result(QuantConfig(), latency=1.0, spread=0.1)])
+    assert board.layout.showlegend and board.data[0].name == "int8 · per-channel"
+    assert board.data[0].text == ("0.977",)  # the size in KB, on the bar
+
+
+# --- the app on digits_cnn: each test opens its own app on a shared session -------------------
 
 
 @pytest.fixture(scope="module")
-def app(digits_model, digits):
+def session(digits_model, digits):
     from workbench.session import Session
+
+    return Session(digits_model, digits)
+
+
+@pytest.fixture
+def app(session):
     from workbench.widgets import Workbench
 
-    app = Workbench(Session(digits_model, digits))
+    app = Workbench(session)
     assert app.wait(TIMEOUT), app.state.status
     yield app
-    app.close()
+    app.close(timeout=TIMEOUT)
 
 
 def _board_label(app) -> str:
     rows = app.board.table.value.split('data-role="current"')
     assert len(rows) == 2, app.board.table.value
     return rows[1].split('data-label="')[1].split('"')[0]
+
+
+def _set(app, control, value) -> None:
+    control.value = value
+    assert app.wait(TIMEOUT), app.state.status
 
 
 def test_first_render_measures_baseline_current_and_ranges(app):
@@ -115,18 +260,20 @@ def test_first_render_measures_baseline_current_and_ranges(app):
     assert state.summary is not None and state.float_summary is not None
     assert state.inspection is not None and state.inspection.weights
     assert _board_label(app) == QuantConfig().label
-    assert len(app.board.chart.figure.data) == 4
-    assert list(app.board.chart.figure.data[0].x) == [r.label for r in state.board_rows()]
+    names = {trace.name for trace in app.board.chart.figure.data}
+    assert names == {"float32", f"{QuantConfig().label} (current)"}
+    assert len(app.board.chart.figure.data) == 4 * 2  # four panels, two variants
     assert len(app.layer_errors.chart.figure.data[0].x) == len(state.result.layer_errors)
     assert app.ranges.weights.figure.data and app.ranges.channels.figure.data
+    assert set(app.accessibility.names) >= {"wb-board-chart", "wb-layer-error-chart"}
 
 
 def test_litert_route_is_prepared_in_the_background(app):
     assert app.state.config.route is Route.CONVERTER  # nobody asked for LiteRT yet
     samples = app.state.config.calibration_samples
     litert = QuantConfig(route=Route.LITERT, mode=Mode.INT8, calibration_samples=samples)
-    assert app.state.warmup_status.state is TaskState.DONE
-    assert app.session.variant(litert).cached  # the warm-up converted it, not this call
+    assert app.state.warmup_status.state is TaskState.DONE  # this app's warm-up ran
+    assert app.session.variant(litert).cached
     baseline = QuantConfig(route=Route.LITERT, mode=Mode.FLOAT32)
     assert app.session.cached_result(baseline) is not None
     assert 'data-idle="1"' in app.status.line.value
@@ -134,37 +281,61 @@ def test_litert_route_is_prepared_in_the_background(app):
 
 def test_toggling_controls_converts_and_updates_board(app):
     session, controls = app.session, app.controls
-    old_sizes = list(app.board.chart.figure.data[0].y)
-    controls.granularity.value = Granularity.PER_TENSOR.value
-    assert app.wait(TIMEOUT)
+    _set(app, controls.granularity, Granularity.PER_TENSOR.value)
     config = QuantConfig(granularity=Granularity.PER_TENSOR)
     assert app.state.result.config == config
     assert session.cached_result(config) is not None
     assert _board_label(app) == config.label
-    controls.mode.value = Mode.FLOAT16.value
-    assert app.wait(TIMEOUT)
+    sizes = [trace.y[0] for trace in app.board.chart.figure.data[::4]]
+    _set(app, controls.mode, Mode.FLOAT16.value)
     assert app.state.result.config.mode is Mode.FLOAT16
     assert _board_label(app) == app.state.result.label
-    assert list(app.board.chart.figure.data[0].y) != old_sizes
+    assert [trace.y[0] for trace in app.board.chart.figure.data[::4]] != sizes
     assert app.controls.granularity.disabled
     controls.mode.value = Mode.INT8.value  # back to int8: the granularity choice is kept
     assert app.state.config == config
 
 
 def test_cached_variant_is_applied_without_the_worker(app):
-    app.controls.mode.value = Mode.INT8.value
-    app.controls.granularity.value = Granularity.PER_CHANNEL.value
-    assert app.wait(TIMEOUT)
+    _set(app, app.controls.mode, Mode.FLOAT16.value)  # measured here, so cached below
+    _set(app, app.controls.mode, Mode.INT8.value)
     generation = app.controller.worker.generation
-    app.controls.mode.value = Mode.FLOAT16.value  # measured in the previous test
+    app.controls.mode.value = Mode.FLOAT16.value
     assert app.state.result.config.mode is Mode.FLOAT16  # at once, no wait
     assert app.state.status.message == "from cache"
     assert app.controller.worker.generation == generation + 1
 
 
+def test_returning_to_a_cached_variant_restores_its_baseline(app):
+    _set(app, app.controls.route, Route.LITERT.value)
+    assert app.state.baseline.config.route is Route.LITERT
+    app.controls.route.value = Route.CONVERTER.value  # cached: applied without the worker
+    assert app.state.status.message == "from cache"
+    assert app.state.baseline.config == QuantConfig(mode=Mode.FLOAT32)
+    assert 'data-role="baseline" data-label="float32"' in app.board.table.value
+
+
+def test_detail_work_superseded_by_a_new_request_does_not_leave_a_busy_status(app):
+    measuring = threading.Event()
+
+    def on_detail(change):
+        if change["new"].message == "per-layer error":
+            measuring.set()
+
+    app.state.observe(on_detail, "detail_status")
+    # A configuration no other test measures, so its per-layer error is not cached.
+    app.state.config = QuantConfig(granularity=Granularity.PER_TENSOR, calibration_samples=25)
+    assert measuring.wait(TIMEOUT)
+    app.controls.mode.value = Mode.FLOAT16.value  # before the per-layer error is done
+    assert app.wait(TIMEOUT)
+    assert not app.state.detail_status.state.busy, app.state.detail_status
+    assert 'data-idle="1"' in app.status.line.value
+    assert "per-layer error" not in app.status.line.value
+    assert app.status.cancel.disabled
+
+
 def test_quick_toggles_end_on_the_last_one(app):
     controls = app.controls
-    controls.mode.value = Mode.INT8.value
     for index in range(20):
         controls.granularity.value = ("per-tensor", "per-channel")[index % 2]
     controls.io_type.value = IOType.INT8.value
@@ -175,27 +346,88 @@ def test_quick_toggles_end_on_the_last_one(app):
     assert _board_label(app) == expected.label
 
 
-def test_keep_in_float_from_layer_error_view(app):
-    app.controls.io_type.value = IOType.FLOAT32.value
-    assert app.wait(TIMEOUT)
-    shown = app.layer_errors.layer
-    layer = next(name for name in shown.options if name != shown.value)
-    shown.value = layer
-    assert app.state.selected_layer == layer
+def test_int16x8_on_the_converter_offers_per_channel_only_with_depthwise_layers():
+    from workbench.inspection.layers import LayerRow
+    from workbench.inspection.report import Inspection
+    from workbench.widgets.controls import ControlsView
+    from workbench.widgets.state import AppState
+
+    state = AppState()
+    controls = ControlsView(state)
+    controls.granularity.value = Granularity.PER_TENSOR.value
+    controls.mode.value = Mode.INT16X8.value  # no depthwise layer (digits_cnn): both work
+    assert state.config.granularity is Granularity.PER_TENSOR
+    assert not controls.granularity.disabled and not controls.note.value
+    controls.mode.value = Mode.INT8.value
+    row = LayerRow("dw", "DepthwiseConv2D", 27, 108, 54, 27)
+    state.inspection = Inspection(layers=(row,))  # a model the converter fails on
+    controls.mode.value = Mode.INT16X8.value
+    assert state.config.granularity is Granularity.PER_CHANNEL
+    assert controls.granularity.disabled
+    assert controls.granularity.value == Granularity.PER_CHANNEL.value
+    assert "per-channel only" in controls.note.value
+    controls.route.value = Route.LITERT.value  # the LiteRT Quantizer has both
+    assert not controls.granularity.disabled and not controls.note.value
+    assert state.config.granularity is Granularity.PER_TENSOR
+    controls.route.value = Route.CONVERTER.value
+    controls.mode.value = Mode.INT8.value  # the per-tensor choice is kept
+    assert state.config == QuantConfig(granularity=Granularity.PER_TENSOR)
+
+
+def test_board_after_a_failure_marks_no_old_row_current():
+    from workbench.widgets.board import BoardView
+    from workbench.widgets.state import AppState
+
+    state = AppState()
+    board = BoardView(state)
+    baseline = _result(QuantConfig(mode=Mode.FLOAT32), latency=1.0, spread=0.1)
+    int8 = _result(QuantConfig(), latency=0.5, spread=0.1)
+    state.results = {baseline.config.key: baseline, int8.config.key: int8}
+    state.baseline, state.result = baseline, int8
+    assert f'data-key="{int8.config.key}" data-role="current"' in board.table.value
+    state.config = QuantConfig(mode=Mode.DYNAMIC)  # asked for; the job then fails
+    label = state.config.label
+    state.status = TaskStatus(TaskState.FAILED, 3, label, "conversion failed: reason")
+    table = board.table.value
+    assert 'data-role="current"' not in table
+    assert f'data-key="{int8.config.key}" data-role="previous"' in table
+    assert f'data-role="failed" data-label="{label}"' in table and "reason" in table
+    assert board.pin.disabled  # the row on screen is not the configuration asked for
+
+
+def test_keep_in_float_starts_on_the_worst_layer_and_has_its_own_selection(app):
+    errors = app.state.result.layer_errors
+    worst = max(errors, key=lambda e: e.rmse_per_scale).layer
+    assert app.layer_errors.layer.value == worst
+    others = [n for n in app.ranges.layer.options if n != worst]
+    app.ranges.select(others[-1])  # a click far down the page, in the range explorer
+    assert app.state.selected_layer == others[-1]
+    assert app.layer_errors.layer.value == worst  # not what gets kept
     app.layer_errors.keep.click()
     assert app.wait(TIMEOUT)
-    assert app.state.result.config.keep_float == frozenset({layer})
-    assert app.controls.keep_float.value == (layer,)
+    assert app.state.result.config.keep_float == frozenset({worst})
+    assert app.controls.keep_float.value == (worst,)
     app.controls.clear.click()
     assert app.wait(TIMEOUT)
     assert not app.state.result.config.keep_float
 
 
+def test_keep_suggested_layers_adds_to_the_users_choice(app):
+    from workbench.widgets.controls import suggested_layers
+
+    own = app.state.layer_names[0]
+    _set(app, app.controls.keep_float, (own,))
+    suggested = suggested_layers(app.state)
+    assert suggested and own not in suggested, app.state.result.layer_errors
+    app.controls.suggest.click()
+    assert app.state.config.keep_float == frozenset({own, *suggested})
+    assert app.wait(TIMEOUT)
+
+
 def test_pin_and_downloads(app):
     app.board.pin.click()
     pinned = app.state.result.config
-    app.controls.granularity.value = Granularity.PER_TENSOR.value
-    assert app.wait(TIMEOUT)
+    _set(app, app.controls.granularity, Granularity.PER_TENSOR.value)
     roles = app.board.table.value
     assert f'data-key="{pinned.key}" data-role="pinned"' in roles
     assert "comparison.csv" in app.board.links.value
@@ -205,9 +437,6 @@ def test_pin_and_downloads(app):
 
 
 def test_error_reaches_the_status_line(app):
-    app.controls.route.value = Route.LITERT.value
-    app.controls.mode.value = Mode.INT4.value
-    assert app.wait(TIMEOUT)
     app.pickers._load("no/such/model.keras", None, "missing")
     assert app.wait(TIMEOUT)
     assert app.state.status.state is TaskState.FAILED
@@ -256,12 +485,12 @@ def test_clicking_a_bar_selects_its_layer_as_the_dropdown_does(app):
     assert colors[names.index(target)] != colors[names.index(target) - 1]
 
     shown = list(errors.chart.figure.data[0].x)
-    other = next(name for name in shown if name != target)
+    other = next(name for name in shown if name != errors.layer.value)
     _click(errors.chart, shown.index(other))
-    assert app.state.selected_layer == other
-    assert errors.layer.value == other and ranges.layer.value == other
-    errors.layer.value = target  # the dropdown still selects, for keyboard users
-    assert app.state.selected_layer == target
+    assert errors.layer.value == other  # the layer to keep in float
+    assert app.state.selected_layer == target  # the range explorer keeps its own
+    widths = list(errors.chart.figure.data[0].marker.line.width)
+    assert widths[shown.index(other)] > 0 and sum(width > 0 for width in widths) == 1
 
 
 def test_figure_loader_gets_the_bundle_once_and_the_current_figure(app, monkeypatch):
@@ -281,6 +510,84 @@ def test_figure_loader_gets_the_bundle_once_and_the_current_figure(app, monkeypa
     message, buffers = sent[-1]
     assert message["content"] == {"type": "bundle"}
     assert b"FigureModel" in bytes(buffers[0]) and len(buffers[0]) > 1_000_000
+
+
+def test_what_got_quantized_view(app):
+    text = app.quantized.tables.value  # int8 with float I/O: QUANTIZE at the input
+    assert app.session.layer_names and all(n in text for n in app.session.layer_names)
+    assert '<div class="wb-scroll"><table class="wb-quantized-ops">' in text  # long names wrap
+    _set(app, app.controls.io_type, IOType.INT8.value)
+    text = app.quantized.tables.value
+    assert "float32 → int8" in text  # the model input became int8
+    assert "No QUANTIZE / DEQUANTIZE ops" in text
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+def _upload(view, name: str, content: bytes) -> None:
+    view.value = (
+        {
+            "name": name,
+            "type": "",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime.now(datetime.UTC),
+        },
+    )
+
+
+def test_upload_of_a_wrong_file_type_or_size_is_a_clear_message(app, monkeypatch):
+    session = app.session
+    _upload(app.pickers.model_upload, "notes.txt", b"hello")
+    assert app.state.status.state is TaskState.FAILED
+    assert "notes.txt" in app.status.line.value and ".keras" in app.status.line.value
+    _upload(app.pickers.data_upload, "data.csv", b"1,2")
+    assert "data.csv" in app.state.status.message and ".npz" in app.state.status.message
+    for name in ("notes.keras", "notes.npz", "notes.h5", "notes.tflite"):
+        view = app.pickers.data_upload if name.endswith(".npz") else app.pickers.model_upload
+        _upload(view, name, b"just some text\n")
+        message = app.state.status.message
+        assert message.startswith(f"upload {name!r}: not a .") and "allow_pickle" not in message
+    monkeypatch.setenv("WORKBENCH_MAX_UPLOAD_MB", "0.001")
+    _upload(app.pickers.model_upload, "big.keras", b"0" * 4096)
+    message = app.state.status.message
+    assert "big.keras" in message and "upload limit" in message and "\n" not in message
+    assert app.session is session
+    assert not list(app.pickers.upload_folder.iterdir())  # nothing was written
+
+
+def test_model_uploaded_without_data_then_data(app, tmp_path, digits):
+    from workbench.models import DEMO_MODELS, load_model
+    from workbench.widgets.pickers import OWN_DATA
+
+    pickers = app.pickers
+    model_file = Path(__file__).resolve().parent.parent / "workbench" / "demo" / "digits_cnn.keras"
+    assert "digits_cnn" in DEMO_MODELS
+    _set(app, pickers.data, OWN_DATA)  # an uploaded model has no data of its own
+    _upload(pickers.model_upload, "mine.keras", model_file.read_bytes())
+    assert app.wait(TIMEOUT)
+    state = app.state
+    assert state.status.state is TaskState.FAILED
+    assert "Data" in state.status.message and "upload a .npz" in state.status.message
+    assert "Session" not in state.status.message
+    assert 'data-idle="1"' in app.status.line.value  # nothing runs, nothing will come
+    assert state.inspection is not None and state.inspection.weights  # ranges of this model
+    assert "Measuring" not in app.ranges.note.value
+    assert list(app.ranges.layer.options) == [w.layer for w in state.inspection.weights]
+    assert not list(pickers.upload_folder.iterdir())  # the model is in memory: file removed
+    buffer = io.BytesIO()
+    np.savez(buffer, x=digits.test.x[:200], y=digits.test.y[:200])
+    _upload(pickers.data_upload, "mine.npz", buffer.getvalue())
+    assert app.wait(TIMEOUT), state.status
+    assert state.status.state is TaskState.DONE, state.status
+    assert state.result is not None and state.session.data is not None
+    assert pickers.data.label == "mine.npz (uploaded)"
+    assert len(list(pickers.upload_folder.iterdir())) == 1  # the data in use
+    folder = pickers.upload_folder
+    assert load_model("digits_cnn").name  # the demo is untouched
+    app.close(timeout=TIMEOUT)
+    assert not folder.exists()
 
 
 # --- the dashboard command ---------------------------------------------------------------------
@@ -311,24 +618,3 @@ def test_dashboard_command_rejects_unknown_model(capsys):
 
     assert main(["dashboard", "no_such_model", "--no-browser"]) == 2
     assert "no_such_model" in capsys.readouterr().err
-
-
-def test_what_got_quantized_view(app):
-    app.controls.route.value = Route.CONVERTER.value
-    app.controls.mode.value = Mode.INT8.value
-    app.controls.io_type.value = IOType.INT8.value
-    assert app.wait(TIMEOUT)
-    text = app.quantized.tables.value
-    assert "float32 → int8" in text  # the model input became int8
-    assert "QUANTIZE" in text
-    assert all(name in text for name in app.session.layer_names)
-
-
-def test_upload_of_a_wrong_file_type_is_a_clear_message(app):
-    session = app.session
-    app.pickers._on_model_upload({"new": [{"name": "notes.txt", "content": b"hello"}]})
-    assert app.state.status.state is TaskState.FAILED
-    assert "notes.txt" in app.status.line.value and ".keras" in app.status.line.value
-    app.pickers._on_data_upload({"new": [{"name": "data.csv", "content": b"1,2"}]})
-    assert "data.csv" in app.state.status.message and ".npz" in app.state.status.message
-    assert app.session is session

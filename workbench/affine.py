@@ -282,3 +282,14 @@ def dequantize(q: np.ndarray, params: AffineParams) -> np.ndarray:
 def fake_quantize(x: np.ndarray, params: AffineParams) -> np.ndarray:
     """`x` after a round trip through the integer grid (rounding and clipping applied)."""
     return dequantize(quantize(x, params), params)
+
+
+def quantize_like_kernel(x: np.ndarray, params: AffineParams) -> np.ndarray:
+    """What LiteRT's QUANTIZE op computes for per-tensor `params`: ``x / scale`` in float32,
+    rounded half away from zero, plus the zero point, clipped. Float32 division can land a
+    hair below an exact tie (1.5 / float32(9 / 255) = 42.499996), so the kernel may round
+    down where exact arithmetic rounds up."""
+    scale = np.float32(np.asarray(params.scale).reshape(-1)[0])
+    zero_point = int(np.asarray(params.zero_point).reshape(-1)[0])
+    q = round_half_away(np.asarray(x, dtype=np.float32) / scale).astype(np.int64) + zero_point
+    return np.clip(q, params.qmin, params.qmax)

@@ -548,9 +548,7 @@ class Session:
         seconds = time.perf_counter() - start
         name = f"{self.model.name} · {config.label}"
         session = Session(load_model(made.model, name=name), data)
-        return Compression(
-            config, session, seconds, made.equalized, made.pruned, made.clustered
-        )
+        return Compression(config, session, seconds, made.equalized, made.pruned, made.clustered)
 
 
 def _head(reference: Any, count: int) -> Any:

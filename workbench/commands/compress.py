@@ -44,8 +44,8 @@ def register(subparsers: Any) -> None:
         help="qat: the weight quantizers to train with (the int8 variant you will convert)",
     )
     parser.add_argument("--width", type=float, default=0.5, help="distill: student width")
-    parser.add_argument("--temperature", type=float, default=4.0, help="distill: temperature")
-    parser.add_argument("--alpha", type=float, default=0.1, help="distill: weight of the labels")
+    parser.add_argument("--temperature", type=float, default=2.0, help="distill: temperature")
+    parser.add_argument("--alpha", type=float, default=0.5, help="distill: weight of the labels")
     parser.add_argument(
         "--no-bias-correction", action="store_true", help="equalize: skip bias correction"
     )

@@ -99,9 +99,7 @@ def _runtime(model: Any) -> Any:
 def format_runtime(report: Any) -> str:
     """The kernels summary and the ops that leave XNNPACK, one per line."""
     lines = [f"runtime: {report.summary()}"]
-    lines += [
-        f"  {op.opcode} ({(op.layer or '')[:60]}): {op.reason}" for op in report.on_reference
-    ]
+    lines += [f"  {op.opcode} ({(op.layer or '')[:60]}): {op.reason}" for op in report.on_reference]
     return "\n".join(lines)
 
 

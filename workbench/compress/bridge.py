@@ -64,9 +64,8 @@ def _folded(model: Any) -> tuple[dict[str, Any], set[str]]:
     weights, folded = {}, set()
     layers = {layer.name: layer for layer in model.layers}
     for kernel in quantizable_kernels(model):
-        # only a BatchNorm alone: other folded constants keep their ops in the clone
         if kernel.folded_from is None or kernel.fused != (kernel.folded_from,):
-            continue
+            continue  # only a lone BatchNorm is folded here; other fusions stay as layers
         shape = layers[kernel.layer].kernel.shape
         # to_tflite_layout is a transpose or reshape: invert it by matching the Keras shape
         keras_kernel = _from_tflite_layout(kernel.kernel, kernel.kind, shape)

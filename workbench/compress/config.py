@@ -78,8 +78,8 @@ class CompressConfig:
     centroid_init: CentroidInit = CentroidInit.LINEAR
     weights: WeightGranularity = WeightGranularity.PER_CHANNEL  # qat: weight quantizers
     width: float = 0.5  # distill: student width as a fraction of the teacher's
-    temperature: float = 4.0  # distill: softmax temperature of the soft targets
-    alpha: float = 0.1  # distill: weight of the label loss (1 - alpha on the teacher's)
+    temperature: float = 2.0  # distill: softmax temperature of the soft targets
+    alpha: float = 0.5  # distill: weight of the label loss (1 - alpha on the teacher's)
     bias_correction: bool = True  # equalize: correct the per-tensor int8 weight error's mean
     epochs: int = 2
     batch_size: int = 64

@@ -20,13 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench import affine
-from workbench.folding import (
-    _folds,
-    _kind,
-    batch_norm_multiplier,
-    flat_layers,
-    quantizable_kernels,
-)
+from workbench.folding import _folds, _kind, batch_norm_multiplier, flat_layers, quantizable_kernels
 from workbench.fusions import consumers
 
 PASSES = 4  # sweeps over all pairs (each pair's scaling moves its neighbours' ranges)

@@ -160,11 +160,11 @@ def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> tuple[Any
 
 def _qat(run: Run, model: Any, scheme: Any) -> Any:
     """Quantization-aware fine-tuning of a tf_keras model with `scheme`'s quantizers."""
-    mot = tfmot()
-    quantize = mot.quantization.keras
-    aware = _wrapped(
-        "qat", lambda: quantize.quantize_apply(quantize.quantize_annotate_model(model), scheme)
-    )
+    from workbench.compress.qat_scheme import KernelsQuantized
+
+    quantize = tfmot().quantization.keras
+    annotated = quantize.quantize_annotate_model(model)
+    aware = _wrapped("qat", lambda: quantize.quantize_apply(annotated, KernelsQuantized(scheme)))
     run.fit(aware, tf_keras(), "quantization-aware training")
     return aware
 

@@ -57,14 +57,13 @@ def fit(
     callbacks: list[Any] = (),
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
-    accuracy: Callable[[Any], float] | None = None,
 ) -> None:
     """Compile and fit `model` on `train` with the config's recipe; raise `Cancelled` if asked."""
     keras_module.utils.set_random_seed(config.seed)
     x, y = train
     batches = batches_per_epoch(len(x), config)
     model.compile(optimizer=keras_module.optimizers.Adam(config.learning_rate), loss=loss)
-    reporter = _reporter(keras_module, config, batches, validation, progress, cancel, accuracy)
+    reporter = _reporter(keras_module, config, batches, validation, progress, cancel)
     model.fit(
         x,
         y,
@@ -86,7 +85,6 @@ def _reporter(
     validation: tuple[np.ndarray, np.ndarray],
     progress: Progress | None,
     cancel: threading.Event | None,
-    accuracy: Callable[[Any], float] | None,
 ) -> Any:
     class Reporter(keras_module.callbacks.Callback):
         cancelled = False
@@ -110,11 +108,8 @@ def _reporter(
             if self.cancelled or progress is None:
                 return
             x, y = validation
-            if accuracy is not None:
-                score = accuracy(self.model)
-            else:
-                predictions = self.model.predict(x, batch_size=256, verbose=0)
-                score = float(np.mean(np.argmax(predictions, axis=-1) == y))
+            predictions = self.model.predict(x, batch_size=256, verbose=0)
+            score = float(np.mean(np.argmax(predictions, axis=-1) == y))
             progress(TrainingProgress(**{**self.last.__dict__, "val_accuracy": score}))
 
     return Reporter()

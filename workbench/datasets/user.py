@@ -40,9 +40,7 @@ def from_arrays(
     preprocessing = _preprocessing(x, name, preprocessing)
     x = check_inputs(preprocessing.apply(x), (None, *x.shape[1:]), f"data {name!r}")
     labels = None if y is None else _labels(y, len(x), name)
-    train, calibration, test, validation = split_arrays(
-        x, labels, **_held_out(len(x)), seed=seed
-    )
+    train, calibration, test, validation = split_arrays(x, labels, **_held_out(len(x)), seed=seed)
     num_classes = None if labels is None else int(labels.max()) + 1
     return Dataset(
         name, train, calibration, test, num_classes, preprocessing, class_names, validation

@@ -246,7 +246,7 @@ def run_outputs(data: bytes, x: np.ndarray, *, batch_size: int | None = None) ->
     if batch_size < 1:
         raise DataError(f"batch_size: {batch_size} is not a positive batch size")
     runner = ParallelRunner(data)
-    if not is_lazy(x):
+    if not is_lazy(x):  # arrays, and anything check_inputs is to judge (lists, scalars)
         return runner.run(x, batch_size)
     # inputs read from files: a few batches at a time
     parts = [runner.run(part, batch_size) for part in batches(x, 4 * batch_size)]
@@ -327,9 +327,7 @@ def class_scores(
     return outputs[0] if _class_scores(model, model.outputs[0].index, outputs[0]) else None
 
 
-def evaluate(
-    data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]
-) -> Evaluation:
+def evaluate(data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]) -> Evaluation:
     """Run `data` on `split` and score it against `reference`: the float model's outputs for
     split.x (one array, or one per output in the file's order)."""
     outputs = run_outputs(data, split.x)

@@ -7,6 +7,7 @@ from typing import Any
 import ipywidgets as w
 
 from workbench.qtyping import QuantConfig
+from workbench.widgets.a11y import Accessibility
 from workbench.widgets.board import BoardView, StatusView
 from workbench.widgets.compression import CompressionView
 from workbench.widgets.controls import ControlsView
@@ -20,6 +21,18 @@ from workbench.widgets.ranges import RangeView
 from workbench.widgets.search import SearchView
 from workbench.widgets.state import AppState
 from workbench.widgets.view import View, styled
+
+CHART_NAMES = {
+    "wb-board-chart": "Comparison chart: size, accuracy, agreement and latency of each variant "
+    "on the board (the same numbers are in the table above)",
+    "wb-layer-error-chart": "Per-layer error chart: RMSE over scale of each layer; the Layer "
+    "menu below lists the same layers",
+    "wb-weight-ranges": "Weight range of each layer",
+    "wb-channel-strip": "Per-channel weight ranges of the selected layer",
+    "wb-activation-ranges": "Activation range of each layer",
+    "wb-activation-histogram": "Activation histogram of the selected layer",
+    "wb-affine-chart": "Affine mapping: real value to integer, and the error it leaves",
+}
 
 
 class Workbench(View):
@@ -55,12 +68,14 @@ class Workbench(View):
         self.explainer = AffineExplainer()
         self.compression = CompressionView(self.state)
         self.search = SearchView(self.state)
-        self.controls.widget.layout = w.Layout(width="460px")
-        self.board.widget.layout = w.Layout(flex="1 1 600px", min_width="600px")
+        self.controls.widget.layout = w.Layout(width="460px", max_width="100%")
+        self.board.widget.layout = w.Layout(flex="1 1 520px", min_width="min(520px, 100%)")
+        self.accessibility = Accessibility(names=CHART_NAMES, layout={"display": "none"})
         self.widget = styled(
             w.VBox(
                 [
                     w.HTML(STYLE),
+                    self.accessibility,
                     self.pickers.widget,
                     self.status.widget,
                     w.HBox(
@@ -88,10 +103,13 @@ class Workbench(View):
         """Block until the newest background job has finished; False on timeout."""
         return self.controller.wait(timeout)
 
-    def close(self) -> None:
-        self.controller.close()
+    def close(self, timeout: float = 0.0) -> None:
+        """Stop the background work (waiting at most `timeout` s for the threads to end),
+        remove uploaded files and close the widgets."""
+        self.controller.close(timeout)
         self.compression.close()
         self.search.close()
+        self.pickers.close()
         self.widget.close()
 
     def __repr__(self) -> str:

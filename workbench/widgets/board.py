@@ -9,6 +9,7 @@ import ipywidgets as w
 from workbench.widgets import figures, html
 from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
+from workbench.widgets.tasks import TaskState
 from workbench.widgets.view import View, heading, styled
 
 
@@ -37,7 +38,7 @@ class StatusView(View):
         self.line.value = html.status_line(
             status, pending, self.state.detail_status, self.state.warmup_status
         )
-        self.cancel.disabled = not status.state.busy
+        self.cancel.disabled = not (status.state.busy or self.state.detail_status.state.busy)
 
 
 class BoardView(View):
@@ -48,6 +49,7 @@ class BoardView(View):
         self._shown: tuple = ()
         self.table = styled(w.HTML(), "wb-board")
         self.chart = Plot(figures.board_chart([]), "wb-board-chart")
+        self.chart.widget.layout.min_height = "300px"
         self.pin = styled(w.Button(description="Pin current", icon="thumb-tack"), "wb-pin")
         self.unpin = styled(w.Button(description="Clear pins"), "wb-unpin")
         self.variant = styled(
@@ -75,7 +77,9 @@ class BoardView(View):
             ),
             "wb-board-view",
         )
-        state.observe(lambda _: self._show(), ["result", "baseline", "pinned", "results"])
+        state.observe(
+            lambda _: self._show(), ["result", "baseline", "pinned", "results", "config", "status"]
+        )
         self._show()
 
     def _pin(self) -> None:
@@ -85,16 +89,25 @@ class BoardView(View):
 
     def _show(self) -> None:
         rows = self.state.board_rows()
-        current = self.state.result.config.key if self.state.result is not None else None
+        config, result, status = self.state.config, self.state.result, self.state.status
+        current = config.key
+        previous = result.config.key if result is not None and result.config != config else None
         pinned = [config.key for config in self.state.pinned]
-        shown = (tuple(rows), current, tuple(pinned))
+        failed = None
+        if status.state is TaskState.FAILED and status.label == config.label:
+            failed = (config.label, status.message)
+        shown = (tuple(rows), current, previous, tuple(pinned), failed)
         if shown == self._shown:  # several traits change per delivery: draw once
             return
         self._shown = shown
-        self.table.value = html.board_table(rows, current_key=current, pinned_keys=pinned)
+        self.table.value = html.board_table(
+            rows, current_key=current, pinned_keys=pinned, previous_key=previous, failed=failed
+        )
         self.chart.show(figures.board_chart(rows, current))
         self.variant.options = [(row.label, row.config.key) for row in rows]
-        self.variant.value = current if current in self.state.results else None
+        keys = [row.config.key for row in rows]
+        self.variant.value = current if current in keys else previous if previous in keys else None
+        self.pin.disabled = previous is not None or result is None
         if rows:
             self.links.value = " ".join(
                 [

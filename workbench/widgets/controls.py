@@ -1,8 +1,10 @@
 """Quantization controls: route, mode, granularity, I/O type, calibration, float layers.
 
 The controls only write `state.config`; they follow it back when something else changes it
-(the layer error view's "keep in float", a new model). Impossible combinations are not
-offered (int4 only on the LiteRT route, integer I/O only for int8).
+(the layer error view's "keep in float", a new model). Combinations that cannot work are not
+offered (int4 only on the LiteRT route, integer I/O only for int8, int16x8 on the TFLite
+converter only per-channel for a model with depthwise layers), and a note under the controls
+says why.
 """
 
 from __future__ import annotations
@@ -24,6 +26,26 @@ ROUTE_LABELS = (
 )
 CALIBRATION_CHOICES = (10, 25, 50, 100, 200, 500)
 SUGGEST_ABOVE = 2 * IDEAL_RMSE_PER_SCALE  # RMSE/scale above twice ideal rounding
+
+
+DEPTHWISE_INT16X8 = (
+    "int16x8 on the TFLite converter is per-channel only for this model: the converter "
+    "cannot quantize its depthwise layers per-tensor in int16x8 (the LiteRT Quantizer can)."
+)
+
+
+def has_depthwise(inspection: Any) -> bool:
+    """Whether the inspected model has a depthwise convolution (Keras layer or TFLite op)."""
+    layers = inspection.layers if inspection is not None else ()
+    return any("depthwise" in row.type.lower() for row in layers)
+
+
+def fixed_granularity(route: Route, mode: Mode, depthwise: bool) -> tuple[Granularity, str] | None:
+    """The only granularity `route` can do in `mode` for a model and why, when it has no
+    choice (the converter's int16x8 fails on every per-tensor depthwise kernel)."""
+    if route is Route.CONVERTER and mode is Mode.INT16X8 and depthwise:
+        return Granularity.PER_CHANNEL, DEPTHWISE_INT16X8
+    return None
 
 
 def mode_options(route: Route) -> list[str]:
@@ -52,6 +74,7 @@ class ControlsView(View):
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._syncing = False
+        self._granularity = state.config.granularity  # the user's choice, kept when not used
         layout = {"width": "auto"}
         style = {"description_width": "110px"}
         toggles = {**style, "button_width": "auto"}
@@ -66,7 +89,10 @@ class ControlsView(View):
         )
         self.granularity = styled(
             w.ToggleButtons(
-                options=[g.value for g in Granularity], description="Granularity", style=toggles
+                options=[g.value for g in Granularity],
+                description="Granularity",
+                tooltips=["one scale per output channel", "one scale per tensor"],
+                style=toggles,
             ),
             "wb-granularity",
         )
@@ -98,6 +124,7 @@ class ControlsView(View):
         )
         self.clear = styled(w.Button(description="Quantize all", layout=layout), "wb-clear-float")
         self.suggestion = styled(w.HTML(), "wb-suggestion")
+        self.note = styled(w.HTML(), "wb-controls-note")
         controls = (
             self.route,
             self.mode,
@@ -106,13 +133,14 @@ class ControlsView(View):
             self.samples,
             self.keep_float,
         )
+        shown = (*controls[:3], self.note, *controls[3:])
         self.widget = styled(
             w.VBox(
                 [
                     heading(
                         "Quantization", "Every change converts and evaluates in the background."
                     ),
-                    *controls,
+                    *shown,
                     w.HBox([self.suggest, self.clear]),
                     self.suggestion,
                 ]
@@ -121,19 +149,22 @@ class ControlsView(View):
         )
         for control in controls:
             control.observe(self._on_control, "value")
-        self.suggest.on_click(lambda _: self._keep(suggested_layers(self.state)))
+        self.suggest.on_click(
+            lambda _: self._keep([*self.state.config.keep_float, *suggested_layers(self.state)])
+        )
         self.clear.on_click(lambda _: self._keep([]))
-        state.observe(lambda _: self._sync(), ["config", "session"])
+        state.observe(lambda _: self._sync(), ["config", "session", "inspection"])
         state.observe(lambda _: self._show_suggestions(), ["result", "session"])
         self._sync()
         self._show_suggestions()
 
     def config_from_controls(self) -> QuantConfig:
-        mode = Mode(self.mode.value)
+        route, mode = Route(self.route.value), Mode(self.mode.value)
+        fixed = fixed_granularity(route, mode, has_depthwise(self.state.inspection))
         return QuantConfig(
-            route=Route(self.route.value),
+            route=route,
             mode=mode,
-            granularity=Granularity(self.granularity.value),
+            granularity=fixed[0] if fixed else self._granularity,
             io_type=IOType(self.io_type.value) if mode is Mode.INT8 else IOType.FLOAT32,
             calibration_samples=self.samples.value,
             keep_float=frozenset(self.keep_float.value) if mode.quantizes_layers else (),
@@ -142,9 +173,11 @@ class ControlsView(View):
     def _keep(self, layers: list[str]) -> None:
         self.state.config = self.state.config.replace(keep_float=sorted(layers))
 
-    def _on_control(self, _change: dict[str, Any]) -> None:
+    def _on_control(self, change: dict[str, Any]) -> None:
         if self._syncing:
             return
+        if change["owner"] is self.granularity:
+            self._granularity = Granularity(change["new"])
         self._sync_options(Route(self.route.value), Mode(self.mode.value))
         try:
             self.state.config = self.config_from_controls()
@@ -159,7 +192,12 @@ class ControlsView(View):
             if list(self.mode.options) != options:
                 self.mode.options = options
             self.mode.value = mode.value if mode.value in options else Mode.INT8.value
-            self.granularity.disabled = not Mode(self.mode.value).has_granularity
+            mode = Mode(self.mode.value)
+            fixed = fixed_granularity(route, mode, has_depthwise(self.state.inspection))
+            if mode.has_granularity:
+                self.granularity.value = (fixed[0] if fixed else self._granularity).value
+            self.granularity.disabled = not mode.has_granularity or fixed is not None
+            self.note.value = f'<div class="wb-help">{fixed[1]}</div>' if fixed else ""
             self.io_type.disabled = Mode(self.mode.value) is not Mode.INT8
             self.samples.disabled = not Mode(self.mode.value).needs_calibration
         finally:
@@ -171,11 +209,14 @@ class ControlsView(View):
         self._syncing = True
         try:
             self.route.value = config.route.value
+            # A mode without granularity (or integer I/O), or with only one, keeps the user's
+            # last choice, so that going back to int8 restores it.
+            depthwise = has_depthwise(self.state.inspection)
+            if config.mode.has_granularity and not fixed_granularity(
+                config.route, config.mode, depthwise
+            ):
+                self._granularity = config.granularity
             self._sync_options(config.route, config.mode)
-            # A mode without granularity (or integer I/O) keeps the user's last choice on
-            # screen, so that going back to int8 restores it.
-            if config.mode.has_granularity:
-                self.granularity.value = config.granularity.value
             if config.mode is Mode.INT8:
                 self.io_type.value = config.io_type.value
             if (

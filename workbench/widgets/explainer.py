@@ -1,10 +1,17 @@
 """Affine mapping explainer: a real range and an integer type, the grid, and the error.
 
 Needs no model: `AffineExplainer()` starts on [-3, 6] with int8, as in the workshop.
-All numbers come from `workbench.affine` (the same rules the converter applies).
+All numbers come from `workbench.affine` (the same rules the converter applies). The worked
+example maps the middle of the range both ways: exactly (what the formula says; 1.5 in
+[-3, 6] is a tie, 42.5 steps, which rounds half away from zero to 43) and as LiteRT's
+QUANTIZE kernel does it, dividing in float32 (42.499996, which rounds to 42).
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
+from html import escape
+from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -33,6 +40,7 @@ def explain(rmin: float, rmax: float, dtype: str = "int8", points: int = 1201) -
     inside = (x >= lo) & (x <= hi)
     error = np.abs(x_hat - x)
     return {
+        "example": worked_example((rmin + rmax) / 2, rmin, rmax, params),
         "params": params,
         "x": x,
         "q": q,
@@ -43,6 +51,50 @@ def explain(rmin: float, rmax: float, dtype: str = "int8", points: int = 1201) -
         "max_rounding_error": float(error[inside].max()) if inside.any() else 0.0,
         "max_clipping_error": float(error[~inside].max()) if (~inside).any() else 0.0,
     }
+
+
+def _round_half_away(value: Fraction) -> int:
+    whole = int(abs(value) + Fraction(1, 2))
+    return whole if value >= 0 else -whole
+
+
+def worked_example(value: float, rmin: float, rmax: float, params: Any) -> dict:
+    """`value` mapped exactly (rational arithmetic) and as the QUANTIZE kernel does it."""
+    from workbench import affine
+
+    lo, hi = Fraction(min(rmin, 0.0)), Fraction(max(rmax, 0.0))
+    zero_point = int(np.asarray(params.zero_point).reshape(-1)[0])
+    steps = (Fraction(value) * (params.qmax - params.qmin) / (hi - lo)) if hi > lo else Fraction(0)
+    exact = min(max(_round_half_away(steps) + zero_point, params.qmin), params.qmax)
+    scale = np.float32(np.asarray(params.scale).reshape(-1)[0])
+    kernel_steps = float(np.float32(value) / scale)
+    kernel = int(affine.quantize_like_kernel(np.float32(value), params))
+    return {
+        "value": value,
+        "zero_point": zero_point,
+        "steps": steps,
+        "exact": exact,
+        "kernel_steps": kernel_steps,
+        "kernel": kernel,
+    }
+
+
+def example_text(example: dict) -> str:
+    """One paragraph: both integers for the example value, and why they differ if they do."""
+    value, steps = example["value"], example["steps"]
+    exact, kernel = example["exact"], example["kernel"]
+    text = (
+        f"{value:g} / scale is exactly {float(steps):.6g}; rounded half away from zero and "
+        f"plus the zero point {example['zero_point']}, that is integer {exact}. LiteRT's "
+        f"QUANTIZE kernel divides in float32: {value:g} / scale = "
+        f"{example['kernel_steps']:.8g}, so it gives {kernel}."
+    )
+    if exact != kernel:
+        text += (
+            " The exact value is a tie (or within float32 rounding of one); float32 division "
+            "lands just below it, so the kernel rounds the other way."
+        )
+    return text
 
 
 class AffineExplainer(View):
@@ -65,6 +117,7 @@ class AffineExplainer(View):
             w.Dropdown(options=DTYPES, value=dtype, description="Integers"), "wb-affine-dtype"
         )
         self.numbers = styled(w.HTML(), "wb-affine-numbers")
+        self.example = styled(w.HTML(), "wb-affine-example")
         self.chart = Plot(self._figure(), "wb-affine-chart")
         self.widget = styled(
             w.VBox(
@@ -76,6 +129,7 @@ class AffineExplainer(View):
                     ),
                     w.HBox([self.range, self.dtype]),
                     self.numbers,
+                    self.example,
                     self.chart.widget,
                 ]
             ),
@@ -117,5 +171,10 @@ class AffineExplainer(View):
                 "max clipping error (outside the range)": f"{info['max_clipping_error']:.4g}",
             },
             "wb-affine-table",
+        )
+        example = info["example"]
+        self.example.value = (
+            f'<div class="wb-help"><b>Worked example, the middle of the range:</b> '
+            f"{escape(example_text(example))}</div>"
         )
         self.chart.show(self._figure(info))

@@ -1,12 +1,15 @@
 """Pure figure builders: plain data in, a `plotly.graph_objects.Figure` out.
 
 Views keep one long-lived `Plot` each (`plot.py`) and hand it a freshly built figure.
+Colours are the Okabe-Ito palette (safe for colour-blind readers: no red/green pairs), and
+what a colour says is also said by a pattern, a legend or the hover text; every axis is titled.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -16,7 +19,9 @@ from plotly.subplots import make_subplots
 from workbench.qtyping import LayerError, VariantResult
 
 IDEAL_RMSE_PER_SCALE = 1 / math.sqrt(12)  # uniform rounding error, in units of the scale
-BLUE, ORANGE, GREY, RED, GREEN = "#1f77b4", "#ff7f0e", "#9aa5b1", "#d62728", "#2ca02c"
+# Okabe-Ito: blue, orange, grey, vermillion, bluish green, then the rest for board variants.
+BLUE, ORANGE, GREY, RED, GREEN = "#0072B2", "#E69F00", "#9aa5b1", "#D55E00", "#009E73"
+VARIANT_COLOURS = (BLUE, ORANGE, GREEN, "#CC79A7", "#56B4E9", RED, "#F0E442", "#000000")
 _MARGIN = {"l": 50, "r": 20, "t": 40, "b": 40}
 
 
@@ -55,8 +60,20 @@ def range_bars(
         )
     )
     fig.add_hline(y=0, line_color=GREY, line_width=1)
-    fig.update_xaxes(tickangle=-40)
+    fig.update_xaxes(tickangle=-40, title_text="layer")
+    fig.update_yaxes(title_text="value")
     return _layout(fig, title)
+
+
+def empty(title: str, message: str, height: int = 320) -> go.Figure:
+    """A chart with nothing to show yet: the message instead of empty axes."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font_size=14
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height)
 
 
 def channel_strip(
@@ -85,7 +102,7 @@ def channel_strip(
             base=lo.tolist(),
             marker={
                 "color": (used / levels).tolist(),
-                "colorscale": "RdYlGn",
+                "colorscale": "Cividis",
                 "cmin": 0,
                 "cmax": 1,
                 "colorbar": {"title": "levels used", "thickness": 10},
@@ -107,6 +124,7 @@ def channel_strip(
         f"median channel uses {median_used}/{levels} levels"
     )
     fig.update_xaxes(title_text="output channel")
+    fig.update_yaxes(title_text="weight value")
     return _layout(fig, title)
 
 
@@ -132,12 +150,15 @@ def activation_histogram(
             y=counts_.tolist(),
             width=np.diff(edges_).tolist(),
             marker_color=[RED if c else BLUE for c in clipped],
+            marker_pattern_shape=["x" if c else "" for c in clipped],
+            hovertemplate="%{x:.4g}: %{y} values<extra></extra>",
         )
     )
     for edge in (lo, hi):
         fig.add_vline(x=edge, line_color=ORANGE, line_dash="dash", line_width=2)
     share = counts_[clipped].sum() / total
     fig.update_yaxes(type="log", title_text="count")
+    fig.update_xaxes(title_text="activation value (clipped bins hatched)")
     title = f"{layer}: activations, range [{lo:.3g}, {hi:.3g}], {share:.2%} of values clipped"
     return _layout(fig, title)
 
@@ -147,52 +168,82 @@ def _percent(value: float | None) -> float | None:
 
 
 def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -> go.Figure:
-    """Size, accuracy, agreement and latency of each variant side by side."""
-    labels = [row.label for row in rows]
-    colors = [ORANGE if row.config.key == current_key else BLUE for row in rows]
-    columns: list[tuple[str, list[Any]]] = [
-        ("size (KB)", [row.size_bytes / 1024 for row in rows]),
-        ("accuracy (%)", [_percent(row.accuracy) for row in rows]),
-        ("agreement with float (%)", [_percent(row.agreement) for row in rows]),
-        ("latency (ms)", [row.latency_ms for row in rows]),
+    """Size, accuracy, agreement and latency of each variant side by side: one colour per
+    variant, named in the legend (the current one marked), the numbers on the bars."""
+    if not rows:
+        return empty("", "The board fills in once the first variant is measured.", 260)
+    columns: list[tuple[str, Any]] = [
+        ("size (KB)", lambda row: row.size_bytes / 1024),
+        ("accuracy (%)", lambda row: _percent(row.accuracy)),
+        ("agreement with float (%)", lambda row: _percent(row.agreement)),
+        ("latency (ms, median)", lambda row: row.latency_ms),
     ]
     fig = make_subplots(rows=1, cols=4, subplot_titles=[title for title, _ in columns])
-    for col, (title, values) in enumerate(columns, start=1):
-        fig.add_trace(
-            go.Bar(
-                x=labels,
-                y=values,
-                marker_color=colors,
-                name=title,
-                hovertemplate="%{x}<br>%{y:.4g}<extra></extra>",
-            ),
-            row=1,
-            col=col,
-        )
-    fig.update_xaxes(showticklabels=False)
-    _layout(fig, "", height=260)
-    fig.update_layout(margin={"l": 40, "r": 10, "t": 30, "b": 10})
+    for index, row in enumerate(rows):
+        current = row.config.key == current_key
+        name = f"{row.label} (current)" if current else row.label
+        for col, (title, value) in enumerate(columns, start=1):
+            y = value(row)
+            fig.add_trace(
+                go.Bar(
+                    x=[index],
+                    y=[y],
+                    name=name,
+                    legendgroup=row.config.key,
+                    showlegend=col == 1,
+                    marker_color=VARIANT_COLOURS[index % len(VARIANT_COLOURS)],
+                    marker_line={"color": "#1f2933", "width": 2.5 if current else 0},
+                    marker_pattern_shape="/" if current else "",
+                    text=[_short(y)],
+                    textposition="outside",
+                    cliponaxis=False,
+                    hovertemplate=f"{escape(row.label)}<br>{title}: %{{y:.4g}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(showticklabels=False, title_text="variant")
+    _layout(fig, "", height=300)
+    fig.update_layout(
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.15, "x": 0, "title": {"text": "variant"}},
+        margin={"l": 40, "r": 10, "t": 30, "b": 10},
+        barmode="overlay",
+    )
     return fig
 
 
+def _short(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.3g}"
+
+
 def layer_error_chart(
-    errors: Sequence[LayerError], *, sort: bool = True, keep_float: Sequence[str] = ()
+    errors: Sequence[LayerError],
+    *,
+    sort: bool = True,
+    keep_float: Sequence[str] = (),
+    selected: str | None = None,
 ) -> go.Figure:
-    """RMSE/scale per layer with the ideal-rounding reference line 1/sqrt(12)."""
+    """RMSE/scale per layer with the ideal-rounding reference line 1/sqrt(12); layers above
+    twice that are vermillion and hatched, kept-float ones grey, the selected one outlined."""
     items = sorted(errors, key=lambda e: -e.rmse_per_scale) if sort else list(errors)
+    high = [e.rmse_per_scale > 2 * IDEAL_RMSE_PER_SCALE for e in items]
     colors = [
-        GREY
-        if e.layer in keep_float
-        else RED
-        if e.rmse_per_scale > 2 * IDEAL_RMSE_PER_SCALE
-        else BLUE
-        for e in items
+        GREY if e.layer in keep_float else RED if above else BLUE
+        for e, above in zip(items, high, strict=True)
     ]
     fig = go.Figure(
         go.Bar(
             x=[e.layer for e in items],
             y=[e.rmse_per_scale for e in items],
-            marker_color=colors,
+            marker={
+                "color": colors,
+                "pattern": {"shape": ["/" if above else "" for above in high]},
+                "line": {
+                    "color": "#1f2933",
+                    "width": [2.5 if e.layer == selected else 0 for e in items],
+                },
+            },
             customdata=[[e.rmse, e.scale, e.tensor] for e in items],
             hovertemplate="%{x}<br>RMSE/scale %{y:.3f}<br>RMSE %{customdata[0]:.3g}"
             "<br>scale %{customdata[1]:.3g}<br>%{customdata[2]}<extra></extra>",
@@ -205,7 +256,7 @@ def layer_error_chart(
         annotation_text="ideal rounding 1/√12 ≈ 0.29",
         annotation_position="top right",
     )
-    fig.update_xaxes(tickangle=-40)
+    fig.update_xaxes(tickangle=-40, title_text="layer")
     fig.update_yaxes(title_text="RMSE / scale")
     return _layout(fig, "Per-layer error against float")
 
@@ -239,4 +290,5 @@ def affine_mapping(
         fig.add_hline(y=level, line_color=GREY, line_dash="dot", row=1, col=1)
     fig.update_xaxes(title_text="real value")
     fig.update_yaxes(title_text="integer", row=1, col=1)
+    fig.update_yaxes(title_text="error", row=1, col=2)
     return _layout(fig, "", height=300)

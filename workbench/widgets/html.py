@@ -9,6 +9,7 @@ import base64
 import csv
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -23,7 +24,7 @@ BOARD_COLUMNS = (
     ("drop", "drop pts"),
     ("agreement", "agreement %"),
     ("snr", "SNR dB"),
-    ("latency", "latency ms"),
+    ("latency", "latency ms (IQR)"),
     ("convert", "convert s"),
 )
 CSV_FIELDS = (
@@ -62,6 +63,23 @@ def _fmt(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
     return "–" if value is None else f"{value * scale:.{digits}f}"
 
 
+def latency_text(median_ms: float, spread_ms: float) -> str:
+    """The median with its interquartile range, to the precision the spread allows."""
+    if not math.isfinite(median_ms):  # refused by the runtime
+        return "–"
+    if spread_ms > 0:
+        digits = min(3, max(0, -math.floor(math.log10(spread_ms))))
+    else:
+        digits = 3
+    return f"{median_ms:.{digits}f} ({spread_ms:.{digits}f})"
+
+
+def within_noise(row: VariantResult, baseline: VariantResult) -> bool:
+    """Whether two latencies cannot be told apart: their interquartile ranges overlap."""
+    gap = abs(row.latency_ms - baseline.latency_ms)
+    return gap <= (row.latency_spread_ms + baseline.latency_spread_ms) / 2
+
+
 def board_cells(row: VariantResult) -> dict[str, str]:
     """The formatted numbers of one board row, by column name ("unavailable" where the runtime
     refused the measurement)."""
@@ -72,7 +90,7 @@ def board_cells(row: VariantResult) -> dict[str, str]:
         "drop": _fmt(row.accuracy_drop, 2),
         "agreement": _fmt(row.agreement, 1, 100),
         "snr": _fmt(row.snr_db, 1),
-        "latency": _fmt(row.latency_ms, 3),
+        "latency": latency_text(row.latency_ms, row.latency_spread_ms),
         "convert": _fmt(row.convert_s, 2),
     }
     refused = {"evaluation": ("accuracy", "drop", "agreement", "snr"), "latency": ("latency",)}
@@ -83,25 +101,53 @@ def board_cells(row: VariantResult) -> dict[str, str]:
 
 
 def board_table(
-    rows: Sequence[VariantResult], *, current_key: str | None, pinned_keys: Sequence[str] = ()
+    rows: Sequence[VariantResult],
+    *,
+    current_key: str | None,
+    pinned_keys: Sequence[str] = (),
+    previous_key: str | None = None,
+    failed: tuple[str, str] | None = None,
 ) -> str:
-    """The comparison table: float32 baseline first, current variant highlighted."""
+    """The comparison table: float32 baseline first, current variant highlighted.
+
+    `current_key` is the configuration asked for; until it is measured the variant shown
+    before is marked `previous_key`; `failed` is (label, message) when the asked one failed.
+    Latencies within the noise of the baseline's are marked ≈.
+    """
+    if not rows and failed is None:
+        return '<div class="wb-help wb-board-empty">No variant measured yet.</div>'
     head = "".join(f"<th>{escape(title)}</th>" for _, title in BOARD_COLUMNS)
     body = []
+    baseline = rows[0] if rows else None
     for index, row in enumerate(rows):
         key = row.config.key
         role = "current" if key == current_key else "pinned" if key in pinned_keys else ""
-        role = role or ("baseline" if index == 0 else "other")
+        role = role or ("baseline" if index == 0 else "previous" if key == previous_key else "")
+        role = role or "other"
         cells = board_cells(row)
+        if index and baseline is not None and within_noise(row, baseline):
+            cells["latency"] += (
+                f' <abbr title="within the noise of {escape(baseline.label)}: '
+                'the interquartile ranges overlap">≈</abbr>'
+            )
         tds = "".join(f'<td data-col="{name}">{cells[name]}</td>' for name, _ in BOARD_COLUMNS)
         body.append(
             f'<tr data-key="{key}" data-role="{role}" data-label="{escape(row.label)}">'
             f'<th class="wb-variant">{escape(row.label)}'
             f'<span class="wb-role">{"" if role == "other" else role}</span></th>{tds}</tr>'
         )
+    if failed is not None:
+        label, message = failed
+        body.append(
+            f'<tr data-role="failed" data-label="{escape(label)}">'
+            f'<th class="wb-variant">{escape(label)}<span class="wb-role">failed</span></th>'
+            f'<td class="wb-failed" colspan="{len(BOARD_COLUMNS)}">{escape(message)}</td></tr>'
+        )
     return (
-        '<table class="wb-board-table"><thead><tr><th>variant</th>'
-        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        '<div class="wb-scroll"><table class="wb-board-table"><thead><tr><th>variant</th>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        '<div class="wb-help">latency: median of single-sample runs (interquartile range) in '
+        "ms; ≈ marks a latency within the noise of the baseline.</div>"
     )
 
 
@@ -143,6 +189,7 @@ def status_line(
     message = f": {escape(status.message)}" if status.message else ""
     seconds = f" ({status.seconds:.2f} s)" if status.seconds and not status.state.busy else ""
     running = [s for s in (status, detail, warmup) if s is not None and s.state.busy]
+    pending = pending and status.state.value not in ("failed", "cancelled")  # nothing will come
     warming = _detail(warmup) if warmup is not None and warmup.state.busy else ""
     return (
         f'<div class="wb-status-line" data-state="{status.state.value}" '
@@ -172,19 +219,36 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], css: str) -> st
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
     )
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (
+        f'<div class="wb-scroll"><table class="{css}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 STYLE = """<style>
+.wb-app { max-width: 100%; min-width: 0; }
 .wb-app table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
 .wb-app th, .wb-app td { padding: 3px 8px; border-bottom: 1px solid #e3e7eb; text-align: right; }
 .wb-app th.wb-variant, .wb-app thead th:first-child { text-align: left; }
-.wb-app tr[data-role="current"] { background: #fff4e5; }
+.wb-app .wb-scroll { max-width: 100%; overflow-x: auto; }
+.wb-app .wb-quantized-ops td, .wb-app .wb-quantized-layers td:first-child {
+  text-align: left; overflow-wrap: anywhere; word-break: break-word; max-width: 28em; }
+.wb-app tr[data-role="current"] { background: #fff4e5; font-weight: 600; }
+.wb-app tr[data-role="current"] th.wb-variant { border-left: 4px solid #1f2933; }
 .wb-app tr[data-role="baseline"] { background: #f4f6f8; }
-.wb-app .wb-role { color: #7b8794; font-size: 11px; margin-left: 6px; font-weight: normal; }
-.wb-app .wb-status-line { font-size: 14px; padding: 4px 0; }
-.wb-app .wb-status-line[data-state="failed"] { color: #c0392b; }
+.wb-app tr[data-role="failed"] td { color: #a6341b; text-align: left; white-space: normal; }
+.wb-app .wb-role { color: #52606d; font-size: 11px; margin-left: 6px; font-weight: normal; }
+.wb-app .wb-status-bar { width: 100%; align-items: flex-start; }
+.wb-app .wb-status { flex: 1 1 0; min-width: 0; }
+.wb-app .wb-status-line { font-size: 14px; padding: 4px 0; overflow-wrap: anywhere; }
+.wb-app .wb-cancel { flex: 0 0 auto; min-width: 6.5em; }
+.wb-app .wb-status-line[data-state="failed"] { color: #a6341b; }
 .wb-app .wb-download { margin-right: 12px; }
 .wb-app h3 { margin: 14px 0 4px 0; }
 .wb-app .wb-help { color: #52606d; font-size: 13px; }
+.wb-app .widget-toggle-button.mod-active { font-weight: 700;
+  box-shadow: inset 0 -3px 0 #1f2933, 0 0 0 1px #1f2933; }
+.wb-app .widget-toggle-button.mod-active::before { content: "✓ "; }
+.wb-app .modebar-container { display: none; }
+.wb-app .wb-plot { min-width: 0; width: 100%; margin-left: 0; margin-right: 0; }
 </style>"""

@@ -17,6 +17,7 @@ import threading
 import weakref
 from typing import Any
 
+from workbench.errors import DataError
 from workbench.inspection.report import Inspection
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult
 from workbench.widgets.state import AppState
@@ -53,9 +54,11 @@ class LiveController:
             return self.worker.generation
         cached = self._cached(session, config)
         if cached is not None:
-            result, summary = cached
+            result, summary, baseline = cached
 
             def apply() -> None:
+                if self.state.baseline != baseline:
+                    self._apply_baseline(baseline, session.cached_summary(baseline.config))
                 self._apply_result(session, result, summary)
 
             generation = self.worker.supersede(
@@ -63,7 +66,7 @@ class LiveController:
             )
             self._submit_details(session, result)
             return generation
-        self.details.supersede()  # details of an older variant would only compete for the CPU
+        self._cancel_details()  # details of an older variant would only compete for the CPU
         return self.worker.submit(lambda job: self._measure(job, session, config), config.label)
 
     def load(self, model: Any, data: Any = None, *, name: str = "") -> int:
@@ -71,16 +74,21 @@ class LiveController:
         return self.worker.submit(lambda job: self._load(job, model, data), f"loading {name}")
 
     def cancel(self) -> None:
-        self.worker.cancel()
-        self.details.cancel()
+        """Stop what the request and detail workers are doing (an idle one keeps its status)."""
+        if self.worker.status.state.busy:
+            self.worker.cancel()
+        self._cancel_details()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the workers have finished their newest jobs; False on timeout."""
         return all(worker.wait(timeout) for worker in (self.worker, self.details, self.warmup))
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> None:
+        """Cancel all work; the workers' threads end after their current step."""
         for worker in (self.worker, self.details, self.warmup):
             worker.close()
+        for worker in (self.worker, self.details, self.warmup):
+            worker.join(timeout)
 
     # --- worker side ---
 
@@ -96,10 +104,23 @@ class LiveController:
     def _on_config(self, change: dict[str, Any]) -> None:
         self.request(change["new"])
 
-    def _cached(self, session: Any, config: QuantConfig) -> tuple[VariantResult, Any] | None:
+    def _cached(
+        self, session: Any, config: QuantConfig
+    ) -> tuple[VariantResult, Any, VariantResult] | None:
+        """The result, summary and baseline of `config`, if all three are at hand."""
         result = session.cached_result(config)
         summary = session.cached_summary(config)
-        return None if result is None or summary is None else (result, summary)
+        baseline = session.cached_result(self.state.baseline_config())
+        if result is None or summary is None or baseline is None:
+            return None
+        if session.cached_summary(baseline.config) is None:
+            return None
+        return result, summary, baseline
+
+    def _cancel_details(self) -> None:
+        """Stop the detail worker with a status saying so (never leave it "evaluating")."""
+        if self.details.status.state.busy:
+            self.details.cancel()
 
     def _load(self, job: Job, model: Any, data: Any) -> None:
         from workbench.session import Session
@@ -113,6 +134,7 @@ class LiveController:
                 self.state.session = session
                 self.state.model_name = source.name
                 self.state.dataset_name = session.data.name if session.data is not None else ""
+                self.state.data_source = data
                 self.state.result = None
                 self.state.baseline = None
                 self.state.results = {}
@@ -126,10 +148,17 @@ class LiveController:
                 keep = self.state.config.keep_float & set(session.layer_names)
                 self.state.config = self.state.config.replace(keep_float=sorted(keep))
 
-        job.deliver(apply)
+        if job.deliver(apply) and session.data is None:  # weight ranges need no data
+            config = self.state.config
+            self.details.submit(lambda job: self._details(job, session, config, False), "ranges")
         self._measure(job, session, self.state.config)
 
     def _measure(self, job: Job, session: Any, config: QuantConfig) -> None:
+        if session.data is None:
+            raise DataError(
+                f"model {session.model.name!r} has no data to measure variants with: choose a "
+                "dataset under Data or upload a .npz with x (and y) arrays"
+            )
         baseline = self.state.baseline_config()
         if self.state.baseline is None or self.state.baseline.config != baseline:
             job.step(TaskState.CONVERTING, "float32 baseline")
@@ -152,6 +181,8 @@ class LiveController:
             self.details.submit(
                 lambda job: self._details(job, session, config, wants_layers), config.label
             )
+        else:
+            self._cancel_details()
 
     def _submit_warmup(self, session: Any, config: QuantConfig) -> None:
         """Prepare the LiteRT route once per session and calibration size."""

@@ -1,7 +1,16 @@
-"""Model and data pickers: demo names, or an uploaded .keras / .h5 / .tflite / .npz file."""
+"""Model and data pickers: demo names, or an uploaded .keras / .h5 / .tflite / .npz file.
+
+Uploads are checked (suffix, size cap, the first bytes of that kind of file) before they are
+written, so a mislabelled file gets a message naming it, not the server's temporary path. Each
+goes into its own folder under one private temporary folder per picker; a folder is removed
+once its file is not the current data (models are in memory once loaded; a failed or replaced
+upload goes too), and all of them on `close`.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +24,26 @@ from workbench.widgets.view import View, styled
 
 MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
 DATA_SUFFIXES = (".npz",)
+MAX_UPLOAD_ENV = "WORKBENCH_MAX_UPLOAD_MB"
+DEFAULT_MAX_UPLOAD_MB = 200
+OWN_DATA = ""  # the Data menu's value for "the model's own dataset"
+# What each kind of file starts with (a .tflite flatbuffer names itself at bytes 4-8).
+SIGNATURES = {
+    ".keras": (0, b"PK\x03\x04", "a .keras file is a zip archive; save with model.save()"),
+    ".npz": (0, b"PK\x03\x04", "an .npz file is a zip archive; save with numpy.savez(x=, y=)"),
+    ".h5": (0, b"\x89HDF\r\n\x1a\n", "an .h5 file is HDF5; save with model.save('m.h5')"),
+    ".tflite": (4, b"TFL3", "a .tflite file is a TFLite flatbuffer"),
+}
+
+
+def max_upload_bytes() -> int:
+    """The upload size cap: `WORKBENCH_MAX_UPLOAD_MB` megabytes (default 200)."""
+    text = os.environ.get(MAX_UPLOAD_ENV, "")
+    try:
+        megabytes = float(text) if text else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        megabytes = DEFAULT_MAX_UPLOAD_MB
+    return int(megabytes * 1024 * 1024)
 
 
 def _uploaded(change_value: Any) -> tuple[str, bytes] | None:
@@ -26,12 +55,24 @@ def _uploaded(change_value: Any) -> tuple[str, bytes] | None:
     return str(item["name"]), bytes(item["content"])
 
 
-def saved_upload(name: str, content: bytes, suffixes: tuple[str, ...], what: str) -> Path:
-    """Write an upload to a private temporary folder, after checking its suffix."""
+def saved_upload(
+    name: str, content: bytes, suffixes: tuple[str, ...], what: str, folder: Path
+) -> Path:
+    """Write an upload into a new folder under `folder`, after checking its suffix and size."""
+    error = ModelFileError if what == "model" else DataError
     if not name.lower().endswith(suffixes):
-        error = ModelFileError if what == "model" else DataError
         raise error(f"upload {name!r}: expected a {' / '.join(suffixes)} {what} file")
-    path = Path(tempfile.mkdtemp(prefix="workbench-upload-")) / Path(name).name
+    limit = max_upload_bytes()
+    if len(content) > limit:
+        raise error(
+            f"upload {name!r}: {len(content) / 2**20:.1f} MB is over the "
+            f"{limit / 2**20:.0f} MB upload limit; use a smaller file or ask the host to "
+            f"raise {MAX_UPLOAD_ENV}"
+        )
+    offset, magic, hint = SIGNATURES[Path(name).suffix.lower()]
+    if content[offset : offset + len(magic)] != magic:
+        raise error(f"upload {name!r}: not a {Path(name).suffix} file ({hint})")
+    path = Path(tempfile.mkdtemp(prefix="upload-", dir=folder)) / Path(name).name
     path.write_bytes(content)
     return path
 
@@ -47,6 +88,8 @@ class PickerView(View):
         self.state = state
         self._load = load  # load(model, data, name) submits the background job
         self._syncing = False
+        self._folder = tempfile.TemporaryDirectory(prefix="workbench-uploads-")
+        self._datasets = [("(model's own)", OWN_DATA), *((n, n) for n in DATASET_NAMES)]
         self.model = styled(
             w.Dropdown(options=[*DEMO_MODELS, *ARCHITECTURES], description="Model", value=None),
             "wb-model",
@@ -56,37 +99,78 @@ class PickerView(View):
             "wb-model-upload",
         )
         self.data = styled(
-            w.Dropdown(options=["(model's own)", *DATASET_NAMES], description="Data"), "wb-data"
+            w.Dropdown(options=self._datasets, value=OWN_DATA, description="Data"), "wb-data"
         )
         self.data_upload = styled(
             w.FileUpload(accept=",".join(DATA_SUFFIXES), description="Upload .npz"),
             "wb-data-upload",
         )
         self.widget = styled(
-            w.HBox([self.model, self.model_upload, self.data, self.data_upload]), "wb-pickers"
+            w.HBox(
+                [self.model, self.model_upload, self.data, self.data_upload],
+                layout={"flex_flow": "row wrap"},
+            ),
+            "wb-pickers",
         )
         self.model.observe(self._on_model, "value")
         self.data.observe(self._on_data, "value")
         self.model_upload.observe(self._on_model_upload, "value")
         self.data_upload.observe(self._on_data_upload, "value")
-        state.observe(lambda _: self._sync(), ["model_name", "dataset_name"])
+        state.observe(lambda _: self._sync(), ["model_name", "data_source", "session"])
+        state.observe(self._on_status, "status")
         self._sync()
 
+    @property
+    def upload_folder(self) -> Path:
+        return Path(self._folder.name)
+
+    def close(self) -> None:
+        """Remove every uploaded file."""
+        self._folder.cleanup()
+
     def _data_spec(self) -> Any:
-        return None if self.data.index in (None, 0) else self.data.value
+        return self.data.value or None
 
     def _sync(self) -> None:
+        """Show the current model and the data it was opened with (an upload by its name)."""
         self._syncing = True
         try:
             name = self.state.model_name
             if name and name not in self.model.options:
                 self.model.options = [*self.model.options, name]
             self.model.value = name or None
+            source = self.state.data_source
+            session = self.state.session
+            if source is None and session is not None and session.data is not None:
+                source = session.data.name  # a Session the caller opened with its data
+            value = str(source) if isinstance(source, str | Path) else OWN_DATA
+            options = list(self._datasets)
+            if value not in {v for _, v in options}:
+                uploaded = Path(value).parent.parent == self.upload_folder
+                options.append((f"{Path(value).name} (uploaded)" if uploaded else value, value))
+            if list(self.data.options) != options:
+                self.data.options = options
+            self.data.value = value
         finally:
             self._syncing = False
 
     def _fail(self, message: str) -> None:
         self.state.status = TaskStatus(TaskState.FAILED, message=message)
+
+    def _on_status(self, change: dict[str, Any]) -> None:
+        """Once the worker has finished (not the picker's own messages, generation 0), drop
+        uploads not in use (models are in memory once loaded) and show what is in use."""
+        status = change["new"]
+        if status.generation and not status.state.busy:
+            self._prune()
+            self._sync()
+
+    def _prune(self) -> None:
+        source = self.state.data_source
+        keep = Path(str(source)).parent if isinstance(source, str | Path) else None
+        for folder in self.upload_folder.glob("upload-*"):
+            if folder != keep:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _on_model(self, change: dict[str, Any]) -> None:
         if not self._syncing and change["new"] and change["new"] != self.state.model_name:
@@ -95,14 +179,14 @@ class PickerView(View):
     def _on_data(self, _change: dict[str, Any]) -> None:
         session = self.state.session
         if not self._syncing and session is not None:
-            self._load(session.model, self._data_spec(), self.data.value)
+            self._load(session.model, self._data_spec(), self.data.label)
 
     def _on_model_upload(self, change: dict[str, Any]) -> None:
         upload = _uploaded(change["new"])
         if upload is None:
             return
         try:
-            path = saved_upload(*upload, MODEL_SUFFIXES, "model")
+            path = saved_upload(*upload, MODEL_SUFFIXES, "model", self.upload_folder)
         except (WorkbenchError, OSError) as error:
             self._fail(str(error))
             return
@@ -114,7 +198,7 @@ class PickerView(View):
         if upload is None or session is None:
             return
         try:
-            path = saved_upload(*upload, DATA_SUFFIXES, "data")
+            path = saved_upload(*upload, DATA_SUFFIXES, "data", self.upload_folder)
         except (WorkbenchError, OSError) as error:
             self._fail(str(error))
             return

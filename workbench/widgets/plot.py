@@ -22,7 +22,7 @@ import ipywidgets as w
 import plotly.graph_objects as go
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-CONFIG = {"displaylogo": False, "responsive": True}
+CONFIG = {"displaylogo": False, "displayModeBar": False, "responsive": True}
 SYNCED = ["_widget_data", "_widget_layout", "_last_layout_edit_id", "_last_trace_edit_id"]
 LOADER = """\
 function ask(model, type) {
@@ -72,8 +72,9 @@ class Plot:
     """`Plot(figure, css).widget` shows `figure`; `show(new_figure)` replaces it."""
 
     def __init__(self, figure: go.Figure, css: str) -> None:
-        self.widget = w.Output(layout={"width": "100%"})
+        self.widget = w.Output(layout={"width": "100%", "min_height": "120px"})
         self.widget.add_class(css)
+        self.widget.add_class("wb-plot")
         self.figure = go.Figure()
         self._shown: dict | None = None
         self.show(figure)
@@ -100,6 +101,7 @@ class ClickPlot:
     def __init__(self, figure: go.Figure, css: str, on_click: Callable[[Any], None]) -> None:
         self.widget = ClickFigure()
         self.widget.add_class(css)
+        self.widget.add_class("wb-plot")
         self.widget.on_msg(self._on_message)
         self._on_click = on_click
         self._lock = threading.Lock()  # show() runs on worker threads, requests on the kernel's
@@ -126,7 +128,9 @@ class ClickPlot:
             with widget.batch_update():  # one update message for the views on screen
                 for trace, new in zip(widget.data, record["data"], strict=True):
                     trace.update({k: v for k, v in new.items() if k != "type"}, overwrite=True)
-                widget.update_layout(record["layout"], overwrite=True)
+                layout = record["layout"]
+                stale = {key: None for key in widget.layout.to_plotly_json() if key not in layout}
+                widget.update_layout({**stale, **layout}, overwrite=True)
 
     def _clicked(self, _trace: Any, points: Any, _state: Any) -> None:
         if points.xs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import ipywidgets as w
@@ -26,8 +27,17 @@ def _percentile(stats: Any, q: float) -> tuple[float, float]:
     return lo, table.get(q, stats.max)
 
 
-def _empty(title: str) -> go.Figure:
-    return figures.range_bars([], [], [], title=title)
+MEASURING = "Measuring ranges…"
+TITLES = {
+    "weights": "Weight range per layer",
+    "channels": "Per-channel ranges",
+    "activations": "Activation range per layer",
+    "histogram": "Activation histogram",
+}
+
+
+def _empty(title: str, message: str = MEASURING) -> go.Figure:
+    return figures.empty(title, message)
 
 
 class RangeView(View):
@@ -36,12 +46,12 @@ class RangeView(View):
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._syncing = False
-        self.weights = ClickPlot(_empty("Weight range per layer"), "wb-weight-ranges", self.select)
-        self.channels = Plot(_empty("Per-channel ranges"), "wb-channel-strip")
+        self.weights = ClickPlot(_empty(TITLES["weights"]), "wb-weight-ranges", self.select)
+        self.channels = Plot(_empty(TITLES["channels"]), "wb-channel-strip")
         self.activations = ClickPlot(
-            _empty("Activation range per layer"), "wb-activation-ranges", self.select
+            _empty(TITLES["activations"]), "wb-activation-ranges", self.select
         )
-        self.histogram = Plot(_empty("Activation histogram"), "wb-activation-histogram")
+        self.histogram = Plot(_empty(TITLES["histogram"]), "wb-activation-histogram")
         self.layer = styled(
             w.Dropdown(description="Layer", options=[], layout={"width": "380px"}), "wb-range-layer"
         )
@@ -91,14 +101,21 @@ class RangeView(View):
 
     def _show(self) -> None:
         inspection = self.state.inspection
-        if inspection is None:
-            self.note.value = '<div class="wb-help">Measuring ranges…</div>'
+        if inspection is None:  # a new model: nothing of the previous one stays on screen
+            self.note.value = f'<div class="wb-help">{MEASURING}</div>'
+            self._syncing = True
+            try:
+                self.layer.options = []
+            finally:
+                self._syncing = False
+            for plot, key in self._plots():
+                plot.show(_empty(TITLES[key]))
             return
         unknown = [item.layer for item in inspection.weights if _not_predicted(item)]
         message = inspection.message
         if unknown:  # never show a kernel the converter changes in a way not modelled
             message += f" Weights not predicted (a fold not modelled): {', '.join(unknown)}."
-        self.note.value = f'<div class="wb-help">{message}</div>'
+        self.note.value = f'<div class="wb-help">{escape(message)}</div>'
         names = [item.layer for item in inspection.weights]
         names += [item.layer for item in inspection.activations if item.layer not in names]
         self._syncing = True
@@ -107,6 +124,14 @@ class RangeView(View):
         finally:
             self._syncing = False
         self._show_detail()
+
+    def _plots(self) -> tuple[tuple[Any, str], ...]:
+        return (
+            (self.weights, "weights"),
+            (self.channels, "channels"),
+            (self.activations, "activations"),
+            (self.histogram, "histogram"),
+        )
 
     def _show_detail(self) -> None:
         inspection = self.state.inspection
@@ -124,9 +149,12 @@ class RangeView(View):
             self._syncing = False
         predicted = [item for item in inspection.weights if not _not_predicted(item)]
         for plot, items, title in (
-            (self.weights, predicted, "Weight range per layer"),
-            (self.activations, inspection.activations, "Activation range per layer"),
+            (self.weights, predicted, TITLES["weights"]),
+            (self.activations, inspection.activations, TITLES["activations"]),
         ):
+            if not items:
+                plot.show(_empty(title, inspection.message or "nothing to show"))
+                continue
             stats = [getattr(item, "per_tensor", item) for item in items]
             plot.show(
                 figures.range_bars(
@@ -156,6 +184,8 @@ class RangeView(View):
                     levels=params.qmax - params.qmin,
                 )
             )
+        else:
+            self.channels.show(_empty(TITLES["channels"], inspection.message or "no weights"))
         act = activations.get(selected) or next(iter(activations.values()), None)
         if act is not None:
             q = self.range_choice.value
@@ -164,6 +194,8 @@ class RangeView(View):
             self.histogram.show(
                 figures.activation_histogram(act.layer, histogram.counts, histogram.edges, lo, hi)
             )
+        else:
+            self.histogram.show(_empty(TITLES["histogram"], inspection.message or "no data"))
 
 
 def _not_predicted(item: Any) -> bool:

@@ -19,6 +19,7 @@ class AppState(traitlets.HasTraits):
     session = traitlets.Any(None, allow_none=True)  # workbench.session.Session
     model_name = traitlets.Unicode("")
     dataset_name = traitlets.Unicode("")
+    data_source = traitlets.Any(None, allow_none=True)  # the `data` the session was opened with
     config = traitlets.Instance(QuantConfig, kw={})
     pinned = traitlets.Tuple()  # QuantConfigs the board keeps next to the current one
     selected_layer = traitlets.Unicode("")

@@ -1,6 +1,8 @@
 """One background worker for long work, in the style of solara's tasks.
 
-Callbacks never compute: they `submit` a job and return. The worker runs one job at a time;
+Callbacks never compute: they `submit` a job and return. The worker runs one job at a time on
+a thread that exists only while there is work (an idle or closed worker holds no thread, so an
+app re-created in a notebook leaves none behind);
 a newer submission supersedes an older one (a queued job is dropped, a running one is asked to
 cancel and its result is ignored by the generation check). Each change of state is reported as
 a frozen `TaskStatus` to one listener, from the worker thread. `finished` is set whenever the
@@ -99,12 +101,15 @@ class Worker:
         self._pending: tuple[Job, Callable[[Job], Any]] | None = None
         self._running: Job | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="workbench-worker", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # the last one started
+        self._looping = False  # whether that thread is still taking jobs
 
     def submit(self, function: Callable[[Job], Any], label: str = "") -> int:
         """Queue `function(job)` as the newest job, superseding any other; return its generation."""
         with self._lock:
+            if self._closed:  # the app was closed; its views may still send a late request
+                log.debug("closed worker ignores %r", label)
+                return self.generation
             self.generation += 1
             job = Job(self, self.generation, label)
             self.finished.clear()
@@ -113,7 +118,12 @@ class Worker:
             if self._running is not None:
                 self._running.cancel_event.set()
             self._pending = (job, function)
-            self._lock.notify()
+            if not self._looping:
+                self._looping = True
+                self._thread = threading.Thread(
+                    target=self._loop, name="workbench-worker", daemon=True
+                )
+                self._thread.start()
         self._report(job, TaskState.QUEUED)
         return job.generation
 
@@ -123,14 +133,7 @@ class Worker:
         """Cancel whatever is queued or running and run `apply` at once (e.g. a cached result)."""
         with self._deliver_lock:
             with self._lock:
-                self.generation += 1
-                if self._pending is not None:
-                    self._pending[0].cancel_event.set()
-                    self._pending = None
-                if self._running is not None:
-                    self._running.cancel_event.set()
-                self.finished.set()
-                generation = self.generation
+                generation = self._drop_all()
             if apply is not None:
                 apply()
             if status is not None:
@@ -144,17 +147,41 @@ class Worker:
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> None:
+        """Cancel what is queued or running; the thread ends after the running job's current
+        step (a conversion cannot be interrupted); wait at most `timeout` seconds for it."""
         with self._lock:
             self._closed = True
-            self._lock.notify()
+            self._drop_all()
+        if timeout > 0:
+            self.join(timeout)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the worker holds no thread; False on timeout."""
+        with self._lock:
+            thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _drop_all(self) -> int:
+        """With `_lock` held: a new generation, the queued job dropped, the running one asked
+        to cancel, `finished` set; returns the new generation."""
+        self.generation += 1
+        if self._pending is not None:
+            self._pending[0].cancel_event.set()
+            self._pending = None
+        if self._running is not None:
+            self._running.cancel_event.set()
+        self.finished.set()
+        return self.generation
 
     def _loop(self) -> None:
         while True:
             with self._lock:
-                while self._pending is None and not self._closed:
-                    self._lock.wait()
-                if self._closed:
+                if self._pending is None or self._closed:
+                    self._looping = False  # a later submit starts a new thread
                     return
                 job, function = self._pending
                 self._pending = None
@@ -181,10 +208,14 @@ class Worker:
             self._report(job, TaskState.DONE)
 
     def _report(self, job: Job, state: TaskState, message: str = "") -> None:
-        if job.generation != self.generation:
-            return
-        seconds = time.perf_counter() - job.started
-        self._emit(TaskStatus(state, job.generation, job.label, message, seconds))
+        """Emit `state` for `job` unless a newer job (or a cancel) came first; the check and
+        the emit happen under the delivery lock, as `supersede` does, so a stale report never
+        overwrites the status of what superseded it."""
+        with self._deliver_lock:
+            if job.generation != self.generation:
+                return
+            seconds = time.perf_counter() - job.started
+            self._emit(TaskStatus(state, job.generation, job.label, message, seconds))
 
     def _emit(self, status: TaskStatus) -> None:
         with self._deliver_lock:

@@ -201,7 +201,6 @@ class ConverterRoute:
                 )
             )
 
-
     def _refuse_depthwise_per_tensor(self, model: ModelSource) -> None:
         """TF's int16x8 quantizer fails on every per-tensor depthwise kernel ("quantized
         dimension ... do not match. Got 3 and 0"); say so before calibrating (for a Keras
