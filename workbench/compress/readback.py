@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.affine import CHANNEL_AXIS
-from workbench.inspection.tflite import KERNEL_OPS, _interpreter, _namer, _stored
-from workbench.tflite_file import read_tflite
+from workbench.inspection.tflite import stored_kernels
 
 
 @dataclass(frozen=True)
@@ -41,21 +39,12 @@ def gzip_size(data: bytes) -> int:
 
 def kernel_facts(data: bytes, layer_names: Sequence[str] = ()) -> list[KernelFacts]:
     """Zeros and distinct values of every kernel in a `.tflite`, in op order."""
-    model = read_tflite(data)
-    name = _namer(model, layer_names)
-    interpreter = _interpreter(data)
     facts = []
-    for op in model.ops:
-        kind = KERNEL_OPS.get(op.opcode)
-        stored = _stored(model, op.inputs[1]) if kind and len(op.inputs) > 1 else None
-        if stored is None:
-            continue
-        values = np.asarray(interpreter.get_tensor(stored.index))
-        axis = stored.quantized_dimension if stored.per_channel else CHANNEL_AXIS[kind]
+    for layer, kind, stored, values, axis in stored_kernels(data, layer_names):
         channels = np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1)
         facts.append(
             KernelFacts(
-                layer=name(op.index),
+                layer=layer,
                 kind=kind,
                 dtype=stored.dtype,
                 size=int(values.size),

@@ -8,7 +8,7 @@ are read from the stored tensor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -110,22 +110,31 @@ def tflite_layer_table(data: bytes, layer_names: Sequence[str] = ()) -> list[Lay
     return rows
 
 
-def tflite_weight_stats(data: bytes, layer_names: Sequence[str] = ()) -> list[WeightStats]:
-    """Statistics of every conv / depthwise / fully-connected kernel, as real values."""
+def stored_kernels(
+    data: bytes, layer_names: Sequence[str] = ()
+) -> Iterator[tuple[str, str, Any, np.ndarray, int]]:
+    """Each conv / depthwise / fully-connected kernel of a `.tflite`, in op order, as (layer,
+    kind, stored tensor, its values as stored, channel axis)."""
     model = read_tflite(data)
     name = _namer(model, layer_names)
     interpreter = _interpreter(data)
-    stats = []
     for op in model.ops:
         kind = KERNEL_OPS.get(op.opcode)
         stored = _stored(model, op.inputs[1]) if kind and len(op.inputs) > 1 else None
         if stored is None:
             continue
-        values = real_values(stored, interpreter.get_tensor(stored.index))
         axis = stored.quantized_dimension if stored.per_channel else affine.CHANNEL_AXIS[kind]
+        yield name(op.index), kind, stored, np.asarray(interpreter.get_tensor(stored.index)), axis
+
+
+def tflite_weight_stats(data: bytes, layer_names: Sequence[str] = ()) -> list[WeightStats]:
+    """Statistics of every conv / depthwise / fully-connected kernel, as real values."""
+    stats = []
+    for layer, kind, stored, raw, axis in stored_kernels(data, layer_names):
+        values = real_values(stored, raw)
         stats.append(
             WeightStats(
-                layer=name(op.index),
+                layer=layer,
                 kind=kind,
                 shape=tuple(values.shape),
                 channel_axis=axis,
