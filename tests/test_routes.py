@@ -6,6 +6,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from workbench.engine.calibration import Calibration
 from workbench.engine.routes import ROUTES, convert
+from workbench.engine.routes.converter import tflite_converter
 from workbench.engine.routes.layers import op_outputs
 from workbench.errors import DataError, UnsupportedError
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
@@ -268,6 +269,40 @@ def test_saved_model_and_concrete_function_sources(digits_model, calibration, tm
     assert {"int8", "int32"} <= dtypes(data)
 
 
+def test_traced_float_file_equals_from_keras_model(shapes_model, shapes):
+    """The float32 file made from the traced inference function is from_keras_model's: the same
+    signature, ops, stored constants and outputs (only the model input and output tensors are
+    named differently)."""
+    import tensorflow as tf
+
+    from workbench.engine.evaluation import run_tflite
+    from workbench.engine.quiet import silenced
+    from workbench.tflite_edit import unpack
+    from workbench.tflite_file import read_tflite
+
+    with silenced():
+        keras_file = tf.lite.TFLiteConverter.from_keras_model(shapes_model.keras_model).convert()
+    traced_file = ROUTES[Route.CONVERTER].float_tflite(shapes_model)
+    assert shapes_model.derived.peek("traced") is not None  # it did take the traced path
+    files = (keras_file, traced_file)
+    signatures = [Interpreter(model_content=data).get_signature_list() for data in files]
+    assert signatures[0] == signatures[1] == {
+        "serving_default": {"inputs": ["image"], "outputs": ["output_0"]}
+    }
+    keras, traced = read_tflite(keras_file), read_tflite(traced_file)
+    assert [op.opcode for op in keras.ops] == [op.opcode for op in traced.ops]
+
+    def constants(data):
+        model_t = unpack(data)
+        buffers = [buffer.data for buffer in model_t.buffers]
+        tensors = model_t.subgraphs[0].tensors
+        return {t.name: bytes(buffers[t.buffer]) for t in tensors if buffers[t.buffer] is not None}
+
+    assert constants(keras_file) == constants(traced_file)
+    test = shapes.test.x[:64]
+    np.testing.assert_array_equal(run_tflite(keras_file, test), run_tflite(traced_file, test))
+
+
 @pytest.mark.parametrize(
     ("granularity", "io_type"),
     [(Granularity.PER_CHANNEL, IOType.FLOAT32), (Granularity.PER_TENSOR, IOType.INT8)],
@@ -284,7 +319,7 @@ def test_fast_int8_path_equals_the_converters_own(
 
     x = digits.calibration.x
     with silenced():
-        converter = tf.lite.TFLiteConverter.from_keras_model(digits_model.keras_model)
+        converter = tflite_converter(digits_model)  # the graph the engine converts
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([x[i : i + 1]] for i in range(len(x)))
         converter._experimental_disable_per_channel = granularity is Granularity.PER_TENSOR
@@ -312,7 +347,7 @@ def test_int16x8_from_the_shared_calibration_equals_the_converters_own(digits_mo
 
     x = digits.calibration.x
     with silenced():
-        converter = tf.lite.TFLiteConverter.from_keras_model(digits_model.keras_model)
+        converter = tflite_converter(digits_model)  # the graph the engine converts
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([x[i : i + 1]] for i in range(len(x)))
         converter.target_spec.supported_ops = [

@@ -129,9 +129,10 @@ def _drop_tensors(model_t: Any, drop: set[int]) -> None:
                 entry.tensorIndex = new[int(entry.tensorIndex)]
 
 
-def with_signature(data: bytes) -> bytes:
+def with_signature(data: bytes, *, output_names: Sequence[str] = ()) -> bytes:
     """A file without a signature gets one (key `serving_default`) naming its input and output
-    tensors, as the LiteRT Quantizer needs to calibrate; unchanged bytes otherwise."""
+    tensors (the outputs `output_names` when given), as the LiteRT Quantizer needs to
+    calibrate; unchanged bytes otherwise."""
     from ai_edge_litert.schema_py_generated import SignatureDefT, TensorMapT
 
     model_t = unpack(data)
@@ -139,10 +140,11 @@ def with_signature(data: bytes) -> bytes:
         return bytes(data)
     graph = model_t.subgraphs[0]
 
-    def maps(indices: Any, kind: str) -> list[Any]:
+    def maps(indices: Any, kind: str, given: Sequence[str] = ()) -> list[Any]:
         found, names = [], set()
         for position, index in enumerate(indices):
-            name = (graph.tensors[index].name or b"").decode() or f"{kind}_{position}"
+            name = given[position] if position < len(given) else ""
+            name = name or (graph.tensors[index].name or b"").decode() or f"{kind}_{position}"
             if name in names:
                 name = f"{kind}_{position}"
             names.add(name)
@@ -153,7 +155,8 @@ def with_signature(data: bytes) -> bytes:
 
     signature = SignatureDefT()
     signature.signatureKey, signature.subgraphIndex = SIGNATURE_KEY, 0
-    signature.inputs, signature.outputs = maps(graph.inputs, "input"), maps(graph.outputs, "output")
+    signature.inputs = maps(graph.inputs, "input")
+    signature.outputs = maps(graph.outputs, "output", output_names)
     model_t.signatureDefs = [signature]
     return pack(model_t)
 

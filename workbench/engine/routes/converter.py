@@ -43,16 +43,55 @@ class Calibrated:
     lock: threading.Lock = field(default_factory=threading.Lock)  # it quantizes one at a time
 
 
-def _converter(model: ModelSource) -> Any:
+def tflite_converter(model: ModelSource) -> Any:
+    """A fresh `TFLiteConverter` of the model, as every conversion on this route starts: for a
+    Keras model, from its inference call traced once (`_traced`)."""
     import tensorflow as tf
 
     if model.kind is SourceKind.KERAS:
+        traced = model.derived.get("traced", lambda: _traced(model.keras_model))
+        if traced is not None:
+            return tf.lite.TFLiteConverter.from_concrete_functions([traced])
         return tf.lite.TFLiteConverter.from_keras_model(model.keras_model)
     if model.kind is SourceKind.SAVED_MODEL:
         return tf.lite.TFLiteConverter.from_saved_model(str(model.saved_model_dir))
     if model.kind is SourceKind.CONCRETE_FUNCTION:
         return tf.lite.TFLiteConverter.from_concrete_functions(list(model.concrete_functions))
     raise _not_from_tflite(model)
+
+
+def _traced(keras_model: Any) -> Any:
+    """The model's inference call (``training=False``) traced once as a concrete function, or
+    None for a model without symbolic inputs (subclassed and never built on an `Input`).
+
+    `from_keras_model` exports the model to a temporary SavedModel on every call (tracing its
+    functions again each time: most of a conversion at 224x224); the converter freezes this
+    one function instead, which gives the same ops, tensors and outputs but no signature
+    (`_run` adds Keras' own).
+    """
+    import tensorflow as tf
+
+    try:
+        inputs = list(keras_model.inputs)
+    except (AttributeError, ValueError):  # a subclassed model: from_keras_model traces it
+        return None
+    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in inputs]
+
+    def call(*x: Any) -> Any:
+        return keras_model(x[0] if len(x) == 1 else list(x), training=False)
+
+    return tf.function(call, input_signature=specs, autograph=False).get_concrete_function()
+
+
+def _signed(model: ModelSource, tflite: bytes) -> bytes:
+    """The file with the signature `from_keras_model` gives it (key ``serving_default``, the
+    Keras input names, outputs ``output_0``, ...) when it came from the traced function."""
+    if model.kind is not SourceKind.KERAS or model.derived.peek("traced") is None:
+        return tflite
+    from workbench.tflite_edit import with_signature
+
+    names = [f"output_{index}" for index in range(len(model.keras_model.outputs))]
+    return with_signature(tflite, output_names=names)
 
 
 def _not_from_tflite(model: ModelSource) -> UnsupportedError:
@@ -90,9 +129,9 @@ def _explained(model: ModelSource, what: str) -> Iterator[None]:
 def _run(model: ModelSource, what: str, setup: Callable[[Any], None]) -> bytes:
     """Build a converter, apply `setup` and convert, silently and one at a time."""
     with _CONVERTING, _explained(model, what):
-        converter = _converter(model)
+        converter = tflite_converter(model)
         setup(converter)
-        return bytes(converter.convert())
+        return _signed(model, bytes(converter.convert()))
 
 
 def _set_per_tensor(converter: Any, config: QuantConfig) -> None:

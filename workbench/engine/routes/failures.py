@@ -10,7 +10,9 @@ from workbench.errors import ConversionError, UnsupportedError, WorkbenchError
 
 _NO_INT16 = re.compile(r"16x8-bit not yet supported for op: '(\w+)'")
 _FLEX = re.compile(r"'(tf\.\w+)' op is neither a custom op nor a flex op")
-_SCOPE = re.compile(r'fused\["[^"]*", "([^"@]+)')
+# the op's scope: ``fused["Erf:", "m_1/odd_1/Erf@..."]`` from a SavedModel export,
+# ``fused["Erf:", callsite("m_1/odd_1/Erf"(...`` from a traced function
+_SCOPE = re.compile(r'fused\["[^"]*", (?:callsite\()?"([^"@]+)')
 
 
 def _all_layers(model: Any) -> list[str]:
