@@ -255,8 +255,15 @@ def test_evaluation_is_capped_and_delivered_progressively(shapes_model, shapes):
     session = Session(shapes_model, shapes, test_samples=300)
     assert len(session.data.test) == 300
     config = QuantConfig(mode="float16")
-    results = list(session.evaluate_progressively(config, first=50, growth=2))
+    progress = session.evaluate_progressively(config, first=50, growth=2)
+    first_result = next(progress)
+    # the first numbers wait neither for a latency measurement nor for the float reference of
+    # the whole split; the full result has both
+    assert math.isnan(first_result.latency_ms)
+    assert session._derived.peek("reference") is None
+    results = [first_result, *progress]
     assert [r.samples for r in results] == [50, 100, 200, 300]
+    assert math.isfinite(results[-1].latency_ms)
     assert results[-1] is session.evaluate(config)
     widths = [r.accuracy_estimate.high - r.accuracy_estimate.low for r in results]
     assert widths[0] > widths[-1]

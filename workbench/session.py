@@ -243,14 +243,28 @@ class Session:
         data = self._require_data("evaluating")
         if data.test.y is None:
             return None
+        return self._once("float_correct", lambda: self._correct(self.reference(), data.test.y))
+
+    def _correct(self, reference: Any, y: np.ndarray | None) -> np.ndarray | None:
+        """Per sample, whether the top-1 of these float outputs is the label `y` (None without
+        labels or class scores)."""
+        if y is None:
+            return None
         from workbench.engine.evaluation import class_scores
         from workbench.metrics import top1_correct
 
-        def build() -> np.ndarray | None:
-            scores = class_scores(self.reference(), lambda: self.float_bytes)
-            return None if scores is None else top1_correct(scores, data.test.y)
+        scores = class_scores(reference, lambda: self.float_bytes)
+        return None if scores is None else top1_correct(scores, y)
 
-        return self._once("float_correct", build)
+    def _first_reference(self, count: int) -> Any:
+        """The float model's outputs on the first `count` test samples: a slice of
+        `reference()` when that was computed, else those samples alone (kept), so that a
+        partial result does not wait for the reference of the whole split."""
+        found = self._derived.peek("reference")
+        if found is None:
+            x = self._split("test").head(count).x
+            found = self._once(f"reference:first {count}", lambda: self._reference(x))
+        return _head(found, count)
 
     def float_accuracy(self) -> float | None:
         """Top-1 accuracy of the float model on the labelled test split, else None."""
@@ -342,7 +356,9 @@ class Session:
         """Results of `config` on the first `first`, `first * growth`, ... test samples, each
         with its own intervals, then the full result (the one `evaluate` caches and reports
         to `on_result` callbacks). A cached result comes at once, alone. The partial results
-        cost at most ``1 / (growth - 1)`` of a full evaluation on top of it."""
+        cost at most ``1 / (growth - 1)`` of a full evaluation on top of it; they leave the
+        latency out (NaN: it is measured once, for the full result) and use the float
+        reference of their own samples only, so the first numbers wait for neither."""
         cached = self._results.peek(self._key(config))
         if cached is None:
             total = len(self._require_data("evaluating").test)
@@ -358,17 +374,14 @@ class Session:
 
         variant = self.variant(config)
         self._stage(config, "evaluating")
-        test, reference = data.test, self.reference()
-        if samples is not None:  # a partial result: the first samples only
-            test = test.head(samples)
-            reference = _head(reference, samples)
-        scores, latency = measure(variant.tflite, test, reference)
+        partial = samples is not None  # the first samples only, without latency
+        test = data.test.head(samples) if partial else data.test
+        reference = self._first_reference(samples) if partial else self.reference()
+        scores, latency = measure(variant.tflite, test, reference, latency=not partial)
         refused = tuple(m for m in (scores, latency) if isinstance(m, Unavailable))
         scores, latency = refused_scores(scores, latency)
         accuracy = drop = None
-        float_correct = self.float_correct()
-        if float_correct is not None:
-            float_correct = float_correct[: len(test)]
+        float_correct = self._correct(reference, test.y) if partial else self.float_correct()
         if scores.correct is not None and float_correct is not None:
             accuracy = proportion(int(scores.correct.sum()), scores.samples)
             drop = paired_difference(float_correct, scores.correct)

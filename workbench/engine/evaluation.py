@@ -375,33 +375,38 @@ class Latency:
 
 
 def measure(
-    data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]
-) -> tuple[Evaluation | Unavailable, Latency | Unavailable]:
+    data: bytes,
+    split: Split,
+    reference: np.ndarray | Sequence[np.ndarray],
+    *,
+    latency: bool = True,
+) -> tuple[Evaluation | Unavailable, Latency | Unavailable | None]:
     """`evaluate` and `measure_latency` of `data`, each kept as `Unavailable` with the runtime's
-    reason when the runtime refuses it, so a refused variant is a result, not an exception."""
+    reason when the runtime refuses it, so a refused variant is a result, not an exception.
+    `latency=False` leaves the latency out (None): a partial result comes sooner without it."""
     measured: list[Any] = []
-    for name, work in (
-        ("evaluation", lambda: evaluate(data, split, reference)),
-        ("latency", lambda: measure_latency(data, split.x[:1])),
-    ):
+    work = [("evaluation", lambda: evaluate(data, split, reference))]
+    if latency:
+        work.append(("latency", lambda: measure_latency(data, split.x[:1])))
+    for name, step in work:
         try:
-            measured.append(work())
+            measured.append(step())
         except RuntimeRefusal as refusal:
             measured.append(Unavailable(name, refusal.reason))
         except ModelFileError as error:  # the runtime does not even load this variant
             measured.append(Unavailable(name, str(error)))
-    return measured[0], measured[1]
+    return measured[0], measured[1] if latency else None
 
 
 def refused_scores(
-    scores: Evaluation | Unavailable, latency: Latency | Unavailable
+    scores: Evaluation | Unavailable, latency: Latency | Unavailable | None
 ) -> tuple[Evaluation, Latency]:
     """The measurements of `measure` with NaN numbers standing in for the refused ones (the
-    result that carries them lists the `Unavailable`s)."""
+    result that carries them lists the `Unavailable`s) and for a latency left out."""
     nan = float("nan")
     if isinstance(scores, Unavailable):
         scores = Evaluation(accuracy=None, agreement=None, snr_db=nan, cosine=nan, samples=0)
-    if isinstance(latency, Unavailable):
+    if latency is None or isinstance(latency, Unavailable):
         latency = Latency(nan, nan, default_threads())
     return scores, latency
 
