@@ -141,23 +141,29 @@ def eval_throughput(name: str, target: float, repeats: int) -> Figure:
     return Figure(f"eval throughput vs per-sample loop, {name} int8", value, target, "x")
 
 
-def standard_variants(dataset: Any, route: Route) -> Figure:
+def standard_variants(
+    dataset: Any,
+    route: Route,
+    load: Callable[[], Any] = lambda: load_model("shapes_mobilenet"),
+    target: float = 5.0,
+) -> Figure:
     """Seven standard variants: Session.compare vs fresh converter calls + per-sample loops.
 
-    Each side starts from a freshly loaded model, so neither reuses the other's conversions.
+    Each side starts from a freshly loaded model (`load()`), so neither reuses the other's
+    conversions.
     """
     from workbench.engine.routes.layers import ops_of_layers
 
-    model = load_model("shapes_mobilenet")
+    model = load()
     naive_convert(model, QuantConfig(mode=Mode.FLOAT32), dataset.calibration.x, [])  # warm-up
-    model = load_model("shapes_mobilenet")
+    model = load()
     start = time.perf_counter()
     session = Session(model, dataset)
     configs = session.standard_configs(route)
     session.compare(configs)
     engine = time.perf_counter() - start
 
-    model = load_model("shapes_mobilenet")
+    model = load()
     start = time.perf_counter()
     for config in configs:
         keep = []
@@ -172,7 +178,7 @@ def standard_variants(dataset: Any, route: Route) -> Figure:
         f"7 standard variants vs naive, {model.name}, engine on route {route.value} "
         f"({engine:.1f} s vs {naive:.1f} s)"
     )
-    return Figure(label, naive / engine, 5.0, "x")
+    return Figure(label, naive / engine, target, "x")
 
 
 def overhead_and_cache(model: Any, dataset: Any) -> list[Figure]:
