@@ -94,7 +94,7 @@ def main() -> int:
         "open (model + data)",
         lambda: Session("mobilenet_v2", data, weights="none"),
         args.profile,
-    )
+    ).value
     print(f"  test samples: {len(session.data.test)}, calibration: {len(session.data.calibration)}")
     # the first page: the float baseline's first numbers, then the ranges, then the rest
     float32 = progressive(session, QuantConfig(route="litert", mode="float32"))

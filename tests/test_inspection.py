@@ -9,7 +9,7 @@ from workbench import affine, inspection
 from workbench.engine.quiet import silenced
 from workbench.errors import DataError
 from workbench.folding import quantizable_kernels
-from workbench.inspection.stats import StreamingHistogram, tensor_stats
+from workbench.inspection.stats import StreamingHistogram, channel_stats, tensor_stats
 from workbench.inspection.tflite import tflite_activation_ranges, tflite_layer_table
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
@@ -68,6 +68,20 @@ def test_weight_stats_are_of_the_folded_kernels_per_tensor_and_per_channel(shape
     assert max(absmax) / min(absmax) > 3
     record = json.loads(json.dumps(dw.to_dict()))
     assert set(record["per_tensor"]["percentiles"]) == {"0.1", "1.0", "50.0", "99.0", "99.9"}
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((3, 3, 16, 1), 2), ((1, 1, 24, 40), -1), ((40, 7), 1), ((5, 3), 0)]
+)
+def test_channel_stats_equal_tensor_stats_of_each_channel(shape, axis):
+    """All channels at once give exactly `tensor_stats` of each (ties, constant channels and
+    values on bin edges included)."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=shape).astype(np.float32)
+    values[..., :1] = np.round(values[..., :1] * 2) / 2  # values on a few levels
+    np.moveaxis(values, axis, 0)[0] = 0.25  # one constant channel
+    slices = np.moveaxis(values, axis, 0)
+    assert channel_stats(values, axis) == [tensor_stats(channel) for channel in slices]
 
 
 def test_tensor_stats_percentiles_are_numpys():
