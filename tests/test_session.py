@@ -238,6 +238,19 @@ def test_inspect_returns_one_frozen_inspection(digits_model, digits):
         report.message = "changed"
 
 
+def test_inspect_progressively_shows_the_first_samples_first(digits_model, digits):
+    """Ranges over the first batch come first and say so; the full ones are inspect()'s."""
+    session = Session(digits_model, digits)
+    total = len(session.data.calibration)
+    assert total > 128
+    early, *_, full = list(session.inspect_progressively(first=100))
+    assert f"the first 128 of {total} calibration samples" in early.message  # a whole batch
+    assert early.activations[0].stats.count < full.activations[0].stats.count
+    assert full is session.inspect() and full.message == ""
+    assert full.activations == Session(digits_model, digits).inspect().activations
+    assert list(session.inspect_progressively()) == [full]
+
+
 def test_inspect_without_data_says_why(digits_model):
     report = Session(digits_model).inspect()
     assert report.layers and report.weights

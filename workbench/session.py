@@ -520,24 +520,51 @@ class Session:
 
         What the model or data cannot give is left empty and `message` says why.
         """
-        return self._once("inspection", self._inspect)
+        return self._once("inspection", lambda: _last(self._inspections(None)))
 
-    def _inspect(self) -> Inspection:
+    def inspect_progressively(self, *, first: int = FIRST_SAMPLES) -> Iterator[Inspection]:
+        """`inspect()` with the activation ranges over the first `first` calibration samples
+        (of a Keras model; rounded up to a whole batch) first, then over all of them (the one
+        `inspect` caches), from one pass over the data. A cached inspection comes at once,
+        alone."""
+        found = self._derived.peek("inspection")
+        if found is None:
+            inspections = self._inspections(first)
+            found = next(inspections)
+            for later in inspections:
+                yield found
+                found = later
+            done = found
+            found = self._once("inspection", lambda: done)
+        yield found
+
+    def _inspections(self, first: int | None) -> Iterator[Inspection]:
         from workbench import inspection
 
         try:
             layers = tuple(inspection.layer_table(self.model))
             weights = tuple(inspection.weight_stats(self.model))
         except WorkbenchError as error:
-            return Inspection(message=f"statistics unavailable: {error}")
+            yield Inspection(message=f"statistics unavailable: {error}")
+            return
         if self.data is None:
             message = "no data: activation ranges need calibration data"
-            return Inspection(layers, weights, message=message)
+            yield Inspection(layers, weights, message=message)
+            return
+        x = self.data.calibration.x
+        per_sample = int(np.prod(x.shape[1:]))
         try:
-            ranges = inspection.activation_ranges(self.model, self.data.calibration.x)
+            for ranges in inspection.activation_ranges_progressively(self.model, x, first=first):
+                done = ranges[0].stats.count // per_sample  # the first range is the input's
+                note = ""
+                if done < len(x):
+                    note = f"activation ranges over the first {done} of {len(x)} calibration "
+                    note += "samples; the rest follow"
+                yield Inspection(
+                    layers, weights, tuple(ranges), activations_measured=True, message=note
+                )
         except WorkbenchError as error:
-            return Inspection(layers, weights, message=f"activation ranges unavailable: {error}")
-        return Inspection(layers, weights, tuple(ranges), activations_measured=True)
+            yield Inspection(layers, weights, message=f"activation ranges unavailable: {error}")
 
     # -- compression ------------------------------------------------------------------------
 
@@ -562,6 +589,11 @@ class Session:
         name = f"{self.model.name} · {config.label}"
         session = Session(load_model(made.model, name=name), data)
         return Compression(config, session, seconds, made.equalized, made.pruned, made.clustered)
+
+
+def _last(items: Iterator[Any]) -> Any:
+    *_, last = items
+    return last
 
 
 def _head(reference: Any, count: int) -> Any:

@@ -4,7 +4,7 @@
 - `weight_stats(model)`: per kernel the converter quantizes (BatchNorm folded), statistics per
   tensor and per output channel.
 - `activation_ranges(model, x)`: per layer output, range statistics over `x` in one
-  streaming pass.
+  streaming pass (`activation_ranges_progressively`: over the first samples first).
 
 `model` is anything `workbench.models.load_model` takes, or a `ModelSource`; Keras models are
 read from the Keras object, `.tflite` models from the file. Every result has `to_dict()`;
@@ -13,6 +13,7 @@ read from the Keras object, `.tflite` models from the file. Every result has `to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from workbench.errors import UnsupportedError
@@ -30,6 +31,7 @@ __all__ = [
     "Stats",
     "WeightStats",
     "activation_ranges",
+    "activation_ranges_progressively",
     "layer_table",
     "weight_stats",
 ]
@@ -70,11 +72,23 @@ def weight_stats(model: Any) -> list[WeightStats]:
 
 
 def activation_ranges(model: Any, x: Any, *, batch_size: int = 128) -> list[ActivationRange]:
+    *_, ranges = activation_ranges_progressively(model, x, batch_size=batch_size)
+    return ranges
+
+
+def activation_ranges_progressively(
+    model: Any, x: Any, *, first: int | None = None, batch_size: int = 128
+) -> Iterator[list[ActivationRange]]:
+    """`activation_ranges` over the first `first` samples of `x` (a Keras model's; rounded up
+    to whole batches), then over all of them, from one pass."""
     source = _source(model)
     if source.tflite_bytes is not None:
         from workbench.inspection.tflite import tflite_activation_ranges
 
-        return tflite_activation_ranges(source.tflite_bytes, x, batch_size=batch_size)
-    from workbench.inspection.activations import keras_activation_ranges
+        yield tflite_activation_ranges(source.tflite_bytes, x, batch_size=batch_size)
+        return
+    from workbench.inspection.activations import keras_activation_ranges_progressively
 
-    return keras_activation_ranges(source.keras_model, x, batch_size=batch_size)
+    yield from keras_activation_ranges_progressively(
+        source.keras_model, x, first=first, batch_size=batch_size
+    )

@@ -7,6 +7,7 @@ One multi-output Keras model returns every layer's output for a batch; each outp
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,9 +94,9 @@ def _summariser(keras_model: Any, fine: int) -> tuple[list[tuple[str, str, Any]]
         for output in probe(batch, training=False):
             values = tf.reshape(tf.cast(output, tf.float32), [-1])
             lo, hi = tf.reduce_min(values), tf.reduce_max(values)
-            width = tf.where(hi > lo, (hi - lo) / fine, 1.0)
-            index = tf.minimum(tf.cast((values - lo) / width, tf.int32), fine - 1)
-            counts = tf.math.bincount(index, minlength=fine, maxlength=fine)
+            # one kernel bins and counts (an op per step took most of the time at 224x224)
+            top = tf.where(hi > lo, hi, lo + fine)
+            counts = tf.histogram_fixed_width(values, tf.stack([lo, top]), nbins=fine)
             summaries.append((lo, hi, counts))
         return summaries
 
@@ -105,6 +106,15 @@ def _summariser(keras_model: Any, fine: int) -> tuple[list[tuple[str, str, Any]]
 
 def keras_activation_ranges(keras_model: Any, x: Any, *, batch_size: int = 128) -> list[Any]:
     """Min, max, percentiles and histogram of every layer's output over `x`."""
+    *_, ranges = keras_activation_ranges_progressively(keras_model, x, batch_size=batch_size)
+    return ranges
+
+
+def keras_activation_ranges_progressively(
+    keras_model: Any, x: Any, *, first: int | None = None, batch_size: int = 128
+) -> Iterator[list[Any]]:
+    """The ranges over the first `first` samples of `x` (rounded up to whole batches), then
+    over all of it, from one pass: the early ones cost only their statistics."""
     if len(keras_model.inputs) != 1:
         raise UnsupportedError(
             f"{keras_model.name}: activation ranges need a model with one input, "
@@ -118,11 +128,18 @@ def keras_activation_ranges(keras_model: Any, x: Any, *, batch_size: int = 128) 
     probes, summarise = _summariser(keras_model, StreamingHistogram().fine)
     histograms = [StreamingHistogram() for _ in probes]
     batch_size = min(batch_size, samples_per_batch(tuple(shape[1:])))  # large inputs: fewer
+    def ranges() -> list[Any]:
+        return [
+            ActivationRange(name, kind, histogram.stats())
+            for (name, kind, _), histogram in zip(probes, histograms, strict=True)
+        ]
+
+    early = first is not None
     for start in range(0, len(x), batch_size):  # inputs read from files: a batch at a time
         summaries = summarise(check_inputs(x[start : start + batch_size], shape))
         for histogram, (lo, hi, counts) in zip(histograms, summaries, strict=True):
             histogram.merge(float(lo), float(hi), counts.numpy())
-    return [
-        ActivationRange(name, kind, histogram.stats())
-        for (name, kind, _), histogram in zip(probes, histograms, strict=True)
-    ]
+        if early and first <= start + batch_size < len(x):
+            early = False
+            yield ranges()
+    yield ranges()
