@@ -5,9 +5,10 @@
 The setup of issue 9: 600 generated 224x224 images (120 in the test split), a Session on
 ``mobilenet_v2`` with ``weights="none"``. Times, one after the other as a dashboard user meets
 them: opening the session; the first page (the float32 baseline's first numbers, then the
-activation and weight ranges, then the rest of the baseline); int8 per-channel on the LiteRT
-route, the granularity toggle to per-tensor, float16, and int8 on the converter route, each
-through `Session.evaluate_progressively` (its first partial result, then the rest).
+first weight and activation ranges, `Session.inspect_progressively`, then the rest of both);
+int8 per-channel on the LiteRT route, the granularity toggle to per-tensor, float16, and int8
+on the converter route, each through `Session.evaluate_progressively` (its first partial
+result, then the rest).
 ``--profile`` prints the functions that take the most cumulative time in each step;
 ``--compare ROUTE`` adds `Session.compare` of the standard variants against run.py's naive
 side (a fresh converter call per variant + the per-sample loop), each from a fresh model.
@@ -99,11 +100,14 @@ def main() -> int:
     # the first page: the float baseline's first numbers, then the ranges, then the rest
     float32 = progressive(session, QuantConfig(route="litert", mode="float32"))
     first_float = timed("float32, LiteRT route: first numbers", lambda: next(float32), args.profile)
-    ranges = timed("ranges (inspect)", session.inspect, args.profile)
+    inspections = session.inspect_progressively()
+    ranges = timed("ranges: first numbers", lambda: next(inspections), args.profile)
+    print(f"  {ranges.value.message or 'all calibration samples'}")
+    timed("ranges: the rest", lambda: list(inspections), args.profile)
     timed("float32, LiteRT route: the rest", lambda: list(float32), args.profile)
     figures = [
         Figure(
-            "first page after a warm start: float baseline (first numbers) + ranges, s",
+            "first page after a warm start: float baseline + ranges (first numbers), s",
             first_float.seconds + ranges.seconds,
             20.0,
             "s",
