@@ -518,7 +518,7 @@ class Session:
 
         What the model or data cannot give is left empty and `message` says why.
         """
-        return self._once("inspection", lambda: _last(self._inspections(None)))
+        return self._once("inspection", lambda: _last(self._inspections(None))[0])
 
     def inspect_progressively(self, *, first: int = FIRST_SAMPLES) -> Iterator[Inspection]:
         """`inspect()` with the activation ranges over the first `first` calibration samples
@@ -527,27 +527,27 @@ class Session:
         alone."""
         found = self._derived.peek("inspection")
         if found is None:
-            inspections = self._inspections(first)
-            found = next(inspections)
-            for later in inspections:
-                yield found
-                found = later
+            for found, partial in self._inspections(first):
+                if partial:
+                    yield found
             done = found
             found = self._once("inspection", lambda: done)
         yield found
 
-    def _inspections(self, first: int | None) -> Iterator[Inspection]:
+    def _inspections(self, first: int | None) -> Iterator[tuple[Inspection, bool]]:
+        """Inspections, each with whether its ranges cover only the first samples; the last
+        one is complete."""
         from workbench import inspection
 
         try:
             layers = tuple(inspection.layer_table(self.model))
             weights = tuple(inspection.weight_stats(self.model))
         except WorkbenchError as error:
-            yield Inspection(message=f"statistics unavailable: {error}")
+            yield Inspection(message=f"statistics unavailable: {error}"), False
             return
         if self.data is None:
             message = "no data: activation ranges need calibration data"
-            yield Inspection(layers, weights, message=message)
+            yield Inspection(layers, weights, message=message), False
             return
         x = self.data.calibration.x
         per_sample = int(np.prod(x.shape[1:]))
@@ -558,11 +558,13 @@ class Session:
                 if done < len(x):
                     note = f"activation ranges over the first {done} of {len(x)} calibration "
                     note += "samples; the rest follow"
-                yield Inspection(
+                report = Inspection(
                     layers, weights, tuple(ranges), activations_measured=True, message=note
                 )
+                yield report, done < len(x)
         except WorkbenchError as error:
-            yield Inspection(layers, weights, message=f"activation ranges unavailable: {error}")
+            message = f"activation ranges unavailable: {error}"
+            yield Inspection(layers, weights, message=message), False
 
     # -- compression ------------------------------------------------------------------------
 
