@@ -221,14 +221,21 @@ class Session:
         keras_model = self.model.keras_model
         if keras_model is not None and len(keras_model.outputs) == 1:
             from workbench.datasets.lazy import batches, samples_per_batch
+            from workbench.engine.routes.converter import inference_function
 
             batch = samples_per_batch(tuple(x.shape[1:]))
-            # silenced() also serializes it with the conversions, which use the same Keras
-            # model (a predict running beside from_keras_model fails inside Keras); inputs read
-            # from files (LazyInputs) go in chunks
+            # the inference function the converter traced (Keras' predict traces its own, once
+            # more for a last batch of another size: seconds at 224x224); silenced() also
+            # serializes it with the conversions, which use the same Keras model (a predict
+            # running beside from_keras_model fails inside Keras); inputs read from files
+            # (LazyInputs) go in chunks
             with silenced():
-                parts = [x] if isinstance(x, np.ndarray) else batches(x)
-                scores = [keras_model.predict(part, batch_size=batch, verbose=0) for part in parts]
+                function = inference_function(self.model)
+                if function is None:
+                    parts = [x] if isinstance(x, np.ndarray) else batches(x)
+                    scores = [keras_model.predict(p, batch_size=batch, verbose=0) for p in parts]
+                else:
+                    scores = [np.asarray(function(part)) for part in batches(x, batch)]
             return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_outputs
 

@@ -49,7 +49,7 @@ def tflite_converter(model: ModelSource) -> Any:
     import tensorflow as tf
 
     if model.kind is SourceKind.KERAS:
-        traced = model.derived.get("traced", lambda: _traced(model.keras_model))
+        traced = inference_function(model)
         if traced is not None:
             return tf.lite.TFLiteConverter.from_concrete_functions([traced])
         return tf.lite.TFLiteConverter.from_keras_model(model.keras_model)
@@ -58,6 +58,15 @@ def tflite_converter(model: ModelSource) -> Any:
     if model.kind is SourceKind.CONCRETE_FUNCTION:
         return tf.lite.TFLiteConverter.from_concrete_functions(list(model.concrete_functions))
     raise _not_from_tflite(model)
+
+
+def inference_function(model: ModelSource) -> Any:
+    """A Keras model's inference call traced once and kept with the model (None for other
+    kinds of model and subclassed Keras models): the converter converts it, the session runs
+    it for the float reference outputs."""
+    if model.kind is not SourceKind.KERAS:
+        return None
+    return model.derived.get("traced", lambda: _traced(model.keras_model))
 
 
 def _traced(keras_model: Any) -> Any:
