@@ -41,6 +41,7 @@ from workbench.statistics import paired_difference, proportion
 TEST_SAMPLES = 1000  # test samples a variant is measured on by default (Session(test_samples=))
 FIRST_SAMPLES = 32  # the first partial result of `evaluate_progressively`
 LAYER_ERROR_SAMPLES = 64  # test inputs fed through both interpreters for per-layer error
+LAYER_ERROR_BATCHES = 2  # ... or fewer for large inputs: this many evaluation batches of them
 COMPARE_THREADS = 2  # variants converted and evaluated at once by `compare`
 
 
@@ -416,7 +417,12 @@ class Session:
 
         data = self._require_data("per-layer error")
         self._stage(result.config, "per-layer error")
-        x = data.test.x[:LAYER_ERROR_SAMPLES]
+        from workbench.datasets.lazy import samples_per_batch
+
+        # at 224x224, 12 images (millions of values per layer) instead of 64: a quarter of the
+        # time on the reference kernels, which took most of a compare
+        per_batch = samples_per_batch(tuple(data.test.x.shape[1:]))
+        x = data.test.x[: min(LAYER_ERROR_SAMPLES, LAYER_ERROR_BATCHES * per_batch)]
         tflite = self.variant(result.config).tflite
         try:
             errors, refused = measure_layer_errors(self.float_bytes, tflite, x, self.layer_names)
