@@ -71,7 +71,8 @@ def inference_function(model: ModelSource) -> Any:
 
 def _traced(keras_model: Any) -> Any:
     """The model's inference call (``training=False``) traced once as a concrete function, or
-    None for a model without symbolic inputs (subclassed and never built on an `Input`).
+    None for a model without symbolic inputs (subclassed and never built on an `Input`) or
+    one that does not trace so (the converter then exports it, as before).
 
     `from_keras_model` exports the model to a temporary SavedModel on every call (tracing its
     functions again each time: most of a conversion at 224x224); the converter freezes this
@@ -89,7 +90,10 @@ def _traced(keras_model: Any) -> Any:
     def call(*x: Any) -> Any:
         return keras_model(x[0] if len(x) == 1 else list(x), training=False)
 
-    return tf.function(call, input_signature=specs, autograph=False).get_concrete_function()
+    try:  # callers run it silenced
+        return tf.function(call, input_signature=specs, autograph=False).get_concrete_function()
+    except Exception:  # noqa: BLE001 - TF raises many types; from_keras_model and predict remain
+        return None
 
 
 def _signed(model: ModelSource, tflite: bytes) -> bytes:
