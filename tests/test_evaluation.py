@@ -91,6 +91,15 @@ def test_latency_and_bad_input(files, digits):
         run_tflite(b"TFL3 but not really a model", digits.test.x[:2])
 
 
+def test_latency_stops_early_only_for_slow_models(files, digits):
+    """All repeats for a fast model; past the time budget, at least MIN_REPEATS."""
+    from workbench.engine.evaluation import MIN_REPEATS, latency_times
+
+    assert len(latency_times(files["int8"], digits.test.x[:1], repeats=30)) == 30
+    short = latency_times(files["int8"], digits.test.x[:1], repeats=30, budget_s=0.0)
+    assert len(short) == MIN_REPEATS and (short > 0).all()
+
+
 def _by_layer(errors):
     return {error.layer: error for error in errors}
 

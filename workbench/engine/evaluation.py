@@ -34,6 +34,8 @@ from workbench.qtyping import OutputAgreement, Unavailable
 from workbench.tflite_file import read_tflite
 
 WARMUP_INVOKES = 5
+LATENCY_BUDGET_S = 2.0  # latency_times stops early once its invokes took this long ...
+MIN_REPEATS = 10  # ... after at least this many
 
 
 def default_threads() -> int:
@@ -420,10 +422,16 @@ def measure_latency(
 
 
 def latency_times(
-    data: bytes, sample: np.ndarray, *, repeats: int = 50, threads: int | None = None
+    data: bytes,
+    sample: np.ndarray,
+    *,
+    repeats: int = 50,
+    threads: int | None = None,
+    budget_s: float = LATENCY_BUDGET_S,
 ) -> np.ndarray:
     """Milliseconds of `repeats` single-sample invokes after a warm-up (input set once, output
-    read)."""
+    read); fewer, but at least `MIN_REPEATS`, once they took `budget_s` (a model on reference
+    kernels at 224x224 takes a tenth of a second or more per invoke)."""
     if repeats < 1:
         raise DataError(f"repeats: {repeats} is not a positive count")
     runner = BatchRunner(data, threads=threads or default_threads())
@@ -443,4 +451,7 @@ def latency_times(
         interpreter.invoke()
         interpreter.get_tensor(runner.output.index)
         times[i] = time.perf_counter() - start
+        if i + 1 >= MIN_REPEATS and times[: i + 1].sum() > budget_s:
+            times = times[: i + 1]
+            break
     return times * 1000.0
