@@ -90,6 +90,7 @@ def main() -> int:
     from workbench.qtyping import Route
     from workbench.session import Session
 
+    print(f"load average at the start: {_load()}")
     data = images(args.images)
     session = timed(
         "open (model + data)",
@@ -107,7 +108,7 @@ def main() -> int:
     timed("float32, LiteRT route: the rest", lambda: list(float32), args.profile)
     figures = [
         Figure(
-            "first page after a warm start: float baseline + ranges (first numbers), s",
+            "MobileNetV2 224: first page after a warm start (float baseline + ranges, first)",
             first_float.seconds + ranges.seconds,
             20.0,
             "s",
@@ -130,7 +131,7 @@ def main() -> int:
         if "toggle" in name:
             figures.append(
                 Figure(
-                    "granularity toggle per-channel -> per-tensor, LiteRT route: first numbers, s",
+                    "MobileNetV2 224: toggle per-channel -> per-tensor, LiteRT route, first",
                     first.seconds,
                     1.0,
                     "s",
@@ -143,8 +144,12 @@ def main() -> int:
             return load_model("mobilenet_v2", weights="none")
 
         figures.append(standard_variants(session.data, Route(args.compare), load, target=3.0))
-    print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"load average at the end: {_load()}")
     return report(figures, args.out)
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def progressive(session: Any, config: Any) -> Iterator[Timed]:
