@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import leaves_no_process
 
 from workbench.cli import main
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route
@@ -237,23 +238,30 @@ def test_sharded_evaluation_equals_one_shard(scheduler):
 
 
 def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
+    """For `sweep`, and for `search` on a cluster: one line, exit 2, nothing left running."""
     listing = tmp_path / "models.txt"
     listing.write_text("# zoo\ndigits_cnn\nmissing.keras\n")
     port, closed = _free_port(), _free_port()
+    sweep, search = ["sweep", "digits_cnn", "--modes", "float32"], ["search", "digits_cnn"]
+    unreachable = ["--scheduler", f"tcp://127.0.0.1:{closed}"]
     cases = [
-        (["--models-file", str(listing)], f"{listing}:3: missing.keras"),
-        (["digits_cnn", "--scheduler", f"tcp://127.0.0.1:{closed}"], "no Dask scheduler answers"),
-        (["digits_cnn", "--workers", "0"], "--workers: 0"),
+        (["sweep", "--models-file", str(listing)], f"{listing}:3: missing.keras"),
+        ([*sweep, *unreachable], "no Dask scheduler answers"),
+        ([*search, *unreachable], "no Dask scheduler answers"),
+        ([*sweep, "--workers", "0"], "--workers: 0"),
+        ([*search, "--workers", "0"], "--workers: 0"),
     ]
     empty = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
     try:
-        cases.append((["digits_cnn", "--scheduler", f"tcp://127.0.0.1:{port}"], "has no workers"))
-        for index, (args, message) in enumerate(cases):
-            if index == 3:
-                from distributed import Client
+        for command in (sweep, search):
+            cases.append(([*command, "--scheduler", f"tcp://127.0.0.1:{port}"], "has no workers"))
+        from distributed import Client
 
+        for index, (argv, message) in enumerate(cases):
+            if index == 5:
                 Client(f"tcp://127.0.0.1:{port}", timeout=60).close()  # scheduler is up
-            assert main(["sweep", *args, "--modes", "float32"]) == 2
+            with leaves_no_process():
+                assert main(argv) == 2
             error = capsys.readouterr().err.strip()
             assert error.startswith("error: ") and message in error and "\n" not in error
     finally:

@@ -412,6 +412,44 @@ class VariantResult:
         }
 
     @classmethod
+    def measured(
+        cls,
+        config: QuantConfig,
+        *,
+        size_bytes: int,
+        float_size: int,
+        scores: Any,
+        latency: Any,
+        convert_s: float,
+        accuracy: Estimate | None = None,
+        drop: Estimate | None = None,
+        unavailable: tuple[Unavailable, ...] = (),
+    ) -> VariantResult:
+        """The result of a variant of `size_bytes` (the float file: `float_size`) from its
+        measurements: `scores` an `engine.evaluation.Evaluation` (one process, or combined from
+        shards' sums), `latency` an `engine.evaluation.Latency`, the accuracy and paired drop
+        estimates (None unlabelled) and what the runtime refused."""
+        return cls(
+            config=config,
+            size_bytes=size_bytes,
+            size_ratio=size_bytes / float_size,
+            accuracy=scores.accuracy,
+            accuracy_drop=None if drop is None else drop.value,
+            agreement=scores.agreement,
+            snr_db=scores.snr_db,
+            cosine=scores.cosine,
+            latency_ms=latency.median_ms,
+            latency_spread_ms=latency.spread_ms,
+            threads=latency.threads,
+            convert_s=convert_s,
+            outputs=scores.outputs,
+            unavailable=unavailable,
+            accuracy_estimate=accuracy,
+            drop_estimate=drop,
+            samples=scores.samples,
+        )
+
+    @classmethod
     def from_dict(cls, record: dict[str, Any]) -> VariantResult:
         """The result a `to_dict` record (e.g. one of `compare --json`) describes."""
         try:

@@ -372,24 +372,16 @@ class Session:
         if scores.correct is not None and float_correct is not None:
             accuracy = proportion(int(scores.correct.sum()), scores.samples)
             drop = paired_difference(float_correct, scores.correct)
-        return VariantResult(
-            config=config,
+        return VariantResult.measured(
+            config,
             size_bytes=len(variant.tflite),
-            size_ratio=len(variant.tflite) / len(self.float_bytes),
-            accuracy=scores.accuracy,
-            accuracy_drop=None if drop is None else drop.value,
-            agreement=scores.agreement,
-            snr_db=scores.snr_db,
-            cosine=scores.cosine,
-            latency_ms=latency.median_ms,
-            latency_spread_ms=latency.spread_ms,
-            threads=latency.threads,
+            float_size=len(self.float_bytes),
+            scores=scores,
+            latency=latency,
             convert_s=variant.convert_s,
-            outputs=scores.outputs,
+            accuracy=accuracy,
+            drop=drop,
             unavailable=refused,
-            accuracy_estimate=accuracy,
-            drop_estimate=drop,
-            samples=scores.samples,
         )
 
     def _with_layer_errors(self, result: VariantResult) -> VariantResult:
@@ -495,10 +487,17 @@ class Session:
 
     def search(self, config: Any = None, **options: Any) -> Any:
         """The smallest (or fastest) variant within a drop of float accuracy, with the whole
-        Pareto front of what was tried: see `workbench.search.run_search` for `options`."""
+        Pareto front of what was tried: see `workbench.search.run_search` for `options`
+        (progress, cancel, and a Dask client, scheduler or workers to run trials on)."""
         from workbench.search import SearchConfig, run_search
 
         return run_search(self, config or SearchConfig(), **options)
+
+    def recipe(self, config: QuantConfig) -> list[dict[str, Any]]:
+        """The LiteRT Quantizer recipe (its JSON form) that makes `config` from the float file."""
+        from workbench.engine.routes import ROUTES
+
+        return ROUTES[Route.LITERT].recipe(self.model, config)
 
     # -- inspection -------------------------------------------------------------------------
 

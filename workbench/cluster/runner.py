@@ -23,6 +23,7 @@ from workbench.cluster.packages import DataPackage, ModelPackage, pack_data, pac
 from workbench.cluster.table import SweepTable, identity, row_key
 from workbench.errors import DataError, ModelFileError
 from workbench.qtyping import QuantConfig
+from workbench.session import TEST_SAMPLES
 
 Configs = Sequence[QuantConfig] | Callable[[Any], Sequence[QuantConfig]] | None
 
@@ -31,7 +32,9 @@ def _standard(session: Any) -> list[QuantConfig]:
     return session.standard_configs()
 
 
-def _packages(models: Sequence[Any], data: Any) -> list[tuple[ModelPackage, DataPackage]]:
+def _packages(
+    models: Sequence[Any], data: Any, test_samples: int | None
+) -> list[tuple[ModelPackage, DataPackage]]:
     from workbench.models import DEMO_MODELS
 
     if not models:
@@ -49,7 +52,7 @@ def _packages(models: Sequence[Any], data: Any) -> list[tuple[ModelPackage, Data
             )
         token = source if isinstance(source, str | Path) else id(source)
         if token not in datasets:
-            datasets[token] = pack_data(source)
+            datasets[token] = pack_data(source, test_samples)
         packed.append((model, datasets[token]))
     names = [model.name for model, _ in packed]
     return [
@@ -62,7 +65,16 @@ def _renamed(model: ModelPackage) -> ModelPackage:
     return ModelPackage(f"{model.name}-{model.key[:6]}", model.key, model.suffix, model.payload)
 
 
-def _preferred(client: Any, loads: dict[str, int]) -> dict[str, str]:
+def submit_package(client: Any, package: ModelPackage | DataPackage) -> Any:
+    """The package as a task of its own, named by its content hash: the scheduler holds it, a
+    worker fetches it once, and a copy lost with a worker is made again."""
+    name = f"workbench-{type(package).__name__.lower()}-{package.key}"
+    with warnings.catch_warnings():  # the package travels in the graph, on purpose
+        warnings.filterwarnings("ignore", "Sending large graph")
+        return client.submit(worker.package, package, key=name, pure=False)
+
+
+def preferred(client: Any, loads: dict[str, int]) -> dict[str, str]:
     """Each model key's preferred worker: the heaviest model first, to the least loaded."""
     workers = sorted(client.scheduler_info()["workers"])
     busy = dict.fromkeys(workers, 0)
@@ -84,6 +96,7 @@ def sweep(
     memory_limit: str | None = None,
     lifetime: str | None = None,
     shards: int | None = None,
+    test_samples: int | None = TEST_SAMPLES,
     json_path: Path | None = None,
     csv_path: Path | None = None,
     save_dir: Path | None = None,
@@ -97,14 +110,15 @@ def sweep(
     them; None means each model's `standard_configs()`. `data`: one dataset for all models, or
     a mapping of model name to dataset (a demo model without one uses its own). `client`: an
     existing `distributed.Client`; else one on `scheduler`, else an embedded LocalCluster of
-    `workers` processes. `shards` (a count): score each variant's test set in that many pieces
-    across the workers, combined from exact sums. Rows go to `json_path` (JSON lines) and
+    `workers` processes. Variants are measured on the first `test_samples` of each test split
+    (None: all); `shards` (a count) scores them in that many pieces across the workers,
+    combined from exact sums. Rows go to `json_path` (JSON lines) and
     `csv_path` as they arrive; `save_dir` receives the `.tflite` files. `progress` shows Dask's
     progress bar (in a notebook).
     """
     models = [models] if isinstance(models, str | Path) else list(models)
     table = SweepTable(json_path, csv_path, resume=resume)
-    packed = _packages(models, data)
+    packed = _packages(models, data, test_samples)
     say = report or (lambda text: None)
     if table.resumed:
         say(f"resuming: {table.resumed} finished rows kept")
@@ -124,11 +138,12 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     future: dict[str, Any] = {}  # content hash -> the future of the package on the cluster
     for package in [p for pair in packed for p in pair]:
         if package.key not in future:
-            name = f"workbench-{type(package).__name__.lower()}-{package.key}"
-            with warnings.catch_warnings():  # the package travels in the graph, on purpose
-                warnings.filterwarnings("ignore", "Sending large graph")
-                future[package.key] = client.submit(worker.package, package, key=name, pure=False)
-    chosen, unplanned = _configs(client, packed, configs, future)
+            future[package.key] = submit_package(client, package)
+    loads: dict[str, int] = {}  # model bytes: a rough measure of a model's conversion work
+    for model, _ in packed:
+        loads[model.key] = loads.get(model.key, 0) + len(model.payload)
+    home = preferred(client, loads)  # where a model's session lives, from its plan on
+    chosen, unplanned = _configs(client, packed, configs, future, home)
     for model, dataset in packed:
         if model.key in unplanned:  # one row says why this model has no variants
             row = identity(model, dataset, QuantConfig())
@@ -139,10 +154,6 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
         for config in chosen[model.key]
         if row_key(identity(model, dataset, config)) not in table.done
     ]
-    loads: dict[str, int] = {}  # model bytes x tasks: a rough measure of conversion work
-    for model, _, _ in todo:
-        loads[model.key] = loads.get(model.key, 0) + len(model.payload)
-    home = _preferred(client, loads)
     futures = {}
     for model, dataset, config in todo:
         args = (future[model.key], future[dataset.key], config, save_dir is not None)
@@ -171,15 +182,23 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     return table
 
 
-def _configs(client, packed, configs, future) -> tuple[dict[str, list], dict[str, str]]:
-    """Each model's configurations (a function of the session runs on the workers), and the
-    one-line error of each model whose configurations could not be chosen."""
+def _configs(client, packed, configs, future, home) -> tuple[dict[str, list], dict[str, str]]:
+    """Each model's configurations (a function of the session runs on the model's preferred
+    worker, whose session its variants then reuse), and the one-line error of each model whose
+    configurations could not be chosen."""
     if configs is not None and not callable(configs):
         fixed = list(dict.fromkeys(configs))
         return {model.key: fixed for model, _ in packed}, {}
     choose = configs or _standard
     planned = {
-        model.key: client.submit(worker.plan, future[model.key], future[dataset.key], choose)
+        model.key: client.submit(
+            worker.plan,
+            future[model.key],
+            future[dataset.key],
+            choose,
+            workers=[home[model.key]],
+            allow_other_workers=True,
+        )
         for model, dataset in packed
     }
     chosen, failed = {}, {}

@@ -90,26 +90,17 @@ def combine(
         row.update(where(), error=failed[0], task_s=0.0)
         return row, None
     sums = functools.reduce(operator.add, [p["sums"] for p in parts])
-    scores = sums.evaluation()
     accuracy, drop = sums.estimates()
     latency = pooled_latency([p["times_ms"] for p in parts], default_threads())
-    size = len(converted["tflite"])
-    result = VariantResult(
-        config=config,
-        size_bytes=size,
-        size_ratio=size / converted["float_size"],
-        accuracy=scores.accuracy,
-        accuracy_drop=None if drop is None else drop.value,
-        agreement=scores.agreement,
-        snr_db=scores.snr_db,
-        cosine=scores.cosine,
-        latency_ms=latency.median_ms,
-        latency_spread_ms=latency.spread_ms,
-        threads=latency.threads,
+    result = VariantResult.measured(
+        config,
+        size_bytes=len(converted["tflite"]),
+        float_size=converted["float_size"],
+        scores=sums.evaluation(),
+        latency=latency,
         convert_s=converted["convert_s"],
-        accuracy_estimate=accuracy,
-        drop_estimate=drop,
-        samples=scores.samples,
+        accuracy=accuracy,
+        drop=drop,
     )
     row.update(result.to_dict(), model_fingerprint=converted["model_fingerprint"])
     row["tflite_sha256"] = hashlib.sha256(converted["tflite"]).hexdigest()

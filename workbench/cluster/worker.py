@@ -58,7 +58,11 @@ def session(model: ModelPackage, data: DataPackage, test: tuple[int, int] | None
             test=Split(dataset.test.x[start:stop], labels),
         )
     key = (model.key, data.key, test)
-    return _cached(_sessions, key, lambda: Session(source, dataset), SESSIONS_PER_WORKER)
+
+    def build() -> Session:  # the package holds the test samples to measure: no further cut
+        return Session(source, dataset, test_samples=None)
+
+    return _cached(_sessions, key, build, SESSIONS_PER_WORKER)
 
 
 def package(content: ModelPackage | DataPackage) -> ModelPackage | DataPackage:
@@ -91,6 +95,17 @@ def plan(
 ) -> list[QuantConfig]:
     """The configurations `choose(session)` gives for this model (e.g. its standard set)."""
     return list(choose(session(model, data)))
+
+
+def call(model: ModelPackage, data: DataPackage, name: str, *args: Any) -> dict[str, Any]:
+    """`session(model, data).name(*args)` (or the attribute `name`) on this worker, as
+    `{"value": ...}`; a `WorkbenchError` comes back as `{"error": message}` (some of them do
+    not survive pickling), anything else is raised."""
+    try:
+        value = getattr(session(model, data), name)
+        return {"value": value(*args) if callable(value) else value}
+    except WorkbenchError as error:
+        return {"error": str(error)}
 
 
 def variant_row(

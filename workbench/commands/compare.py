@@ -13,7 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model, add_quiet, names
+from workbench.commands.arguments import (
+    add_calibration_samples,
+    add_measured_model,
+    add_quiet,
+    names,
+)
 from workbench.errors import UnsupportedError
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
 
@@ -31,8 +36,7 @@ def register(subparsers: Any) -> None:
             "int16x8, int8 with the most sensitive layer kept float)."
         ),
     )
-    add_model(parser)
-    add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
+    add_measured_model(parser)
     add_variant_options(parser)
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--save-dir", metavar="DIR", help="write each variant's .tflite here")
@@ -59,7 +63,7 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
     )
-    parser.add_argument("--samples", type=int, default=200, help="calibration samples")
+    add_calibration_samples(parser)
 
 
 def check_variant_options(args: argparse.Namespace) -> None:
