@@ -4,11 +4,15 @@
 
 1. Both demo models x their 7 standard variants: `workbench.sweep` on a LocalCluster of two
    worker processes vs `Session.compare` of each model in this process, fresh sessions on both
-   sides; where the time goes from Dask's task stream (compute per task kind, transfer) and the
-   rows (conversion vs the rest of a task).
+   sides; where the time goes from Dask's task stream (compute per task kind and per worker,
+   transfer, idle) and the rows (conversion vs the rest of a task, tasks off their model's
+   preferred worker).
 2. shapes_mobilenet int8 on 10,000 generated samples: the sharded evaluation (4 shards on the
-   two workers) vs `Session.evaluate` in this process, conversion excluded on both sides.
-3. Worker memory: resident size after each task of one worker converting variants in a row.
+   two workers) vs `Session.evaluate` in this process, all 10,000 samples on both sides
+   (`test_samples=None`), conversion excluded on both sides.
+3. Worker memory: resident size after each task of one worker converting variants in a row;
+   then the same conversions on two workers restarted by distributed's lifetime bound
+   (`lifetime`, `lifetime_restart`): each row's worker and resident size over time.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from workbench.qtyping import Mode, QuantConfig  # noqa: E402
 MODELS = ("digits_cnn", "shapes_mobilenet")
 LARGE_SAMPLES = 10_000
 SHARDS = 4
+LIFETIME = "30s"  # short enough to see restarts within the memory series
 
 
 def _warm(client: Any) -> None:
@@ -54,6 +59,36 @@ def _breakdown(stream: list[dict[str, Any]]) -> dict[str, float]:
     return {name: round(value, 2) for name, value in sorted(spent.items())}
 
 
+def _busy(stream: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    """Per worker: seconds computing and the share of the wall time that leaves idle."""
+    busy: dict[str, float] = defaultdict(float)
+    for task in stream:
+        for part in task["startstops"]:
+            if part["action"] == "compute":
+                busy[task["worker"]] += part["stop"] - part["start"]
+    return {
+        "compute_s_per_worker": [round(value, 1) for _, value in sorted(busy.items())],
+        "idle_share": round(1 - sum(busy.values()) / (len(busy) * wall_s), 2) if busy else None,
+    }
+
+
+def _rows_breakdown(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """From the rows: conversion vs the rest of each task (evaluation, the worker's session
+    set-up), and how many tasks ran away from the worker most of their model's tasks ran on."""
+    convert = sum(r["convert_s"] for r in rows if r["error"] is None)
+    tasks = sum(r["task_s"] for r in rows if r["error"] is None)
+    away = 0
+    for model in {r["model"] for r in rows}:
+        workers = [r["worker"] for r in rows if r["model"] == model]
+        away += len(workers) - max(workers.count(w) for w in set(workers))
+    return {
+        "task_s": round(tasks, 1),
+        "convert_s": round(convert, 1),
+        "rest_of_task_s": round(tasks - convert, 1),
+        "tasks_off_their_model_worker": away,
+    }
+
+
 def serial_standard() -> tuple[float, list[dict[str, Any]]]:
     from workbench.session import Session
 
@@ -73,7 +108,9 @@ def dask_standard(client: Any) -> tuple[float, list[dict[str, Any]], dict[str, f
     start = time.perf_counter()
     with get_task_stream(client) as stream:
         table = sweep(list(MODELS), None, client=client)
-    return time.perf_counter() - start, table.rows, _breakdown(stream.data)
+    wall = time.perf_counter() - start
+    spent = {**_breakdown(stream.data), **_busy(stream.data, wall)}
+    return wall, table.rows, spent
 
 
 def large_data() -> Any:
@@ -85,7 +122,7 @@ def large_data() -> Any:
 def single_large(data: Any, config: QuantConfig) -> tuple[float, dict[str, Any]]:
     from workbench.session import Session
 
-    session = Session("shapes_mobilenet", data)
+    session = Session("shapes_mobilenet", data, test_samples=None)
     session.variant(config)  # conversion excluded
     start = time.perf_counter()
     result = session.evaluate(config)
@@ -97,10 +134,11 @@ def sharded_large(client: Any, data: Any, config: QuantConfig) -> tuple[float, d
 
     from workbench.cluster import sweep
 
-    sweep(["shapes_mobilenet"], [config], data, client=client)  # converts on one worker
+    options = {"client": client, "test_samples": None}
+    sweep(["shapes_mobilenet"], [config], data, **options)  # converts on one worker
     start = time.perf_counter()
     with get_task_stream(client) as stream:
-        table = sweep(["shapes_mobilenet"], [config], data, client=client, shards=SHARDS)
+        table = sweep(["shapes_mobilenet"], [config], data, shards=SHARDS, **options)
     convert = sum(
         p["stop"] - p["start"]
         for t in stream.data
@@ -111,22 +149,55 @@ def sharded_large(client: Any, data: Any, config: QuantConfig) -> tuple[float, d
     return time.perf_counter() - start - convert, table.rows[0], _breakdown(stream.data)
 
 
+def _fresh_conversions(rounds: int) -> list[QuantConfig]:
+    """Configurations each needing its own conversion (a new calibration size every round)."""
+    return [
+        QuantConfig(mode=mode, calibration_samples=50 * (i + 1))
+        for i in range(rounds)
+        for mode in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8)
+    ]
+
+
 def memory_growth(client: Any) -> list[float]:
     """RSS (MiB) of one worker after each of a sequence of fresh conversions."""
     from workbench.cluster import sweep
 
     worker = sorted(client.scheduler_info()["workers"])[0]
-    configs = [
-        QuantConfig(mode=mode, calibration_samples=samples)
-        for samples in (50, 100, 150)
-        for mode in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8)
-    ]
     rss = []
-    for config in configs:
+    for config in _fresh_conversions(3):
         (row,) = sweep(["shapes_mobilenet"], [config], client=client).rows
         if row["worker"] == worker:
             rss.append(round(row["worker_rss_mb"], 1))
     return rss
+
+
+def memory_with_lifetime() -> dict[str, Any]:
+    """The same kind of conversions in a row on two workers that distributed restarts after
+    LIFETIME (staggered): per row, seconds since the start, the worker and its RSS (MiB)."""
+    from distributed import Client, LocalCluster
+
+    from workbench.cluster import sweep
+
+    series = []
+    options = {"lifetime": LIFETIME, "lifetime_stagger": "5s", "lifetime_restart": True}
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0", **options
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        _warm(client)
+        start = time.perf_counter()
+        for config in _fresh_conversions(5):
+            (row,) = sweep(["shapes_mobilenet"], [config], client=client).rows
+            elapsed = round(time.perf_counter() - start, 1)
+            series.append([elapsed, row["worker"], round(row["worker_rss_mb"], 1), row["task_s"]])
+    names = {address: f"w{i}" for i, address in enumerate(dict.fromkeys(r[1] for r in series))}
+    return {
+        "lifetime": LIFETIME,
+        "workers_seen": len(names),
+        "rows_s_worker_rss_mb_task_s": [[t, names[w], rss, round(s, 1)] for t, w, rss, s in series],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         client.restart()
         _warm(client)
         rss = memory_growth(client)
+    lifetime = memory_with_lifetime()
     serial_convert = sum(r["convert_s"] for r in serial_rows)
-    dask_convert = sum(r["convert_s"] for r in dask_rows)
-    same = ("size_bytes", "accuracy", "agreement")
+    same = ("size_bytes", "accuracy", "agreement", "accuracy_drop", "samples")
     record = {
         "standard_variants": {
             "tasks": len(dask_rows),
@@ -161,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             "dask_s": round(dask_s, 1),
             "speedup": round(serial_s / dask_s, 2),
             "serial_convert_s": round(serial_convert, 1),
-            "dask_convert_s": round(dask_convert, 1),
+            "dask_rows": _rows_breakdown(dask_rows),
             "dask_task_stream_s": dask_spent,
             "failed_rows": sum(r["error"] is not None for r in dask_rows),
         },
@@ -173,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
             "speedup": round(single_s / sharded_s, 2),
             "task_stream_s": sharded_spent,
             "same_numbers": all(single_row[k] == sharded_row[k] for k in same),
+            "measured_samples": [single_row["samples"], sharded_row["samples"]],
             "snr_db": [single_row["snr_db"], sharded_row["snr_db"]],
+            "cosine": [single_row["cosine"], sharded_row["cosine"]],
         },
         "worker_rss_mb_after_each_conversion": rss,
+        "worker_memory_with_lifetime": lifetime,
     }
     print(json.dumps(record, indent=2))
     write_bytes_atomically(args.out, (json.dumps(record, indent=2) + "\n").encode())

@@ -237,6 +237,23 @@ def test_sharded_evaluation_equals_one_shard(scheduler):
             assert row["snr_db"] == pytest.approx(plain[key]["snr_db"], rel=1e-9)
 
 
+def test_test_samples_cut_before_sharding(scheduler):
+    """`test_samples` cuts the test split once, on the client: the shards cover exactly those
+    samples, and the numbers equal an unsharded sweep of the same samples."""
+    from distributed import Client
+
+    from workbench import sweep
+
+    config = QuantConfig(mode="dynamic")
+    with Client(scheduler) as client:
+        (sharded,) = sweep(["digits_cnn"], [config], client=client, shards=2, test_samples=300).rows
+        (plain,) = sweep(["digits_cnn"], [config], client=client, test_samples=300).rows
+    assert sharded["shards"] == 2 and sharded["samples"] == plain["samples"] == 300
+    assert sharded["data_key"] == plain["data_key"]
+    exact = ("accuracy", "accuracy_drop", "agreement", "tflite_sha256")
+    assert {k: sharded[k] for k in exact} == {k: plain[k] for k in exact}
+
+
 def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
     """For `sweep`, and for `search` on a cluster: one line, exit 2, nothing left running."""
     listing = tmp_path / "models.txt"
