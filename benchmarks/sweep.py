@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
 
+    load_before = os.getloadavg()[0]
+
     with silenced():  # one silenced block at a time: the sessions below silence their own
         import tensorflow  # noqa: F401
     serial_s, serial_rows = serial_standard()
@@ -226,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     serial_convert = sum(r["convert_s"] for r in serial_rows)
     same = ("size_bytes", "accuracy", "agreement", "accuracy_drop", "samples")
     record = {
+        "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "standard_variants": {
             "tasks": len(dask_rows),
             "serial_s": round(serial_s, 1),
