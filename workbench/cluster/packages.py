@@ -98,13 +98,11 @@ def pack_model(spec: Any) -> ModelPackage:
 
 
 def pack_data(spec: Any, test_samples: int | None) -> DataPackage:
-    """A package of the dataset `load_dataset(spec)` gives, with the first `test_samples` of
-    its test split (None: all; as `Session(test_samples=)` cuts it) and no train split."""
+    """A package of the dataset `load_dataset(spec)` gives, without its train split and with
+    its first `test_samples` test samples (None: all)."""
     from workbench.datasets import load_dataset
 
-    dataset = load_dataset(spec)
-    test = dataset.test if test_samples is None else dataset.test.head(test_samples)
-    return _light(dataclasses.replace(dataset, test=test))
+    return _light(load_dataset(spec).head_test(test_samples))
 
 
 def _light(dataset: Any) -> DataPackage:

@@ -110,9 +110,9 @@ def sweep(
     them; None means each model's `standard_configs()`. `data`: one dataset for all models, or
     a mapping of model name to dataset (a demo model without one uses its own). `client`: an
     existing `distributed.Client`; else one on `scheduler`, else an embedded LocalCluster of
-    `workers` processes. Variants are measured on the first `test_samples` of each test split
-    (None: all); `shards` (a count) scores them in that many pieces across the workers,
-    combined from exact sums. Rows go to `json_path` (JSON lines) and
+    `workers` processes. `shards` (a count): score each variant's test set in that many pieces
+    across the workers, combined from exact sums. `test_samples`: measure the first this many
+    test samples, as `Session` does (None: all). Rows go to `json_path` (JSON lines) and
     `csv_path` as they arrive; `save_dir` receives the `.tflite` files. `progress` shows Dask's
     progress bar (in a notebook).
     """

@@ -58,11 +58,9 @@ def session(model: ModelPackage, data: DataPackage, test: tuple[int, int] | None
             test=Split(dataset.test.x[start:stop], labels),
         )
     key = (model.key, data.key, test)
-
-    def build() -> Session:  # the package holds the test samples to measure: no further cut
-        return Session(source, dataset, test_samples=None)
-
-    return _cached(_sessions, key, build, SESSIONS_PER_WORKER)
+    # the package holds the test samples to measure: no second cap here
+    made = lambda: Session(source, dataset, test_samples=None)  # noqa: E731
+    return _cached(_sessions, key, made, SESSIONS_PER_WORKER)
 
 
 def package(content: ModelPackage | DataPackage) -> ModelPackage | DataPackage:
