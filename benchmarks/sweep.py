@@ -10,7 +10,7 @@
 2. shapes_mobilenet int8 on 10,000 generated samples: the sharded evaluation (4 shards on the
    two workers) vs `Session.evaluate` in this process, all 10,000 samples on both sides
    (`test_samples=None`), conversion excluded on both sides.
-3. Worker memory: resident size after each task of one worker converting variants in a row;
+3. Worker memory: resident size after each of nine conversions in a row on one worker;
    then the same conversions on two workers restarted by distributed's lifetime bound
    (`lifetime`, `lifetime_restart`): each row's worker and resident size over time.
 """
@@ -29,14 +29,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
+from workbench.cluster.shards import ALIGN  # noqa: E402
 from workbench.engine.quiet import silenced  # noqa: E402
 from workbench.files import write_bytes_atomically  # noqa: E402
-from workbench.qtyping import Mode, QuantConfig  # noqa: E402
+from workbench.qtyping import Granularity, Mode, QuantConfig  # noqa: E402
 
 MODELS = ("digits_cnn", "shapes_mobilenet")
 LARGE_SAMPLES = 10_000
 SHARDS = 4
-LIFETIME = "30s"  # short enough to see restarts within the memory series
+LIFETIME = "60s"  # short enough to see restarts within the memory series, longer than the
+LIFETIME_RUN_S = 150  # set-up of a fresh worker (TensorFlow, the model, a conversion)
 
 
 def _warm(client: Any) -> None:
@@ -114,16 +116,19 @@ def dask_standard(client: Any) -> tuple[float, list[dict[str, Any]], dict[str, f
     return wall, table.rows, spent
 
 
-def large_data() -> Any:
+def large_data(test: int = LARGE_SAMPLES, seed: int = 1) -> Any:
     from workbench.datasets.shapes import load_shapes
 
-    return load_shapes(seed=1, train=0, calibration=200, test=LARGE_SAMPLES)
+    return load_shapes(seed=seed, train=0, calibration=200, test=test)
 
 
 def single_large(data: Any, config: QuantConfig) -> tuple[float, dict[str, Any]]:
+    from workbench.models import load_model
     from workbench.session import Session
 
-    session = Session("shapes_mobilenet", data, test_samples=None)  # all 10,000, as the shards
+    model = load_model("shapes_mobilenet")
+    Session(model, large_data(ALIGN, seed=2)).reference()  # Keras' predict function traced
+    session = Session(model, data, test_samples=None)  # all 10,000, as the shards
     session.variant(config)  # conversion excluded
     start = time.perf_counter()
     result = session.evaluate(config)
@@ -137,6 +142,11 @@ def sharded_large(client: Any, data: Any, config: QuantConfig) -> tuple[float, d
 
     every = {"client": client, "test_samples": None}  # all 10,000, as the single process
     sweep(["shapes_mobilenet"], [config], data, **every)  # converts on one worker
+    # each worker loads the model (TensorFlow, Keras) and traces its predict function once, on
+    # other samples: the timed run below finds no cached reference outputs
+    start = time.perf_counter()
+    sweep(["shapes_mobilenet"], [config], large_data(SHARDS * ALIGN, 2), shards=SHARDS, **every)
+    first_use = time.perf_counter() - start
     start = time.perf_counter()
     with get_task_stream(client) as stream:
         table = sweep(["shapes_mobilenet"], [config], data, shards=SHARDS, **every)
@@ -147,15 +157,21 @@ def sharded_large(client: Any, data: Any, config: QuantConfig) -> tuple[float, d
         for p in t["startstops"]
         if p["action"] == "compute"
     )
-    return time.perf_counter() - start - convert, table.rows[0], _breakdown(stream.data)
+    spent = {**_breakdown(stream.data), "first_use_on_every_worker_s": round(first_use, 1)}
+    return time.perf_counter() - start - convert, table.rows[0], spent
 
 
 def _fresh_conversions(rounds: int) -> list[QuantConfig]:
-    """Configurations each needing its own conversion (a new calibration size every round)."""
+    """Configurations each needing its own conversion (all depend on the calibration, whose
+    size changes every round; at most 10 rounds: the calibration split has 200 samples)."""
     return [
-        QuantConfig(mode=mode, calibration_samples=50 * (i + 1))
+        QuantConfig(mode=mode, granularity=granularity, calibration_samples=20 * (i + 1))
         for i in range(rounds)
-        for mode in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8)
+        for mode, granularity in (
+            (Mode.INT8, Granularity.PER_CHANNEL),
+            (Mode.INT8, Granularity.PER_TENSOR),
+            (Mode.INT16X8, Granularity.PER_CHANNEL),
+        )
     ]
 
 
@@ -179,7 +195,7 @@ def memory_with_lifetime() -> dict[str, Any]:
 
     from workbench.cluster import sweep
 
-    series = []
+    series, failed = [], 0
     options = {"lifetime": LIFETIME, "lifetime_stagger": "5s", "lifetime_restart": True}
     with (
         LocalCluster(
@@ -189,16 +205,29 @@ def memory_with_lifetime() -> dict[str, Any]:
     ):
         _warm(client)
         start = time.perf_counter()
-        for config in _fresh_conversions(5):
+        for config in _fresh_conversions(10):
+            if time.perf_counter() - start > LIFETIME_RUN_S:
+                break
             (row,) = sweep(["shapes_mobilenet"], [config], client=client).rows
-            elapsed = round(time.perf_counter() - start, 1)
-            series.append([elapsed, row["worker"], round(row["worker_rss_mb"], 1), row["task_s"]])
+            if row["error"] is None:
+                elapsed = round(time.perf_counter() - start, 1)
+                rss, task = round(row["worker_rss_mb"], 1), round(row["task_s"], 1)
+                series.append([elapsed, row["worker"], rss, task])
+            else:
+                failed += 1
     names = {address: f"w{i}" for i, address in enumerate(dict.fromkeys(r[1] for r in series))}
     return {
         "lifetime": LIFETIME,
         "workers_seen": len(names),
-        "rows_s_worker_rss_mb_task_s": [[t, names[w], rss, round(s, 1)] for t, w, rss, s in series],
+        "failed_rows": failed,
+        "rows_s_worker_rss_mb_task_s": [[t, names[w], rss, s] for t, w, rss, s in series],
     }
+
+
+def _show(record: dict[str, Any], name: str, value: Any) -> None:
+    """Keep a figure and print it at once (a long run shows what it has so far)."""
+    record[name] = value
+    print(json.dumps({name: value}, indent=2), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
 
+    record: dict[str, Any] = {}
     load_before = os.getloadavg()[0]
-
     with silenced():  # one silenced block at a time: the sessions below silence their own
         import tensorflow  # noqa: F401
     serial_s, serial_rows = serial_standard()
@@ -218,19 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         _warm(client)
         dask_s, dask_rows, dask_spent = dask_standard(client)
-        config = QuantConfig(mode=Mode.INT8)
-        data = large_data()
-        single_s, single_row = single_large(data, config)
-        sharded_s, sharded_row, sharded_spent = sharded_large(client, data, config)
-        client.restart()
-        _warm(client)
-        rss = memory_growth(client)
-    lifetime = memory_with_lifetime()
-    serial_convert = sum(r["convert_s"] for r in serial_rows)
-    same = ("size_bytes", "accuracy", "agreement", "accuracy_drop", "samples")
-    record = {
-        "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
-        "standard_variants": {
+        serial_convert = sum(r["convert_s"] for r in serial_rows)
+        standard = {
             "tasks": len(dask_rows),
             "serial_s": round(serial_s, 1),
             "dask_s": round(dask_s, 1),
@@ -239,8 +257,14 @@ def main(argv: list[str] | None = None) -> int:
             "dask_rows": _rows_breakdown(dask_rows),
             "dask_task_stream_s": dask_spent,
             "failed_rows": sum(r["error"] is not None for r in dask_rows),
-        },
-        "large_evaluation": {
+        }
+        _show(record, "standard_variants", standard)
+        config = QuantConfig(mode=Mode.INT8)
+        data = large_data()
+        single_s, single_row = single_large(data, config)
+        sharded_s, sharded_row, sharded_spent = sharded_large(client, data, config)
+        same = ("size_bytes", "accuracy", "agreement", "accuracy_drop", "samples")
+        large = {
             "samples": LARGE_SAMPLES,
             "shards": SHARDS,
             "single_process_s": round(single_s, 1),
@@ -251,11 +275,13 @@ def main(argv: list[str] | None = None) -> int:
             "same_numbers": all(single_row[k] == sharded_row[k] for k in same),
             "snr_db": [single_row["snr_db"], sharded_row["snr_db"]],
             "cosine": [single_row["cosine"], sharded_row["cosine"]],
-        },
-        "worker_rss_mb_after_each_conversion": rss,
-        "worker_memory_with_lifetime": lifetime,
-    }
-    print(json.dumps(record, indent=2))
+        }
+        _show(record, "large_evaluation", large)
+        client.restart()
+        _warm(client)
+        _show(record, "worker_rss_mb_after_each_conversion", memory_growth(client))
+    _show(record, "worker_memory_with_lifetime", memory_with_lifetime())
+    _show(record, "load_average_1min", [round(load_before, 1), round(os.getloadavg()[0], 1)])
     write_bytes_atomically(args.out, (json.dumps(record, indent=2) + "\n").encode())
     return 0
 

@@ -159,7 +159,7 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
         args = (future[model.key], future[dataset.key], config, save_dir is not None)
         where = {"workers": [home[model.key]], "allow_other_workers": True}
         if shards:
-            done = _sharded(client, args, len(dataset.dataset.test), shards, where)
+            done = _sharded(client, args, (model, dataset), shards, where)
         else:
             done = client.submit(worker.variant_row, *args, pure=False, **where)
         futures[done] = (model, dataset, config)
@@ -210,20 +210,22 @@ def _configs(client, packed, configs, future, home) -> tuple[dict[str, list], di
     return chosen, failed
 
 
-def _sharded(client, args, samples: int, shards: int, where: dict) -> Any:
+def _sharded(client, args, packages, shards: int, where: dict) -> Any:
+    """Convert on the model's worker, score each piece of the test samples on the workers in
+    turn, combine the sums; each piece travels alone, as a package of its own."""
     model, data, config, keep_tflite = args
     converted = client.submit(sharding.convert, model, data, config, pure=False, **where)
     workers = sorted(client.scheduler_info()["workers"])
+    package = packages[1]
     parts = [
         client.submit(
-            sharding.score, model, data, converted, test, pure=False,
-            workers=[workers[i % len(workers)]], allow_other_workers=True,
+            sharding.score, model, submit_package(client, sharding.piece(package, *test)),
+            converted, pure=False, workers=[workers[i % len(workers)]], allow_other_workers=True,
         )
-        for i, test in enumerate(sharding.ranges(samples, shards))
+        for i, test in enumerate(sharding.ranges(len(package.dataset.test), shards))
     ]  # fmt: skip
-    return client.submit(
-        sharding.combine, model, data, config, keep_tflite, converted, *parts, pure=False
-    )
+    head = identity(*packages, config)
+    return client.submit(sharding.combine, head, config, keep_tflite, converted, *parts, pure=False)
 
 
 def _outcome(done, model, dataset, config) -> tuple[dict[str, Any], bytes | None]:
