@@ -83,13 +83,15 @@ def plan(
     return list(choose(session(model, data)))
 
 
-def call(model: ModelPackage, data: DataPackage, name: str, *args: Any) -> dict[str, Any]:
-    """`session(model, data).name(*args)` (or the attribute `name`) on this worker, as
-    `{"value": ...}`; a `WorkbenchError` comes back as `{"error": message}` (some of them do
+def call(
+    model: ModelPackage, data: DataPackage, name: str, *args: Any, **options: Any
+) -> dict[str, Any]:
+    """`session(model, data).name(*args, **options)` (or the attribute `name`) on this worker,
+    as `{"value": ...}`; a `WorkbenchError` comes back as `{"error": message}` (some of them do
     not survive pickling), anything else is raised."""
     try:
         value = getattr(session(model, data), name)
-        return {"value": value(*args) if callable(value) else value}
+        return {"value": value(*args, **options) if callable(value) else value}
     except WorkbenchError as error:
         return {"error": str(error)}
 
