@@ -94,3 +94,24 @@ def test_compare_command_prints_the_row_and_writes_the_others(tmp_path, data, ca
     assert REASON in records["int16x8 · per-channel"]["unavailable"]["conversion"]
     assert records["int8 · per-channel"]["accuracy"] is not None
     assert len(list(saved.glob("*.tflite"))) == 2  # float32 and int8: no file for int16x8
+
+
+def test_dashboard_shows_the_refused_variant_as_an_unavailable_row(session):
+    from workbench.widgets import Workbench
+    from workbench.widgets.html import BOARD_COLUMNS
+    from workbench.widgets.tasks import TaskState
+
+    app = Workbench(session)
+    try:
+        assert app.wait(300), app.state.status
+        app.state.config = INT16
+        assert app.wait(300), app.state.status
+        assert app.state.status.state is TaskState.DONE, app.state.status
+        assert app.state.result.missing("conversion") and app.state.summary is None
+        table = app.board.table.value
+        row = table.split('data-role="current"')[1].split("</tr>")[0]
+        assert row.count(">unavailable</td>") == len(BOARD_COLUMNS)
+        assert "conversion unavailable: " in table and REASON in table
+        assert app.state.baseline.accuracy is not None
+    finally:
+        app.close(timeout=300)
