@@ -49,11 +49,12 @@ def html_table(
 
 
 def interval_text(estimate: Estimate | None, sign: bool = False, digits: int = 2) -> str:
-    """A value with its 95 % interval, e.g. ``+0.30 [-0.22, 0.82]`` ("-" when there is none)."""
+    """A value with its 95 % interval, e.g. ``+0.30 [-0.22, 0.82]`` (`sign`: the value signed;
+    "-" when there is none)."""
     if estimate is None:
         return "-"
-    form = f"+.{digits}f" if sign else f".{digits}f"
-    return f"{estimate.value:{form}} [{estimate.low:{form}}, {estimate.high:{form}}]"
+    value = f"{estimate.value:{'+' if sign else ''}.{digits}f}"
+    return f"{value} [{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
 
 
 def _snr(value: float) -> str:

@@ -274,6 +274,7 @@ STYLE = """<style>
 .wb-app table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
 .wb-app th, .wb-app td { padding: 3px 8px; border-bottom: 1px solid #e3e7eb; text-align: right; }
 .wb-app th.wb-variant, .wb-app thead th:first-child { text-align: left; }
+.wb-app .wb-board-table td { white-space: nowrap; }
 .wb-app .wb-scroll { max-width: 100%; overflow-x: auto; }
 .wb-app .wb-quantized-ops td, .wb-app .wb-quantized-layers td:first-child {
   text-align: left; overflow-wrap: anywhere; word-break: break-word; max-width: 28em; }
