@@ -106,7 +106,7 @@ class Session:
         with silenced():  # loading TensorFlow prints start-up chatter from C++
             self.model = load_model(spec, weights=weights)
             self._all_data = None if data is None else self._load_data(data)
-        self.data = _capped(self._all_data, test_samples)
+        self.data = None if self._all_data is None else self._all_data.head_test(test_samples)
         if self.data is not None:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
             if self.model.input_count != 1:
@@ -153,7 +153,7 @@ class Session:
         what-got-quantized summaries, and measures everything that depends on the test split
         afresh."""
         twin = copy.copy(self)
-        twin.data = _capped(self._all_data, test_samples)
+        twin.data = self._all_data.head_test(test_samples)
         twin._results, twin._detailed, twin._records = OnceCache(), OnceCache(), OnceCache()
         twin._derived, twin._outputs = OnceCache(), OnceCache()
         twin._lock = threading.Lock()
@@ -604,13 +604,6 @@ class Session:
         name = f"{self.model.name} · {config.label}"
         session = Session(load_model(made.model, name=name), data)
         return Compression(config, session, seconds, made.equalized, made.pruned, made.clustered)
-
-
-def _capped(data: Any, test_samples: int | None) -> Any:
-    """`data` with its test split cut to the first `test_samples` (None: all of it)."""
-    if data is None or test_samples is None or len(data.test) <= test_samples:
-        return data
-    return dataclasses.replace(data, test=data.test.head(test_samples))
 
 
 def _head(reference: Any, count: int) -> Any:
