@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -107,13 +108,8 @@ class Session:
             self.model = load_model(spec, weights=weights)
             self._all_data = None if data is None else self._load_data(data)
         self.data = None if self._all_data is None else self._all_data.head_test(test_samples)
-        if self.data is not None:
+        if self.data is not None and self.model.input_count == 1:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
-            if self.model.input_count != 1:
-                raise UnsupportedError(
-                    f"model {self.model.name!r}: {self.model.input_count} inputs; the workbench "
-                    "measures models with one input on a dataset (inspect works on any model)"
-                )
         self.calibration = Calibration(
             None if self.data is None else self.data.calibration.x,
             "none" if self.data is None else self.data.fingerprint,
@@ -133,6 +129,8 @@ class Session:
     def _load_data(self, data: Any) -> Any:
         from workbench.datasets import load_dataset
 
+        if self.model.input_count > 1:
+            return self._load_inputs(data)
         shape = self.model.input_shape
         known = len(shape) == 4 and None not in shape[1:3]
         return load_dataset(
@@ -140,6 +138,33 @@ class Session:
             image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
             preprocessing=self.model.preprocessing,
         )
+
+    def _load_inputs(self, data: Any) -> Any:
+        """Data for a model with several inputs: ``(xs, y)`` or ``xs``, with `xs` one
+        array per input (a list in the model's input order, or a dict by input name), or an
+        `.npz` file holding one array per input name (and `y`)."""
+        from workbench.datasets.multi import from_input_arrays
+
+        keras_model, count = self.model.keras_model, self.model.input_count
+        if keras_model is not None:
+            names = [tensor.name for tensor in keras_model.inputs]
+            shapes = [tuple(tensor.shape) for tensor in keras_model.inputs]
+        else:  # a .tflite (or SavedModel): its float file's inputs, by signature name
+            from workbench.engine.evaluation import model_inputs
+
+            inputs = model_inputs(self.float_bytes)
+            names, shapes = [n for n, _ in inputs], [(None, *shape) for _, shape in inputs]
+        if isinstance(data, str | Path) and str(data).endswith(".npz"):
+            with np.load(data) as npz:  # one array per input name, and y
+                data = ({n: npz[n] for n in names if n in npz}, npz["y"] if "y" in npz else None)
+        labelled = isinstance(data, tuple) and len(data) == 2
+        xs, y = data if labelled and isinstance(data[0], list | tuple | dict) else (data, None)
+        if not isinstance(xs, list | tuple | dict):
+            raise DataError(
+                f"data: model {self.model.name!r} has {count} inputs ({', '.join(names)}); give "
+                "(xs, y) or xs, with xs one array per input: a list in that order or a dict by name"
+            )
+        return from_input_arrays(xs, y, names=names, shapes=shapes)
 
     @property
     def test_samples_available(self) -> int:
@@ -152,6 +177,7 @@ class Session:
         all): a new session that shares this one's model, calibration, converted variants and
         what-got-quantized summaries, and measures everything that depends on the test split
         afresh."""
+        self._require_data("choosing test samples")
         twin = copy.copy(self)
         twin.data = self._all_data.head_test(test_samples)
         twin._results, twin._detailed, twin._records = OnceCache(), OnceCache(), OnceCache()
@@ -257,7 +283,10 @@ class Session:
             # from files (LazyInputs) go in chunks
             with silenced():
                 parts = [x] if isinstance(x, np.ndarray) else batches(x)
-                scores = [keras_model.predict(part, batch_size=batch, verbose=0) for part in parts]
+                scores = [
+                    keras_model.predict(_keras_inputs(part), batch_size=batch, verbose=0)
+                    for part in parts
+                ]
             return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_outputs
 
@@ -451,6 +480,11 @@ class Session:
 
         if result.missing("conversion"):
             return dataclasses.replace(result, layer_errors=())
+        if self.model.input_count > 1:
+            count = self.model.input_count
+            refused = Unavailable("layer errors", f"measured for one model input, not {count}")
+            unavailable = (*result.unavailable, refused)
+            return dataclasses.replace(result, layer_errors=(), unavailable=unavailable)
         data = self._require_data("per-layer error")
         self._stage(result.config, "per-layer error")
         x = data.test.x[:LAYER_ERROR_SAMPLES]
@@ -575,6 +609,10 @@ class Session:
         if self.data is None:
             message = "no data: activation ranges need calibration data"
             return Inspection(layers, weights, message=message)
+        if self.model.input_count > 1:
+            count = self.model.input_count
+            message = f"activation ranges are measured for one model input, not {count}"
+            return Inspection(layers, weights, message=message)
         try:
             ranges = inspection.activation_ranges(self.model, self.data.calibration.x)
         except WorkbenchError as error:
@@ -604,6 +642,14 @@ class Session:
         name = f"{self.model.name} · {config.label}"
         session = Session(load_model(made.model, name=name), data)
         return Compression(config, session, seconds, made.equalized, made.pruned, made.clustered)
+
+
+def _keras_inputs(x: Any) -> Any:
+    """What Keras' `predict` takes for `x`: the array, or one array per input."""
+    from workbench.datasets.multi import input_arrays
+
+    arrays = input_arrays(x)
+    return arrays if len(arrays) > 1 else x
 
 
 def _head(reference: Any, count: int) -> Any:

@@ -62,10 +62,13 @@ def _not_from_tflite(model: ModelSource) -> UnsupportedError:
     )
 
 
-def _representative(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+def _representative(x: Any) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """One sample at a time, one array per model input (in the model's input order)."""
+    from workbench.datasets.multi import input_arrays
+
     def generate() -> Iterator[list[np.ndarray]]:
         for index in range(len(x)):
-            yield [x[index : index + 1]]
+            yield input_arrays(x[index : index + 1])
 
     return generate
 
@@ -156,7 +159,7 @@ class ConverterRoute:
         key = ("converter", model.fingerprint, samples)
         return calibration.prepare(key, lambda: self._calibrate(model, x))
 
-    def _calibrate(self, model: ModelSource, x: np.ndarray) -> Calibrated:
+    def _calibrate(self, model: ModelSource, x: Any) -> Calibrated:
         from tensorflow.lite.python.optimize import calibrator
 
         float_tflite = self.float_tflite(model)
