@@ -2,9 +2,9 @@
 `.tflite` with two inputs on the LiteRT route).
 
 The model: an image branch (Conv2D) and a vector branch (Dense) concatenated into a softmax
-head, its inputs declared vector first, so the model's input order ("zeta", "alpha") is not
-alphabetical (the `.tflite` signature lists them by name). Data is one array per input, a list
-in the model's input order or a dict by input name; the CLI reads an `.npz` with one array per
+head. Its Keras inputs are ("alpha", "zeta") but the converted `.tflite` takes them as ("zeta",
+"alpha"), so data is matched to a file's inputs by name. Data is one array per input, a list in
+the model's input order or a dict by input name; the CLI reads an `.npz` with one array per
 input name.
 """
 
@@ -34,15 +34,15 @@ def _two_inputs(outputs: str = "scores"):
     import keras
 
     keras.utils.set_random_seed(0)
-    vector, image = keras.Input((6,), name="zeta"), keras.Input((4, 4, 2), name="alpha")
+    image, vector = keras.Input((4, 4, 2), name="alpha"), keras.Input((6,), name="zeta")
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(image)
     side = keras.layers.Dense(8, activation="relu", name="side")(vector)
     x = keras.layers.Concatenate()([keras.layers.Flatten()(x), side])
     scores = keras.layers.Dense(3, activation="softmax", name="scores")(x)
     if outputs == "scores":
-        return keras.Model([vector, image], scores, name="two_inputs")
+        return keras.Model([image, vector], scores, name="two_inputs")
     value = keras.layers.Dense(2, name="value")(x)
-    return keras.Model([vector, image], [scores, value], name="two_in_two_out")
+    return keras.Model([image, vector], [scores, value], name="two_in_two_out")
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +52,20 @@ def model():
 
 @pytest.fixture(scope="module")
 def labels(model):
-    return np.argmax(model.predict([VECTORS, IMAGES], verbose=0), axis=1)  # float is right
+    return np.argmax(model.predict([IMAGES, VECTORS], verbose=0), axis=1)  # float is right
 
 
 @pytest.fixture(scope="module")
 def session(model, labels):
-    return Session(model, ([VECTORS, IMAGES], labels))
+    return Session(model, ([IMAGES, VECTORS], labels))
 
 
 def test_two_inputs_compare_on_both_routes(session):
+    from workbench.engine.evaluation import model_inputs
+
+    keras_order = [tensor.name for tensor in session.model.keras_model.inputs]
+    file_order = [name for name, _ in model_inputs(session.float_bytes)]
+    assert keras_order == ["alpha", "zeta"] and file_order == ["zeta", "alpha"]
     results = session.compare(VARIANTS)
     baseline = results[0]
     assert baseline.config.mode is Mode.FLOAT32 and len(results) == 4
@@ -85,8 +90,8 @@ def test_inputs_by_name_equal_inputs_in_order(session, model, labels):
 
 
 def test_inputs_in_the_wrong_order_are_a_one_line_error(model, labels):
-    with pytest.raises(DataError, match=re.escape("x (input 0)")):
-        Session(model, ([IMAGES, VECTORS], labels))
+    with pytest.raises(DataError, match=re.escape("x (alpha): samples have shape (6,)")):
+        Session(model, ([VECTORS, IMAGES], labels))
     with pytest.raises(DataError, match="no array for model input"):
         Session(model, ({"alpha": IMAGES}, labels))
     with pytest.raises(DataError, match="give \\(xs, y\\) or xs"):
@@ -102,7 +107,7 @@ def test_what_needs_one_input_says_so_and_the_rest_is_measured(session):
 
 
 def test_two_outputs_are_measured_each(labels):
-    session = Session(_two_inputs("two"), [VECTORS, IMAGES])  # unlabelled
+    session = Session(_two_inputs("two"), [IMAGES, VECTORS])  # unlabelled
     baseline, int8 = session.compare([QuantConfig(route=Route.LITERT, mode=Mode.INT8)])
     assert sorted(o.shape for o in int8.outputs) == [(2,), (3,)]
     assert all(o.snr_db > 10 and o.max_abs_error > 0 for o in int8.outputs)
@@ -129,7 +134,10 @@ def test_a_two_input_tflite_compares_on_the_litert_route(model, labels):
 
     with silenced():
         tflite = bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    session = Session(tflite, ([VECTORS, IMAGES], labels))
+    session = Session(tflite, ([VECTORS, IMAGES], labels))  # in the file's order
+    assert Session(tflite, ({"alpha": IMAGES, "zeta": VECTORS}, labels)).data.fingerprint == (
+        session.data.fingerprint
+    )
     baseline, int8 = session.compare([QuantConfig(route=Route.LITERT, mode=Mode.INT8)])
     assert baseline.accuracy == 1.0 and int8.accuracy is not None and int8.snr_db > 10
 

@@ -27,8 +27,9 @@ class MultiInputs:
 
     dtype = np.dtype(np.float32)
 
-    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
+    def __init__(self, arrays: Sequence[np.ndarray], names: Sequence[str] = ()) -> None:
         self.arrays = tuple(np.asarray(a, dtype=np.float32) for a in arrays)
+        self.names = tuple(names)  # the model's input names, when known
         if len({len(a) for a in self.arrays}) > 1:
             counts = ", ".join(str(len(a)) for a in self.arrays)
             raise DataError(
@@ -53,7 +54,7 @@ class MultiInputs:
 
     @property
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(repr(self.names).encode())
         for array in self.arrays:
             digest.update(repr(array.shape).encode())
             digest.update(np.ascontiguousarray(array).tobytes())
@@ -62,33 +63,46 @@ class MultiInputs:
     def __getitem__(self, key: Any) -> MultiInputs:
         if isinstance(key, int | np.integer):
             key = slice(int(key), int(key) + 1 or None)
-        return MultiInputs([a[key] for a in self.arrays])
+        return MultiInputs([a[key] for a in self.arrays], self.names)
 
     def take(self, positions: np.ndarray) -> MultiInputs:
         return self[np.asarray(positions, dtype=np.int64)]
 
+    def ordered(self, names: Sequence[str]) -> MultiInputs:
+        """The same inputs in the order of `names` (a `.tflite`'s input order may differ from
+        the Keras model's); as they are when their names are not all known."""
+        if not self.names or set(names) != set(self.names):
+            return self
+        return MultiInputs([self.arrays[self.names.index(n)] for n in names], names)
 
-def input_arrays(x: Any) -> list[np.ndarray]:
-    """The arrays to feed a model, one per input: `MultiInputs`' own, or `[x]`."""
-    return list(x.arrays) if isinstance(x, MultiInputs) else [x]
+
+def input_arrays(x: Any, names: Sequence[str] = ()) -> list[np.ndarray]:
+    """The arrays to feed a model, one per input, in the order of its input `names` when
+    given: `MultiInputs`' own, or `[x]`."""
+    return list(x.ordered(names).arrays) if isinstance(x, MultiInputs) else [x]
 
 
-def check_model_inputs(x: Any, sample_shapes: Sequence[tuple[int, ...]]) -> Any:
-    """`x` checked against a model's inputs (`check_inputs` on each); `MultiInputs` for several
-    inputs, a float32 array for one."""
+def check_model_inputs(
+    x: Any, sample_shapes: Sequence[tuple[int, ...]], names: Sequence[str] = ()
+) -> Any:
+    """`x` checked against a model's inputs (`check_inputs` on each, in the order of the
+    model's input `names` when given); `MultiInputs` for several inputs, an array for one."""
     if len(sample_shapes) == 1 and not isinstance(x, MultiInputs):
         return check_inputs(x, (None, *sample_shapes[0]))
-    arrays = input_arrays(x)
+    arrays = input_arrays(x, names)
+    names = x.ordered(names).names if isinstance(x, MultiInputs) else ()
     if len(arrays) != len(sample_shapes):
         raise DataError(
             f"x: {len(arrays)} input arrays for a model with {len(sample_shapes)} inputs; give "
             "one array per model input, in the model's input order"
         )
+    labels = names or [f"input {i}" for i in range(len(arrays))]
     return MultiInputs(
         [
-            check_inputs(a, (None, *shape), f"x (input {i})")
-            for i, (a, shape) in enumerate(zip(arrays, sample_shapes, strict=True))
-        ]
+            check_inputs(a, (None, *shape), f"x ({label})")
+            for a, shape, label in zip(arrays, sample_shapes, labels, strict=True)
+        ],
+        names,
     )
 
 
@@ -113,7 +127,7 @@ def from_input_arrays(
                 f"array per input name ({', '.join(names)})"
             )
         x = [x[n] for n in names]
-    samples = check_model_inputs(MultiInputs(list(x)), [tuple(s[1:]) for s in shapes])
+    samples = check_model_inputs(MultiInputs(list(x), names), [tuple(s[1:]) for s in shapes])
     labels = None if y is None else _labels(y, len(samples), name)
     train, calibration, test, validation = split_arrays(
         samples, labels, **_held_out(len(samples)), seed=seed

@@ -99,21 +99,26 @@ def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any)
     return interpreter
 
 
+def input_names(interpreter: Any) -> list[str]:
+    """The signature name of each input tensor, in the `.tflite`'s input order (which may differ
+    from the Keras model's: data is matched to inputs by these names); empty without one."""
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        return []
+    runner = interpreter.get_signature_runner(next(iter(signatures)))
+    by_index = {detail["index"]: name for name, detail in runner.get_input_details().items()}
+    return [by_index.get(detail["index"], "") for detail in interpreter.get_input_details()]
+
+
 def model_inputs(data: bytes) -> list[tuple[str, tuple[int, ...]]]:
-    """The name (in the signature, which the LiteRT Quantizer feeds by) and per-sample shape of
-    each input of a signed `.tflite`, in the model's input order (a Keras model's `inputs`)."""
+    """The signature name and per-sample shape of each input of a `.tflite`, in its order."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=bytes(data))
-    key = next(iter(interpreter.get_signature_list()))
-    by_index = {
-        detail["index"]: name
-        for name, detail in interpreter.get_signature_runner(key).get_input_details().items()
-    }
-    return [
-        (by_index[detail["index"]], tuple(int(d) for d in detail["shape"][1:]))
-        for detail in interpreter.get_input_details()
-    ]
+    details = interpreter.get_input_details()
+    names = input_names(interpreter) or [detail["name"] for detail in details]
+    shapes = [tuple(int(d) for d in detail["shape"][1:]) for detail in details]
+    return list(zip(names, shapes, strict=True))
 
 
 @dataclass(frozen=True)
@@ -153,14 +158,16 @@ class BatchRunner:
         self.output = self.outputs[0]
         self.sample_shapes = [tuple(int(d) for d in detail["shape"][1:]) for detail in inputs]
         self.sample_shape = self.sample_shapes[0]
+        self.input_names = input_names(self.interpreter) if len(inputs) > 1 else []
         signature = inputs[0].get("shape_signature", inputs[0]["shape"])
         # a file exported with a fixed batch (shape signature not -1) cannot be resized
         self.fixed_batch = int(inputs[0]["shape"][0]) if signature[0] != -1 else None
         self._batch = 0
 
     def check(self, x: Any) -> Any:
-        """`x` checked against the model's inputs (`MultiInputs` for several)."""
-        return check_model_inputs(x, self.sample_shapes)
+        """`x` checked against the model's inputs (`MultiInputs` for several, put in this
+        file's input order by name)."""
+        return check_model_inputs(x, self.sample_shapes, self.input_names)
 
     def resize(self, batch: int) -> None:
         if self.fixed_batch is not None:
@@ -177,7 +184,7 @@ class BatchRunner:
         """Run one batch, padded to `size` rows (fixed-batch models: their batch)."""
         size = self.fixed_batch or size or len(x)
         self.resize(size)
-        for tensor, values in zip(self.inputs, input_arrays(x), strict=True):
+        for tensor, values in zip(self.inputs, input_arrays(x, self.input_names), strict=True):
             if len(values) < size:
                 values = np.concatenate([values, np.repeat(values[-1:], size - len(values), 0)])
             self.interpreter.set_tensor(tensor.index, tensor.encode(values))
@@ -449,7 +456,7 @@ def latency_times(
     batch = runner.fixed_batch or 1
     runner.resize(batch)
     interpreter = runner.interpreter
-    for tensor, values in zip(runner.inputs, input_arrays(sample), strict=True):
+    for tensor, values in zip(runner.inputs, input_arrays(sample, runner.input_names), strict=True):
         interpreter.set_tensor(tensor.index, tensor.encode(np.repeat(values, batch, axis=0)))
     for _ in range(WARMUP_INVOKES):
         invoke(interpreter)

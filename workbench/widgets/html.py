@@ -104,7 +104,7 @@ def board_cells(row: VariantResult) -> dict[str, str]:
             if row.accuracy_estimate is not None
             else _fmt(row.accuracy, 1, 100)
         ),
-        "drop": _with_interval(row.drop_estimate, 2, sign=True),
+        "drop": _with_interval(row.drop_estimate, 1, sign=True),
         "samples": str(row.samples),
         "agreement": _fmt(row.agreement, 1, 100),
         "snr": _fmt(row.snr_db, 1),
@@ -274,7 +274,8 @@ STYLE = """<style>
 .wb-app table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
 .wb-app th, .wb-app td { padding: 3px 8px; border-bottom: 1px solid #e3e7eb; text-align: right; }
 .wb-app th.wb-variant, .wb-app thead th:first-child { text-align: left; }
-.wb-app .wb-board-table td { white-space: nowrap; }
+.wb-app .wb-board-table td { white-space: nowrap; padding: 3px 5px; }
+.wb-app .wb-board-table th { padding: 3px 5px; }
 .wb-app .wb-scroll { max-width: 100%; overflow-x: auto; }
 .wb-app .wb-quantized-ops td, .wb-app .wb-quantized-layers td:first-child {
   text-align: left; overflow-wrap: anywhere; word-break: break-word; max-width: 28em; }

@@ -201,7 +201,7 @@ class LitertRoute:
                 quantizer = Quantizer(float_bytes)
                 quantizer.add_static_config(".*", "*", 8, 8)
                 feeds = [
-                    dict(zip(names, input_arrays(x[i : i + 1]), strict=True))
+                    dict(zip(names, input_arrays(x[i : i + 1], names), strict=True))
                     for i in range(len(x))
                 ]
                 return quantizer.calibrate({key: feeds})
