@@ -50,7 +50,7 @@ def test_partial_results_come_first_and_the_full_one_replaces_them(app):
     accuracy = app.state.result.accuracy_estimate
     assert _cell(row, "accuracy").startswith(f"{accuracy.value:.1f} [{accuracy.low:.1f}, ")
     drop = app.state.result.drop_estimate
-    assert _cell(row, "drop").startswith(interval_text(drop, sign=True))
+    assert _cell(row, "drop").startswith(interval_text(drop, sign=True, digits=1))
     assert ("≈" in _cell(row, "drop")) == (drop.low <= 0 <= drop.high)
     assert not app.state.partial and app.state.results[app.state.config.key].samples == 400
 
