@@ -305,8 +305,9 @@ class LayerError:
 class Unavailable:
     """A measurement the runtime refused, kept as a value: what it was and the runtime's reason.
 
-    `measurement` is "evaluation", "latency", "layer errors" or "layer <name>"; `reason` is the
-    runtime's own explanation in one line.
+    `measurement` is "conversion" (the converter or quantizer refused the variant: nothing else
+    was measured), "evaluation", "latency", "layer errors" or "layer <name>"; `reason` is the
+    runtime's (or the converter's) explanation in one line.
     """
 
     measurement: str
@@ -355,7 +356,7 @@ class VariantResult:
 
     config: QuantConfig
     size_bytes: int
-    size_ratio: float  # size / float32 size
+    size_ratio: float  # size / float32 size (NaN when the conversion was refused)
     accuracy: float | None  # None for unlabelled data
     accuracy_drop: float | None  # float Keras accuracy minus this, in points (percent)
     agreement: float | None  # top-1 agreement with float, 0..1; None when not class scores
@@ -370,15 +371,18 @@ class VariantResult:
     drop_estimate: Estimate | None = None  # points, paired with the float model
     samples: int = 0  # test samples measured
     outputs: tuple[OutputAgreement, ...] = ()  # every output, in the file's order
-    unavailable: tuple[Unavailable, ...] = ()  # what the runtime refused (numbers left NaN)
+    unavailable: tuple[Unavailable, ...] = ()  # what was refused (numbers left NaN)
 
     @property
     def label(self) -> str:
         return self.config.label
 
     def missing(self, measurement: str) -> Unavailable | None:
-        """Why `measurement` ("evaluation", "latency", "layer errors") is unavailable, or None."""
-        return next((u for u in self.unavailable if u.measurement == measurement), None)
+        """Why `measurement` ("conversion", "evaluation", "latency", "layer errors") is
+        unavailable, or None; a refused conversion leaves every measurement unavailable (its
+        refusal is the reason)."""
+        found = (u for u in self.unavailable if u.measurement in (measurement, "conversion"))
+        return next(found, None)
 
     def to_dict(self) -> dict[str, Any]:
         """A strict-JSON record (`json.dumps(..., allow_nan=False)` works): an infinite SNR is
@@ -389,7 +393,7 @@ class VariantResult:
             "key": self.config.key,
             **self.config.to_dict(),
             "size_bytes": self.size_bytes,
-            "size_ratio": self.size_ratio,
+            "size_ratio": _finite_or_none(self.size_ratio),
             "accuracy": self.accuracy,
             "accuracy_drop": self.accuracy_drop,
             "agreement": self.agreement,
@@ -481,14 +485,14 @@ class VariantResult:
 
 _RESULT_NUMBERS = (
     "size_bytes",
-    "size_ratio",
     "accuracy",
     "accuracy_drop",
     "agreement",
     "threads",
     "convert_s",
 )
-_REFUSABLE_NUMBERS = ("cosine", "latency_ms", "latency_spread_ms")  # NaN (null) when refused
+# NaN (null in JSON) when refused
+_REFUSABLE_NUMBERS = ("size_ratio", "cosine", "latency_ms", "latency_spread_ms")
 # Keys of a result record that are not configuration fields (QuantConfig.from_dict skips them).
 RESULT_KEYS = frozenset(
     {

@@ -132,8 +132,8 @@ def format_table(results: Sequence[VariantResult]) -> str:
     rows = [COLUMNS] + [
         (
             r.label,
-            _size(r.size_bytes),
-            f"{r.size_ratio:.2f}x",
+            measured(r, "conversion", _size(r.size_bytes)),
+            measured(r, "conversion", f"{r.size_ratio:.2f}x"),
             measured(r, "evaluation", percent(r.accuracy)),
             measured(r, "evaluation", percent(r.accuracy_drop, signed=True)),
             measured(r, "evaluation", "-" if r.agreement is None else f"{100 * r.agreement:.1f} %"),
@@ -171,9 +171,14 @@ def format_kernels(results: Sequence[VariantResult], session: Any) -> str:
     names = session.layer_names
     lines = [
         f"{r.label}: {runtime_report(session.variant(r.config).tflite, names).summary()}"
-        for r in results
+        for r in converted(results)
     ]
     return "\n".join(["kernels (from the file, checked on the interpreter):", *lines])
+
+
+def converted(results: Sequence[VariantResult]) -> list[VariantResult]:
+    """The results whose conversion was not refused (the others have no `.tflite`)."""
+    return [r for r in results if not r.missing("conversion")]
 
 
 def format_notes(results: Sequence[VariantResult], session: Any) -> str:
@@ -226,12 +231,12 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps(records, indent=2, allow_nan=False) + "\n"
         outputs.append((json_path, bytes_writer(text.encode())))
     if save_dir is not None:
-        for result in results:
+        for result in converted(results):
             path = save_dir / file_name(session.model.name, result.config)
             outputs.append((path, bytes_writer(session.variant(result.config).tflite)))
     write_all_atomically(outputs)  # all or nothing: no JSON left when a .tflite fails
     if json_path is not None:
         print(f"wrote {json_path}")
     if save_dir is not None:
-        print(f"wrote {len(results)} .tflite files to {save_dir}")
+        print(f"wrote {len(converted(results))} .tflite files to {save_dir}")
     return 0
