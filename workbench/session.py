@@ -277,7 +277,6 @@ class Session:
         keras_model = self.model.keras_model
         if keras_model is not None and len(keras_model.outputs) == 1:
             from workbench.datasets.lazy import batches, samples_per_batch
-            from workbench.datasets.multi import input_arrays
             from workbench.engine.routes.converter import inference_function
 
             batch = samples_per_batch(tuple(x.shape[1:]))
@@ -295,9 +294,7 @@ class Session:
                         for part in parts
                     ]
                 else:
-                    scores = [
-                        np.asarray(function(*input_arrays(part))) for part in batches(x, batch)
-                    ]
+                    scores = [np.asarray(function(part)) for part in batches(x, batch)]
             return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_outputs
 

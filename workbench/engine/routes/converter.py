@@ -71,8 +71,8 @@ def inference_function(model: ModelSource) -> Any:
 
 def _traced(keras_model: Any) -> Any:
     """The model's inference call (``training=False``) traced once as a concrete function, or
-    None for a model without symbolic inputs (subclassed and never built on an `Input`) or
-    one that does not trace so (the converter then exports it, as before).
+    None for a model without symbolic inputs (subclassed and never built on an `Input`), with
+    several inputs, or one that does not trace so (the converter then exports it, as before).
 
     `from_keras_model` exports the model to a temporary SavedModel on every call (tracing its
     functions again each time: most of a conversion at 224x224); the converter freezes this
@@ -85,10 +85,12 @@ def _traced(keras_model: Any) -> Any:
         inputs = list(keras_model.inputs)
     except (AttributeError, ValueError):  # a subclassed model: from_keras_model traces it
         return None
+    if len(inputs) != 1:  # from_keras_model orders several inputs its own way: keep its files
+        return None
     specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in inputs]
 
-    def call(*x: Any) -> Any:
-        return keras_model(x[0] if len(x) == 1 else list(x), training=False)
+    def call(x: Any) -> Any:
+        return keras_model(x, training=False)
 
     try:  # callers run it silenced
         return tf.function(call, input_signature=specs, autograph=False).get_concrete_function()
