@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from workbench.errors import UnsupportedError
-from workbench.qtyping import _enum
+from workbench.qtyping import parse_enum
 
 COMPRESS_VERSION = 1
 
@@ -89,9 +89,9 @@ class CompressConfig:
     version: int = COMPRESS_VERSION
 
     def __post_init__(self) -> None:
-        technique = _enum(Technique, self.technique, "technique")
-        centroid_init = _enum(CentroidInit, self.centroid_init, "centroid_init")
-        weights = _enum(WeightGranularity, self.weights, "weights")
+        technique = parse_enum(Technique, self.technique, "technique")
+        centroid_init = parse_enum(CentroidInit, self.centroid_init, "centroid_init")
+        weights = parse_enum(WeightGranularity, self.weights, "weights")
         _check(0.0 < float(self.sparsity) < 1.0, f"sparsity: {self.sparsity} is not in (0, 1)")
         _check(int(self.clusters) >= 2, f"clusters: {self.clusters} is below 2; give 2 or more")
         _check(0.0 < float(self.width) <= 1.0, f"width: {self.width} is not in (0, 1]")

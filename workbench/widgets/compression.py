@@ -24,7 +24,7 @@ from workbench.compress.readback import gzip_size
 from workbench.compress.training import TrainingProgress
 from workbench.qtyping import Mode, QuantConfig, VariantResult
 from workbench.widgets import html
-from workbench.widgets.figures import BLUE, GREY, ORANGE, _layout
+from workbench.widgets.figures import BLUE, GREY, ORANGE, titled
 from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
@@ -48,7 +48,7 @@ def training_curve(points: Sequence[TrainingProgress]) -> go.Figure:
         secondary_y=True,
     )
     fig.update_xaxes(title_text="epoch")
-    fig = _layout(fig, "Training: loss per batch, validation accuracy per epoch", 280)
+    fig = titled(fig, "Training: loss per batch, validation accuracy per epoch", 280)
     fig.update_layout(showlegend=True)
     return fig
 
@@ -61,7 +61,7 @@ def kernel_chart(facts: Sequence[Any], title: str) -> go.Figure:
     fig.add_trace(go.Bar(x=names, y=[f.distinct for f in facts], marker_color=ORANGE), 1, 2)
     fig.update_xaxes(tickangle=-40)
     fig.update_yaxes(type="log", row=1, col=2)
-    return _layout(fig, title, 320)
+    return titled(fig, title, 320)
 
 
 def equalization_chart(pair: Any) -> go.Figure:
@@ -72,7 +72,7 @@ def equalization_chart(pair: Any) -> go.Figure:
     fig.add_trace(go.Bar(x=channels, y=list(pair.after), name="after", marker_color=ORANGE))
     fig.update_yaxes(type="log", title_text="max |w| (BatchNorm folded)")
     fig.update_xaxes(title_text="output channel")
-    fig = _layout(fig, f"{pair.first} → {pair.second}: channel ranges before and after", 300)
+    fig = titled(fig, f"{pair.first} → {pair.second}: channel ranges before and after", 300)
     fig.update_layout(showlegend=True, barmode="group")
     return fig
 
