@@ -48,7 +48,19 @@ def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
         for key, value in config.items()
         if key in accepted and not (isinstance(value, dict) and "module" in value)
     }
-    return kind(**kept)
+    return _built(layer, lambda: kind(**kept))
+
+
+def _built(layer: Any, build: Any) -> Any:
+    """`build()`, a layer made from `layer`'s config; a refusal becomes a one-line error."""
+    try:
+        return build()
+    except (ValueError, TypeError) as error:
+        reason = " ".join(str(error).split())[:160] or type(error).__name__
+        raise UnsupportedError(
+            f"layer {layer.name!r}: {type(layer).__name__} cannot be rebuilt for compression "
+            f"({reason}); replace it with built-in Keras layers"
+        ) from None
 
 
 def _keras() -> Any:
@@ -135,7 +147,7 @@ def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -
         for size in ("filters", "units"):
             if width is not None and size in config:
                 config[size] = max(1, round(config[size] * width))
-        return type(layer).from_config(config)
+        return _built(layer, lambda: type(layer).from_config(config))
     new = _tf_keras_layer(layer, target)
     if gains_bias:
         new.use_bias = True

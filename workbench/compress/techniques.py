@@ -21,6 +21,7 @@ from workbench.compress.equalize import EqualizedPair, correct_bias, equalize
 from workbench.compress.tfmot import tf_keras, tfmot
 from workbench.datasets import Dataset
 from workbench.errors import DataError, UnsupportedError
+from workbench.folding import flat_layers, kernel_kind
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,15 @@ def _wrapped(what: str, wrap: Callable[[], Any]) -> Any:
         ) from None
 
 
+def _acting_on(run: Run, names: Any, what: str, kinds: str) -> None:
+    """A one-line error when `what` found no layer to act on (instead of training nothing)."""
+    if not names:
+        raise UnsupportedError(
+            f"model {run.model.name!r}: no {kinds} layer to {what}; compress a model with "
+            "kernel layers, or pick another technique"
+        )
+
+
 def _back(run: Run, trained: Any) -> Any:
     """The trained weights in a Keras 3 model shaped like the folded original."""
     model = bridge.clone(run.model, fold=True)
@@ -123,10 +133,11 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
         "prune",
         lambda: mot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule, **options),
     )
-    run.fit(pruned, tf_keras(), "pruning", callbacks=[mot.sparsity.keras.UpdatePruningStep()])
     names = tuple(
         bridge.inner(layer).name for layer in pruned.layers if getattr(layer, "prunable_weights", 0)
     )
+    _acting_on(run, names, "prune", "Conv2D or Dense (TF-MOT leaves depthwise kernels alone)")
+    run.fit(pruned, tf_keras(), "pruning", callbacks=[mot.sparsity.keras.UpdatePruningStep()])
     return mot.sparsity.keras.strip_pruning(pruned), names
 
 
@@ -154,6 +165,7 @@ def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> tuple[Any
         )
 
     clustered = _wrapped("cluster", lambda: keras.models.clone_model(model, clone_function=wrap))
+    _acting_on(run, names, "cluster", "Conv2D or Dense (depthwise kernels are left alone)")
     run.fit(clustered, keras, "clustering")
     return mot.clustering.keras.strip_clustering(clustered), tuple(names)
 
@@ -169,7 +181,14 @@ def _qat(run: Run, model: Any, scheme: Any) -> Any:
     return aware
 
 
+def _has_kernels(run: Run) -> None:
+    kernels = [layer.name for layer in flat_layers(run.model) if kernel_kind(layer)]
+    _acting_on(run, kernels, run.config.technique.value, "Conv2D, DepthwiseConv2D or Dense")
+
+
 def _start(run: Run) -> Any:
+    """The model as a tf_keras clone with BatchNorm folded, if it has a kernel layer to train."""
+    _has_kernels(run)
     return bridge.clone(run.model, tf_keras(), fold=True)
 
 
@@ -238,6 +257,7 @@ def distill(run: Run) -> Compressed:
     import keras
 
     (x, y), _ = run.labelled("distillation")
+    _has_kernels(run)
     student = bridge.clone(run.model, keras, width=run.config.width)
     soft = run.model.predict(x, batch_size=256, verbose=0)
     targets = np.concatenate([y[:, None].astype(np.float32), soft.astype(np.float32)], axis=1)
