@@ -162,6 +162,16 @@ def test_bad_models_and_data_are_one_line_errors(session):
     model(np.zeros((1, 8, 8, 1), np.float32))
     with pytest.raises(UnsupportedError, match="subclassed Subclassed cannot be cloned"):
         compress(model, CompressConfig(technique="prune", **FEW), "digits")
+    with pytest.raises(UnsupportedError, match="subclassed Subclassed has no input and output"):
+        Session(model, "digits")
+    inputs = keras.Input((8, 8, 1))
+    kernel_free = keras.Model(inputs, keras.layers.Softmax()(keras.layers.Flatten()(inputs)))
+    for technique in ("qat", "prune", "cluster", "distill"):
+        with pytest.raises(UnsupportedError, match=f"no Conv2D, .* layer to {technique};"):
+            compress(kernel_free, CompressConfig(technique=technique, **FEW), "digits")
+    outputs = keras.layers.Dense(10)(keras.layers.Lambda(lambda t: t + 1)(inputs))
+    with pytest.raises(UnsupportedError, match="layer 'lambda.*': Lambda cannot be rebuilt"):
+        compress(keras.Model(inputs, outputs), CompressConfig(technique="prune", **FEW), "digits")
     unlabelled = Session("digits_cnn", session.data.test.x)
     with pytest.raises(DataError, match="pruning trains on labels and this data has none"):
         unlabelled.compressed(CompressConfig(technique="prune", **FEW))
@@ -214,3 +224,36 @@ def test_qat_quantizes_every_kernel_even_before_a_relu(session, per_tensor, per_
     }
     assert quantized["conv1"] == [per_axis] and quantized["conv2"] == [per_axis]
     assert set(quantized) == {"conv1", "conv2", "dense", "classifier"}
+
+
+@pytest.mark.parametrize("per_tensor", [False, True])
+def test_qat_quantizes_depthwise_kernels_per_output_channel(per_tensor):
+    """TF-MOT's per-axis quantizer would take a depthwise kernel's multiplier axis (one range);
+    per channel, each of the channels x multiplier outputs gets its own, as in the .tflite."""
+    import keras
+
+    from workbench.compress import bridge
+    from workbench.compress.qat_scheme import KernelsQuantized
+    from workbench.compress.tfmot import tf_keras, tfmot
+
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(inputs)
+    x = keras.layers.ReLU()(x)
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    layer = model.get_layer("dw")
+    kernel = np.random.default_rng(0).normal(size=layer.kernel.shape).astype(np.float32)
+    kernel[..., 1, :] *= 100.0  # one channel far wider than the others
+    layer.set_weights([kernel, np.zeros(6, np.float32)])
+    quantize = tfmot().quantization.keras
+    scheme = quantize.default_8bit.Default8BitQuantizeScheme(disable_per_axis=per_tensor)
+    aware = quantize.quantize_apply(
+        quantize.quantize_annotate_model(bridge.clone(model, tf_keras())),
+        KernelsQuantized(scheme),
+    )
+    aware(np.zeros((1, 6, 6, 3), np.float32), training=True)  # weight ranges take the kernel's
+    wrapper = next(w for w in aware.layers if bridge.inner(w).name == "dw")
+    high = next(v for v in wrapper.weights if v.name.endswith("depthwise_kernel_max:0")).numpy()
+    widths = np.abs(kernel).max(axis=(0, 1)).reshape(-1)  # output channel c * 2 + m
+    expected = widths.max() if per_tensor else widths
+    np.testing.assert_allclose(np.broadcast_to(high, np.shape(expected)), expected, rtol=1e-5)
