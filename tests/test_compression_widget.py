@@ -53,3 +53,19 @@ def test_training_draws_the_curve_and_cancel_keeps_the_session(panel):
     assert panel.wait(TIMEOUT)
     assert panel.worker.status.state is TaskState.CANCELLED
     assert panel.board.value == before
+
+
+def test_compressed_rows_stand_on_the_comparison_board(panel):
+    from workbench.widgets.board import BoardView
+
+    board = BoardView(panel.state)
+    panel.technique.value = "equalize"
+    panel.train.click()
+    assert panel.wait(TIMEOUT)
+    labels = [row.label for row in panel.state.board_rows()]
+    assert "equalize + bias correction + int8 · per-channel" in labels
+    assert "equalize + bias correction + float32" in labels
+    assert 'data-label="equalize + bias correction + int8 · per-channel"' in board.table.value
+    assert len({row.key for row in panel.state.board_rows()}) == len(labels)
+    board.unpin.click()
+    assert panel.state.board_rows() == []

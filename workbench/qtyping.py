@@ -376,6 +376,11 @@ class VariantResult:
     def label(self) -> str:
         return self.config.label
 
+    @property
+    def key(self) -> str:
+        """What tells this row from the others on a board (the config's key)."""
+        return self.config.key
+
     def missing(self, measurement: str) -> Unavailable | None:
         """Why `measurement` ("evaluation", "latency", "layer errors") is unavailable, or None."""
         return next((u for u in self.unavailable if u.measurement == measurement), None)
@@ -386,7 +391,7 @@ class VariantResult:
         finite_snr = math.isfinite(self.snr_db)
         return {
             "label": self.label,
-            "key": self.config.key,
+            "key": self.key,
             **self.config.to_dict(),
             "size_bytes": self.size_bytes,
             "size_ratio": self.size_ratio,

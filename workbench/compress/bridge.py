@@ -17,6 +17,7 @@ import numpy as np
 
 from workbench.errors import UnsupportedError
 from workbench.folding import quantizable_kernels
+from workbench.models.loading import keras_reason
 
 _BASE_KEYS = {"name", "trainable", "dtype"}
 
@@ -56,10 +57,9 @@ def _built(layer: Any, build: Any) -> Any:
     try:
         return build()
     except (ValueError, TypeError) as error:
-        reason = " ".join(str(error).split())[:160] or type(error).__name__
         raise UnsupportedError(
             f"layer {layer.name!r}: {type(layer).__name__} cannot be rebuilt for compression "
-            f"({reason}); replace it with built-in Keras layers"
+            f"({keras_reason(error)}); replace it with built-in Keras layers"
         ) from None
 
 

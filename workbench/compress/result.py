@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from workbench.compress.config import CompressConfig
 from workbench.compress.equalize import EqualizedPair
 from workbench.compress.readback import KernelFacts, gzip_size, kernel_facts
-from workbench.qtyping import QuantConfig
+from workbench.qtyping import QuantConfig, VariantResult
+
+
+@dataclass(frozen=True)
+class CompressedResult(VariantResult):
+    """A variant of a compressed model, labelled and keyed apart from the original's variant of
+    the same `QuantConfig` (so both can stand on one board)."""
+
+    technique: str = ""  # the compression's label, e.g. ``prune 50 %``
+    technique_key: str = ""  # the compression's `CompressConfig.key`
+
+    @property
+    def label(self) -> str:
+        return f"{self.technique} + {self.config.label}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.technique_key}:{self.config.key}"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -32,6 +49,13 @@ class Compression:
     def label(self, quant: QuantConfig) -> str:
         """The board label of one variant, e.g. ``prune 50 % + int8 · per-channel``."""
         return f"{self.config.label} + {quant.label}"
+
+    def evaluate(self, quant: QuantConfig) -> CompressedResult:
+        """The compressed model's variant measured (cached by its session), labelled as such."""
+        result = self.session.evaluate(quant)
+        values = {f.name: getattr(result, f.name) for f in fields(result)}
+        config = self.config
+        return CompressedResult(**values, technique=config.label, technique_key=config.key)
 
     def kernel_facts(self, quant: QuantConfig) -> list[KernelFacts]:
         """Zeros and distinct values per kernel of the variant's `.tflite` (computed once)."""

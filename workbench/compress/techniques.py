@@ -22,6 +22,7 @@ from workbench.compress.tfmot import tf_keras, tfmot
 from workbench.datasets import Dataset
 from workbench.errors import DataError, UnsupportedError
 from workbench.folding import flat_layers, kernel_kind
+from workbench.models.loading import keras_reason
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,8 @@ def _wrapped(what: str, wrap: Callable[[], Any]) -> Any:
     try:
         return wrap()
     except (ValueError, TypeError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnsupportedError(
-            f"{what}: TF Model Optimization cannot wrap this model ({reason[:200]}); "
+            f"{what}: TF Model Optimization cannot wrap this model ({keras_reason(error)}); "
             "use Conv2D / DepthwiseConv2D / Dense models built from Keras layers"
         ) from None
 
@@ -192,49 +192,42 @@ def _start(run: Run) -> Any:
     return bridge.clone(run.model, tf_keras(), fold=True)
 
 
-@register(Technique.QAT)
-def quantization_aware(run: Run) -> Compressed:
-    default = tfmot().quantization.keras.default_8bit.Default8BitQuantizeScheme
-    per_tensor = run.config.weights is WeightGranularity.PER_TENSOR
-    scheme = default(disable_per_axis=per_tensor)
-    return Compressed(_back(run, _qat(run, _start(run), scheme)))
+@register(
+    Technique.QAT,
+    Technique.PRUNE,
+    Technique.CLUSTER,
+    Technique.PRUNE_QAT,
+    Technique.CLUSTER_QAT,
+    Technique.PRUNE_CLUSTER_QAT,
+)
+def tf_model_optimization(run: Run) -> Compressed:
+    """Pruning, clustering and quantization-aware training, those the technique names, in that
+    order; each later step preserves what the earlier made (TF-MOT's collaborative optimization)."""
+    technique = run.config.technique
+    model, pruned, clustered = _start(run), (), ()
+    if technique.prunes:
+        model, pruned = _prune(run, model)
+    if technique.clusters:
+        model, clustered = _cluster(run, model, preserve_sparsity=technique.prunes)
+    if technique.quantization_aware:
+        model = _qat(run, model, _scheme(run.config))
+    return Compressed(_back(run, model), pruned=pruned, clustered=clustered)
 
 
-@register(Technique.PRUNE)
-def prune(run: Run) -> Compressed:
-    pruned, names = _prune(run, _start(run))
-    return Compressed(_back(run, pruned), pruned=names)
-
-
-@register(Technique.CLUSTER)
-def cluster(run: Run) -> Compressed:
-    clustered, names = _cluster(run, _start(run))
-    return Compressed(_back(run, clustered), clustered=names)
-
-
-@register(Technique.PRUNE_QAT)
-def prune_then_qat(run: Run) -> Compressed:
-    scheme = tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    pruned, names = _prune(run, _start(run))
-    return Compressed(_back(run, _qat(run, pruned, scheme)), pruned=names)
-
-
-@register(Technique.CLUSTER_QAT)
-def cluster_then_qat(run: Run) -> Compressed:
-    combine = tfmot().experimental.combine
-    scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=False)
-    clustered, names = _cluster(run, _start(run))
-    return Compressed(_back(run, _qat(run, clustered, scheme)), clustered=names)
-
-
-@register(Technique.PRUNE_CLUSTER_QAT)
-def prune_cluster_qat(run: Run) -> Compressed:
-    combine = tfmot().experimental.combine
-    scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
-    pruned, pruned_names = _prune(run, _start(run))
-    clustered, clustered_names = _cluster(run, pruned, preserve_sparsity=True)
-    trained = _qat(run, clustered, scheme)
-    return Compressed(_back(run, trained), pruned=pruned_names, clustered=clustered_names)
+def _scheme(config: CompressConfig) -> Any:
+    """The QAT scheme: cluster- or sparsity-preserving after those steps, else TF-MOT's default
+    8-bit scheme with per-axis or per-tensor weight quantizers."""
+    mot, technique = tfmot(), config.technique
+    if technique.clusters:
+        return mot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
+            preserve_sparsity=technique.prunes
+        )
+    if technique.prunes:
+        return mot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    per_tensor = config.weights is WeightGranularity.PER_TENSOR
+    return mot.quantization.keras.default_8bit.Default8BitQuantizeScheme(
+        disable_per_axis=per_tensor
+    )
 
 
 @register(Technique.EQUALIZE)

@@ -58,7 +58,7 @@ class BoardView(View):
         self.prepare = styled(w.Button(description=".tflite link", icon="download"), "wb-prepare")
         self.links = styled(w.HTML(), "wb-downloads")
         self.pin.on_click(lambda _: self._pin())
-        self.unpin.on_click(lambda _: setattr(self.state, "pinned", ()))
+        self.unpin.on_click(lambda _: self.state.clear_pins())
         self.prepare.on_click(lambda _: self._tflite_link())
         self.widget = styled(
             w.VBox(
@@ -78,7 +78,8 @@ class BoardView(View):
             "wb-board-view",
         )
         state.observe(
-            lambda _: self._show(), ["result", "baseline", "pinned", "results", "config", "status"]
+            lambda _: self._show(),
+            ["result", "baseline", "pinned", "compressed", "results", "config", "status"],
         )
         self._show()
 
@@ -93,6 +94,7 @@ class BoardView(View):
         current = config.key
         previous = result.config.key if result is not None and result.config != config else None
         pinned = [config.key for config in self.state.pinned]
+        pinned += [row.key for row in self.state.compressed]
         failed = None
         if status.state is TaskState.FAILED and status.label == config.label:
             failed = (config.label, status.message)
@@ -104,8 +106,8 @@ class BoardView(View):
             rows, current_key=current, pinned_keys=pinned, previous_key=previous, failed=failed
         )
         self.chart.show(figures.board_chart(rows, current))
-        self.variant.options = [(row.label, row.config.key) for row in rows]
-        keys = [row.config.key for row in rows]
+        self.variant.options = [(row.label, row.key) for row in rows]
+        keys = [row.key for row in rows]
         self.variant.value = current if current in keys else previous if previous in keys else None
         self.pin.disabled = previous is not None or result is None
         if rows:

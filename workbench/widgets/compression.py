@@ -3,10 +3,11 @@
 Train runs `Session.compressed` in the panel's own worker (the dashboard's conversions keep
 their worker): the curve follows the loss per batch and the validation accuracy per epoch,
 Cancel stops between batches and leaves the session as it was. A finished run measures the
-current quantization config (and float32) on the original and the compressed model and pins
-both rows to the panel's board ("prune 50 % + int8 · per-channel" next to "int8 ·
-per-channel"), draws per kernel the zeros and distinct values read back from the `.tflite`,
-and for equalization the per-channel ranges of each equalized layer before and after.
+current quantization config (and float32) on the original and the compressed model, pins the
+rows to the panel's board ("prune 50 % + int8 · per-channel" next to "int8 · per-channel",
+with gzip sizes) and the compressed model's rows to the comparison board, draws per kernel the
+zeros and distinct values read back from the `.tflite`, and for equalization the per-channel
+ranges of each equalized layer before and after.
 """
 
 from __future__ import annotations
@@ -200,15 +201,13 @@ class CompressionView(View):
         job.step(TaskState.EVALUATING, config.label)
         float32 = QuantConfig(route=quant.route, mode=Mode.FLOAT32)
         rows = [_board_row(quant.label, session.evaluate(quant), session.variant(quant).tflite)]
-        for shown in dict.fromkeys((float32, quant)):
-            result = compression.session.evaluate(shown)
+        results = [compression.evaluate(shown) for shown in dict.fromkeys((float32, quant))]
+        for result in results:
             rows.append(
-                _board_row(
-                    compression.label(shown), result, compression.session.variant(shown).tflite
-                )
+                _board_row(result.label, result, compression.session.variant(result.config).tflite)
             )
         facts = compression.kernel_facts(quant) if quant.mode is not Mode.FLOAT32 else []
-        job.deliver(lambda: self._show_result(compression, rows, facts, quant))
+        job.deliver(lambda: self._show_result(compression, rows, results, facts, quant))
 
     def _progress(self, job: Job, progress: TrainingProgress) -> None:
         self._points.append(progress)
@@ -219,9 +218,15 @@ class CompressionView(View):
             job.deliver(lambda: self.curve.show(training_curve(points)))
 
     def _show_result(
-        self, compression: Any, rows: list[list[str]], facts: list, quant: QuantConfig
+        self,
+        compression: Any,
+        rows: list[list[str]],
+        results: list[VariantResult],
+        facts: list,
+        quant: QuantConfig,
     ) -> None:
         self.compression = compression
+        self.state.pin_compressed(results)  # on the comparison board too
         self.rows = [row for row in self.rows if row not in rows] + rows
         self.board.value = html.table(BOARD_COLUMNS, self.rows, "wb-compress-table")
         self.kernels.show(kernel_chart(facts, f"Kernels of {compression.label(quant)}"))

@@ -181,7 +181,7 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
     ]
     fig = make_subplots(rows=1, cols=4, subplot_titles=[title for title, _ in columns])
     for index, row in enumerate(rows):
-        current = row.config.key == current_key
+        current = row.key == current_key
         name = f"{row.label} (current)" if current else row.label
         for col, (title, value) in enumerate(columns, start=1):
             y = value(row)
@@ -190,7 +190,7 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
                     x=[index],
                     y=[y],
                     name=name,
-                    legendgroup=row.config.key,
+                    legendgroup=row.key,
                     showlegend=col == 1,
                     marker_color=VARIANT_COLOURS[index % len(VARIANT_COLOURS)],
                     marker_line={"color": "#1f2933", "width": 2.5 if current else 0},
