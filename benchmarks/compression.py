@@ -44,7 +44,8 @@ RUNS: dict[str, CompressConfig] = {
     "cluster 16 at 1e-5": CompressConfig(
         technique="cluster", clusters=16, epochs=2, learning_rate=1e-5
     ),
-    "prune+qat": CompressConfig(technique="prune+qat", epochs=2, learning_rate=1e-4),
+    "prune 80 %": CompressConfig(technique="prune", sparsity=0.8, epochs=3, learning_rate=1e-4),
+    "prune+qat": CompressConfig(technique="prune+qat", epochs=3, learning_rate=1e-4),
     "cluster+qat": CompressConfig(technique="cluster+qat", epochs=2, learning_rate=1e-3),
     "prune+cluster+qat": CompressConfig(
         technique="prune+cluster+qat", epochs=2, learning_rate=1e-3

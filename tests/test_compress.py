@@ -42,6 +42,10 @@ def test_config_round_trips_and_keys_stably():
     assert CompressConfig(technique="qat", sparsity=0.9).key == CompressConfig("qat").key
     assert CompressConfig(technique="prune", sparsity=0.9).key != CompressConfig("prune").key
     assert config.replace(sparsity=0.5).sparsity == 0.5
+    # no learning rate given: the technique's (centroids need larger steps than weights)
+    assert CompressConfig("cluster") == CompressConfig("cluster", learning_rate=1e-3)
+    assert CompressConfig("qat").learning_rate == 1e-4
+    assert CompressConfig("equalize", learning_rate=1.0).learning_rate is None  # no training
 
 
 @pytest.mark.parametrize(
@@ -53,6 +57,7 @@ def test_config_round_trips_and_keys_stably():
         ({"technique": "shrink"}, "technique: 'shrink' is not one of qat, prune"),
         ({"technique": "distill", "width": 1.5}, "width: 1.5 is not in (0, 1]"),
         ({"epochs": 0}, "epochs: 0 is below 1"),
+        ({"learning_rate": 0}, "learning_rate: 0 is not positive"),
     ],
 )
 def test_bad_values_are_one_line_errors(changes, message):

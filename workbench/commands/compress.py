@@ -50,7 +50,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument(
+        "--learning-rate", type=float, help="Adam's (default: 1e-3 for clustering, else 1e-4)"
+    )
     parser.add_argument("--steps", type=int, help="batches per epoch (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0)
     add_data(parser, "labelled training data: dataset name, .npz or image folder")

@@ -20,7 +20,12 @@ import ipywidgets as w
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.compress.config import CompressConfig, Technique, WeightGranularity
+from workbench.compress.config import (
+    CompressConfig,
+    Technique,
+    WeightGranularity,
+    default_learning_rate,
+)
 from workbench.compress.readback import gzip_size
 from workbench.compress.training import TrainingProgress
 from workbench.qtyping import Mode, QuantConfig, VariantResult
@@ -134,7 +139,7 @@ class CompressionView(View):
         self.ranges = Plot(go.Figure(), "wb-equalization-chart")
         self.train.on_click(lambda _: self.start())
         self.cancel.on_click(lambda _: self.worker.cancel())
-        self.technique.observe(lambda _: self._show_controls(), "value")
+        self.technique.observe(lambda _: self._technique_changed(), "value")
         self.pair.observe(lambda _: self._show_pair(), "value")
         self.widget = styled(
             w.VBox(
@@ -248,6 +253,10 @@ class CompressionView(View):
         self.ranges.widget.layout.display = "" if pairs else "none"
         if pairs and self.pair.value is not None:
             self.ranges.show(equalization_chart(pairs[self.pair.value]))
+
+    def _technique_changed(self) -> None:
+        self.learning_rate.value = default_learning_rate(Technique(self.technique.value))
+        self._show_controls()
 
     def _show_controls(self) -> None:
         technique = Technique(self.technique.value)
