@@ -85,7 +85,7 @@ def large_data() -> Any:
 def single_large(data: Any, config: QuantConfig) -> tuple[float, dict[str, Any]]:
     from workbench.session import Session
 
-    session = Session("shapes_mobilenet", data)
+    session = Session("shapes_mobilenet", data, test_samples=None)  # all 10,000, as the shards
     session.variant(config)  # conversion excluded
     start = time.perf_counter()
     result = session.evaluate(config)
@@ -97,10 +97,11 @@ def sharded_large(client: Any, data: Any, config: QuantConfig) -> tuple[float, d
 
     from workbench.cluster import sweep
 
-    sweep(["shapes_mobilenet"], [config], data, client=client)  # converts on one worker
+    every = {"client": client, "test_samples": None}  # all 10,000, as the single process
+    sweep(["shapes_mobilenet"], [config], data, **every)  # converts on one worker
     start = time.perf_counter()
     with get_task_stream(client) as stream:
-        table = sweep(["shapes_mobilenet"], [config], data, client=client, shards=SHARDS)
+        table = sweep(["shapes_mobilenet"], [config], data, shards=SHARDS, **every)
     convert = sum(
         p["stop"] - p["start"]
         for t in stream.data
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             "sharded_s": round(sharded_s, 1),
             "speedup": round(single_s / sharded_s, 2),
             "task_stream_s": sharded_spent,
+            "samples_measured": [single_row["samples"], sharded_row["samples"]],
             "same_numbers": all(single_row[k] == sharded_row[k] for k in same),
             "snr_db": [single_row["snr_db"], sharded_row["snr_db"]],
         },

@@ -3,6 +3,7 @@ cap, culling and SIGTERM. Traffic goes to 127.0.0.1 only (a 0.0.0.0 bind is reac
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -135,3 +136,24 @@ def _ignore_errors(function, *args) -> None:
         function(*args)
     except OSError:
         pass  # the server stopped while the page was loading: what the test does
+
+
+def test_simultaneous_visitors_do_not_pass_the_kernel_cap():
+    """Two pages asking at once: the cap counts kernels still starting, so one is refused."""
+    from tornado.web import HTTPError
+
+    from workbench.app.kernels import CappedKernelManager
+
+    async def arrive_together():
+        manager = CappedKernelManager(max_kernels=1)
+        try:
+            return await asyncio.gather(
+                manager.start_kernel(), manager.start_kernel(), return_exceptions=True
+            )
+        finally:
+            await manager.shutdown_all(now=True)
+
+    outcomes = asyncio.run(arrive_together())
+    refused = [o for o in outcomes if isinstance(o, HTTPError)]
+    assert len(refused) == 1 and refused[0].status_code == 503, outcomes
+    assert sum(isinstance(o, str) for o in outcomes) == 1

@@ -222,13 +222,15 @@ def test_sharded_evaluation_equals_one_shard(scheduler):
     configs = [QuantConfig(mode="float32"),
                QuantConfig(mode="dynamic", granularity=Granularity.PER_TENSOR)]  # fmt: skip
     with Client(scheduler) as client:
-        tables = {n: sweep(["digits_cnn"], configs, client=client, shards=n) for n in (1, 2)}
-        whole = sweep(["digits_cnn"], configs, client=client)
+        capped = {"client": client, "test_samples": 300}  # of 400: the cap reaches the shards
+        tables = {n: sweep(["digits_cnn"], configs, shards=n, **capped) for n in (1, 2)}
+        whole = sweep(["digits_cnn"], configs, **capped)
     by_key = {n: {r["key"]: r for r in table.rows} for n, table in tables.items()}
     plain = {r["key"]: r for r in whole.rows}
     exact = ("size_bytes", "size_ratio", "accuracy", "accuracy_drop", "agreement", "tflite_sha256")
     for key, row in by_key[2].items():
         assert row["error"] is None and row["shards"] == 2 and by_key[1][key]["shards"] == 1
+        assert row["samples"] == plain[key]["samples"] == 300
         assert {k: row[k] for k in NUMBERS} == {k: by_key[1][key][k] for k in NUMBERS}
         assert {k: row[k] for k in exact} == {k: plain[key][k] for k in exact}
         assert row["cosine"] == pytest.approx(plain[key]["cosine"], rel=1e-12)

@@ -129,9 +129,7 @@ class Session:
             image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
             preprocessing=self.model.preprocessing,
         )
-        if test_samples is None or len(loaded.test) <= test_samples:
-            return loaded
-        return dataclasses.replace(loaded, test=loaded.test.head(test_samples))
+        return loaded.head_test(test_samples)
 
     def __repr__(self) -> str:
         data = self.data.name if self.data is not None else "no data"

@@ -20,9 +20,14 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
     max_kernels = Integer(0, config=True, help="Most kernels running at once; 0 means no limit.")
 
+    _starting = 0  # kernels asked for and not yet registered (visitors arriving together)
+
     async def start_kernel(self, *args: Any, **kwargs: Any) -> str:
-        if kwargs.get("kernel_id") is None and 0 < self.max_kernels <= len(self):
-            self.log.warning("Refused a new kernel: %d of %d running", len(self), self.max_kernels)
+        if kwargs.get("kernel_id") is not None:  # restarting one of ours: not a new kernel
+            return await super().start_kernel(*args, **kwargs)
+        running = len(self) + self._starting
+        if 0 < self.max_kernels <= running:
+            self.log.warning("Refused a new kernel: %d of %d running", running, self.max_kernels)
             raise HTTPError(
                 503,
                 reason=(
@@ -30,4 +35,8 @@ class CappedKernelManager(AsyncMappingKernelManager):
                     "try again in a few minutes"
                 ),
             )
-        return await super().start_kernel(*args, **kwargs)
+        self._starting += 1
+        try:
+            return await super().start_kernel(*args, **kwargs)
+        finally:
+            self._starting -= 1

@@ -97,11 +97,12 @@ def pack_model(spec: Any) -> ModelPackage:
     )
 
 
-def pack_data(spec: Any) -> DataPackage:
-    """A package of the dataset `load_dataset(spec)` gives, without its train split."""
+def pack_data(spec: Any, test_samples: int | None) -> DataPackage:
+    """A package of the dataset `load_dataset(spec)` gives, without its train split and with
+    its first `test_samples` test samples (None: all)."""
     from workbench.datasets import load_dataset
 
-    dataset = load_dataset(spec)
+    dataset = load_dataset(spec).head_test(test_samples)
     light = dataclasses.replace(dataset, train=dataset.train.head(0))
     return DataPackage(dataset.fingerprint, light)
 

@@ -23,6 +23,7 @@ from workbench.cluster.packages import DataPackage, ModelPackage, pack_data, pac
 from workbench.cluster.table import SweepTable, identity, row_key
 from workbench.errors import DataError, ModelFileError
 from workbench.qtyping import QuantConfig
+from workbench.session import TEST_SAMPLES
 
 Configs = Sequence[QuantConfig] | Callable[[Any], Sequence[QuantConfig]] | None
 
@@ -31,7 +32,9 @@ def _standard(session: Any) -> list[QuantConfig]:
     return session.standard_configs()
 
 
-def _packages(models: Sequence[Any], data: Any) -> list[tuple[ModelPackage, DataPackage]]:
+def _packages(
+    models: Sequence[Any], data: Any, test_samples: int | None
+) -> list[tuple[ModelPackage, DataPackage]]:
     from workbench.models import DEMO_MODELS
 
     if not models:
@@ -49,7 +52,7 @@ def _packages(models: Sequence[Any], data: Any) -> list[tuple[ModelPackage, Data
             )
         token = source if isinstance(source, str | Path) else id(source)
         if token not in datasets:
-            datasets[token] = pack_data(source)
+            datasets[token] = pack_data(source, test_samples)
         packed.append((model, datasets[token]))
     names = [model.name for model, _ in packed]
     return [
@@ -84,6 +87,7 @@ def sweep(
     memory_limit: str | None = None,
     lifetime: str | None = None,
     shards: int | None = None,
+    test_samples: int | None = TEST_SAMPLES,
     json_path: Path | None = None,
     csv_path: Path | None = None,
     save_dir: Path | None = None,
@@ -98,13 +102,14 @@ def sweep(
     a mapping of model name to dataset (a demo model without one uses its own). `client`: an
     existing `distributed.Client`; else one on `scheduler`, else an embedded LocalCluster of
     `workers` processes. `shards` (a count): score each variant's test set in that many pieces
-    across the workers, combined from exact sums. Rows go to `json_path` (JSON lines) and
+    across the workers, combined from exact sums. `test_samples`: measure the first this many
+    test samples, as `Session` does (None: all). Rows go to `json_path` (JSON lines) and
     `csv_path` as they arrive; `save_dir` receives the `.tflite` files. `progress` shows Dask's
     progress bar (in a notebook).
     """
     models = [models] if isinstance(models, str | Path) else list(models)
     table = SweepTable(json_path, csv_path, resume=resume)
-    packed = _packages(models, data)
+    packed = _packages(models, data, test_samples)
     say = report or (lambda text: None)
     if table.resumed:
         say(f"resuming: {table.resumed} finished rows kept")

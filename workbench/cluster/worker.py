@@ -58,7 +58,9 @@ def session(model: ModelPackage, data: DataPackage, test: tuple[int, int] | None
             test=Split(dataset.test.x[start:stop], labels),
         )
     key = (model.key, data.key, test)
-    return _cached(_sessions, key, lambda: Session(source, dataset), SESSIONS_PER_WORKER)
+    # the package holds the test samples to measure: no second cap here
+    made = lambda: Session(source, dataset, test_samples=None)  # noqa: E731
+    return _cached(_sessions, key, made, SESSIONS_PER_WORKER)
 
 
 def package(content: ModelPackage | DataPackage) -> ModelPackage | DataPackage:

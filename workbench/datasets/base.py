@@ -9,7 +9,7 @@ the converter's representative dataset and the LiteRT interpreter.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,12 @@ class Dataset:
             if split.y is not None:
                 digest.update(np.ascontiguousarray(split.y).tobytes())
         return digest.hexdigest()[:16]
+
+    def head_test(self, samples: int | None) -> Dataset:
+        """This dataset with only the first `samples` test samples (None: all of them)."""
+        if samples is None or len(self.test) <= samples:
+            return self
+        return replace(self, test=self.test.head(samples))
 
     def __repr__(self) -> str:
         sizes = (
