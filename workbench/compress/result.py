@@ -17,16 +17,19 @@ class CompressedResult(VariantResult):
     """A variant of a compressed model, labelled and keyed apart from the original's variant of
     the same `QuantConfig` (so both can stand on one board)."""
 
-    technique: str = ""  # the compression's label, e.g. ``prune 50 %``
-    technique_key: str = ""  # the compression's `CompressConfig.key`
+    compression: CompressConfig | None = None  # what made the model (always given; None only
+    # because the inherited fields before it have defaults)
 
     @property
     def label(self) -> str:
-        return f"{self.technique} + {self.config.label}"
+        return f"{self.compression.label} + {self.config.label}"
 
     @property
     def key(self) -> str:
-        return f"{self.technique_key}:{self.config.key}"
+        return f"{self.compression.key}:{self.config.key}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "compression": self.compression.to_dict()}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -54,8 +57,7 @@ class Compression:
         """The compressed model's variant measured (cached by its session), labelled as such."""
         result = self.session.evaluate(quant)
         values = {f.name: getattr(result, f.name) for f in fields(result)}
-        config = self.config
-        return CompressedResult(**values, technique=config.label, technique_key=config.key)
+        return CompressedResult(**values, compression=self.config)
 
     def kernel_facts(self, quant: QuantConfig) -> list[KernelFacts]:
         """Zeros and distinct values per kernel of the variant's `.tflite` (computed once)."""

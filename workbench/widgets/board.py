@@ -130,11 +130,14 @@ class BoardView(View):
 
     def _tflite_link(self) -> None:
         """A download link for the chosen variant (already converted, so a cache lookup)."""
-        session = self.state.session
-        row = self.state.results.get(self.variant.value)
+        session, key = self.state.session, self.variant.value
+        row = self.state.results.get(key)
+        compressed = next((row for row in self.state.compressed if row.key == key), None)
+        if compressed is not None and session is not None:  # its model's session, cached
+            row, session = compressed, session.compressed(compressed.compression).session
         if session is None or row is None:
             return
         data = session.variant(row.config).tflite
-        name = f"{session.model.name}-{row.config.key}.tflite"
+        name = f"{self.state.session.model.name}-{row.key.replace(':', '-')}.tflite"
         link = html.download_link(data, name, f"{name} ({len(data) / 1024:.0f} KB)", "model/tflite")
         self.links.value = self.links.value.split("<br>")[0] + "<br>" + link
