@@ -174,6 +174,11 @@ def test_bad_models_and_data_are_one_line_errors(session):
     for technique in ("qat", "prune", "cluster", "distill"):
         with pytest.raises(UnsupportedError, match=f"no Conv2D, .* layer to {technique};"):
             compress(kernel_free, CompressConfig(technique=technique, **FEW), "digits")
+    depthwise = keras.layers.DepthwiseConv2D(3, depth_multiplier=10)(inputs)
+    depthwise_only = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(depthwise))
+    for technique, verb in (("prune", "prune"), ("cluster+qat", "cluster")):
+        with pytest.raises(UnsupportedError, match=f"no Conv2D or Dense layer to {verb} \\("):
+            compress(depthwise_only, CompressConfig(technique=technique, **FEW), "digits")
     outputs = keras.layers.Dense(10)(keras.layers.Lambda(lambda t: t + 1)(inputs))
     with pytest.raises(UnsupportedError, match="layer 'lambda.*': Lambda cannot be rebuilt"):
         compress(keras.Model(inputs, outputs), CompressConfig(technique="prune", **FEW), "digits")

@@ -1,4 +1,4 @@
-"""The techniques, one function each in a registry keyed by `Technique`.
+"""The techniques, in a registry keyed by `Technique` (the six TF-MOT ones share one pipeline).
 
 Every technique takes a Keras 3 model and returns a new Keras 3 model (the original is never
 changed), so a compressed model is a model like any other. TF-MOT techniques run on a tf_keras
@@ -98,12 +98,12 @@ def _wrapped(what: str, wrap: Callable[[], Any]) -> Any:
         ) from None
 
 
-def _acting_on(run: Run, names: Any, what: str, kinds: str) -> None:
+def _acting_on(run: Run, names: Any, what: str, kinds: str, note: str = "") -> None:
     """A one-line error when `what` found no layer to act on (instead of training nothing)."""
     if not names:
         raise UnsupportedError(
-            f"model {run.model.name!r}: no {kinds} layer to {what}; compress a model with "
-            "kernel layers, or pick another technique"
+            f"model {run.model.name!r}: no {kinds} layer to {what}{note}; compress a model "
+            "with kernel layers, or pick another technique"
         )
 
 
@@ -136,7 +136,7 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
     names = tuple(
         bridge.inner(layer).name for layer in pruned.layers if getattr(layer, "prunable_weights", 0)
     )
-    _acting_on(run, names, "prune", "Conv2D or Dense (TF-MOT leaves depthwise kernels alone)")
+    _acting_on(run, names, "prune", "Conv2D or Dense", " (TF-MOT leaves depthwise kernels alone)")
     run.fit(pruned, tf_keras(), "pruning", callbacks=[mot.sparsity.keras.UpdatePruningStep()])
     return mot.sparsity.keras.strip_pruning(pruned), names
 
@@ -165,7 +165,7 @@ def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> tuple[Any
         )
 
     clustered = _wrapped("cluster", lambda: keras.models.clone_model(model, clone_function=wrap))
-    _acting_on(run, names, "cluster", "Conv2D or Dense (depthwise kernels are left alone)")
+    _acting_on(run, names, "cluster", "Conv2D or Dense", " (depthwise kernels are left alone)")
     run.fit(clustered, keras, "clustering")
     return mot.clustering.keras.strip_clustering(clustered), tuple(names)
 
