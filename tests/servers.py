@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -118,3 +118,22 @@ def stop(launcher: subprocess.Popen, processes: set[int]) -> None:
         if alive(pid):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def leaves_no_process(timeout: float = 30) -> Iterator[None]:
+    """Check that every child process started inside the block has ended after it (but
+    multiprocessing's resource tracker: one per process, it leaves when this process does)."""
+    import psutil
+
+    def started_here(process: psutil.Process) -> bool:
+        try:
+            return process.pid not in before and "resource_tracker" not in process.cmdline()[-1]
+        except (psutil.NoSuchProcess, IndexError):
+            return False
+
+    before = {process.pid for process in psutil.Process().children(recursive=True)}
+    yield
+    children = [p for p in psutil.Process().children(recursive=True) if started_here(p)]
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]

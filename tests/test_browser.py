@@ -1,15 +1,16 @@
 """The dashboard in a real browser: Voila serves notebooks/dashboard.ipynb, headless Chromium
 (Playwright) switches per-channel -> per-tensor and int8 -> float16 (before the per-layer error
-is done: the status must not stay on it) and reads the board, clicks a bar of the weight-range
-overview (a plotly FigureWidget) to select its layer, makes 50 quick seeded random toggles,
-uploads good and bad files, and checks the ARIA attributes; JupyterLab renders the quickstart
-at 1000 px without clipping a widget.
+is done: the status must not stay on it) and reads the board (a partial result on the first
+test samples replaced by the full one; accuracy and drop with their 95 % intervals), clicks a
+bar of the weight-range overview (a plotly FigureWidget) to select its layer, makes 50 quick
+seeded random toggles, uploads good and bad files, and checks the ARIA attributes; JupyterLab
+renders the quickstart at 1000 px without clipping a widget.
 
-Waits are on selectors only. Toggle-to-numbers times, each from an idle dashboard (the status
-line's data-idle: no request, detail or warm-up work running), are measured and printed (run
-with -s), never asserted. WORKBENCH_BROWSER_MODEL picks the model (default digits_cnn, for speed).
-Screenshots go to a temporary folder; `WORKBENCH_BROWSER_MODEL=shapes_mobilenet
-WORKBENCH_SCREENSHOTS=docs` regenerates the README's.
+Waits are on selectors only. Toggle-to-numbers times (first numbers and full result), each
+from an idle dashboard (the status line's data-idle: no request, detail or warm-up work
+running), are measured and printed (run with -s), never asserted. WORKBENCH_BROWSER_MODEL picks
+the model (default digits_cnn, for speed). Screenshots go to a temporary folder;
+`WORKBENCH_BROWSER_MODEL=shapes_mobilenet WORKBENCH_SCREENSHOTS=docs` regenerates the README's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import socket
@@ -140,10 +142,11 @@ def _row(page, role: str = "current") -> dict:
     )
 
 
-def _toggle(page, group: str, text: str, label: str) -> float:
+def _toggle(page, group: str, text: str, label: str) -> tuple[float, float]:
     """Once nothing runs in the background, click a toggle button; wait until the board's
-    current row is `label` with numbers and the status is done; return the seconds from
-    click to that (measured in the page)."""
+    current row is `label` with its full result (not the partial one on the first samples);
+    return the seconds from click to the first numbers and to the full ones (measured in the
+    page)."""
     page.wait_for_selector('.wb-status-line[data-idle="1"]')
     page.evaluate("window.__wbClick = performance.now()")
     page.locator(f".{group} button", has_text=text).first.click()
@@ -153,15 +156,19 @@ def _toggle(page, group: str, text: str, label: str) -> float:
             const status = document.querySelector('.wb-status-line');
             if (!row || row.dataset.label !== label || !status) return false;
             if (status.dataset.pending !== '0') return false;
+            window.__wbFirst = window.__wbFirst || performance.now();
+            if (row.dataset.partial !== '0') return false;
             window.__wbDone = window.__wbDone || performance.now();
             return true;
         }""",
         arg=label,
         polling="raf",
     )
-    seconds = page.evaluate("(window.__wbDone - window.__wbClick) / 1000")
-    page.evaluate("window.__wbDone = undefined")
-    return seconds
+    seconds = page.evaluate(
+        "[window.__wbFirst - window.__wbClick, window.__wbDone - window.__wbClick]"
+    )
+    page.evaluate("window.__wbDone = window.__wbFirst = undefined")
+    return seconds[0] / 1000, seconds[1] / 1000
 
 
 def _number(text: str) -> float:
@@ -169,7 +176,7 @@ def _number(text: str) -> float:
 
 
 def test_dashboard_switches_variants_and_board_follows(page):
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, float] | float] = {}
     start = time.monotonic()
     page.wait_for_selector(f'{CURRENT}[data-label="int8 · per-channel"]')
     page.wait_for_selector('.wb-board tr[data-role="baseline"][data-label="float32"]')
@@ -210,7 +217,46 @@ def test_dashboard_switches_variants_and_board_follows(page):
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.locator(".wb-board-view").screenshot(path=str(DOCS / "board.png"))
     page.locator(".wb-layer-errors").screenshot(path=str(DOCS / "layer-errors.png"))
-    print("\nbrowser timings (s):", json.dumps(timings, indent=1), file=sys.stderr)
+    print(
+        "\nbrowser timings (s; toggles: first numbers, full result):",
+        json.dumps(timings, indent=1),
+        file=sys.stderr,
+    )
+
+
+def _watch_current_rows(page) -> None:
+    """Record every current board row the page draws (label, data-partial, samples cell)."""
+    page.evaluate(
+        """() => {
+            window.__wbRows = [];
+            const board = document.querySelector('.wb-board');
+            new MutationObserver(records => {
+                for (const record of records) for (const node of record.addedNodes) {
+                    if (!node.querySelectorAll) continue;
+                    for (const row of node.querySelectorAll('tr[data-role="current"]'))
+                        window.__wbRows.push([row.dataset.label, row.dataset.partial,
+                            row.querySelector('td[data-col="samples"]').textContent]);
+                }
+            }).observe(board, {childList: true, subtree: true});
+        }"""
+    )
+
+
+def test_a_partial_result_is_replaced_by_the_full_one(page):
+    _watch_current_rows(page)
+    page.wait_for_selector('.wb-status-line[data-idle="1"]')
+    page.locator(".wb-mode button", has_text="dynamic").first.click()  # not measured yet
+    label = _expected_label(page)
+    _wait_settled(page, label)
+    final = _row(page)
+    assert page.eval_on_selector(CURRENT, "row => row.dataset.partial") == "0"
+    drawn = [row for row in page.evaluate("window.__wbRows") if row[0] == label]
+    partial = [samples for _, flag, samples in drawn if flag == "1"]
+    assert partial and partial[0].startswith("32 of "), drawn
+    assert drawn[-1] == [label, "0", final["cells"]["samples"]], drawn
+    assert int(final["cells"]["samples"]) > 32
+    for column in ("accuracy", "drop"):  # value [low, high]
+        assert re.fullmatch(r"[+-]?[\d.]+ \[[+-]?[\d.]+, [+-]?[\d.]+\].*", final["cells"][column])
 
 
 def test_clicking_an_overview_bar_selects_its_layer(page):

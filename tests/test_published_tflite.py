@@ -115,14 +115,3 @@ def test_regression_head_reports_agreement_not_accuracy(files):
         assert result.agreement is None
     (value,) = int8.outputs
     assert value.shape == (1,) and not value.classes and value.snr_db > 10
-
-
-def test_two_input_keras_model_is_a_clean_error():
-    import keras
-
-    from workbench.errors import UnsupportedError
-
-    a, b = keras.Input((4,)), keras.Input((4,))
-    model = keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
-    with pytest.raises(UnsupportedError, match="2 inputs"):
-        Session(model, (RNG.random((20, 4), dtype=np.float32), RNG.integers(0, 3, 20)))

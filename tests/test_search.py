@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from servers import leaves_no_process
 
 from workbench.cli import main
 from workbench.errors import DataError, UnsupportedError
@@ -203,6 +204,29 @@ def test_cli_search_prints_each_trial_and_writes_files(tmp_path, capsys):
         "size_bytes"
     ]
     assert not list(saved.glob(".*"))  # no temporary file left
+
+
+def test_trials_on_a_dask_cluster_choose_the_same_variant(tmp_path, capsys):
+    """`--workers 1`: a spawned worker process converts and validates every candidate (here
+    also the int8 per-layer error the repair step ranks by); the same trials, choice, test
+    report, recipe and file as the local search; nothing left running afterwards."""
+    out, saved = tmp_path / "search.json", tmp_path / "chosen"
+    argv = ["search", "digits_cnn", "--max-drop", "0", "--budget", "6", "--workers", "1",
+            "--json", str(out), "--save-dir", str(saved)]  # fmt: skip
+    with leaves_no_process():
+        assert main(argv) == 0
+    assert "Dask dashboard: http://127.0.0.1:" in capsys.readouterr().out
+    # a fresh session: cached validations do not count against the budget, which binds here
+    search = Session("digits_cnn").search(SearchConfig(max_drop=0.0, budget=6))
+    remote, local = json.loads(out.read_text()), search.to_dict()
+    same = ("key", "step", "size_bytes", "accuracy", "drop", "within", "error")
+    assert [{k: t[k] for k in same} for t in remote["trials"]] == [
+        {k: t[k] for k in same} for t in local["trials"]
+    ]
+    assert any(t["step"] == "repair" for t in remote["trials"])
+    for field in ("chosen", "front", "test", "recipe", "float_accuracy", "status"):
+        assert remote[field] == local[field], field
+    assert (saved / "chosen.tflite").read_bytes() == search.tflite
 
 
 def test_search_on_mobilenet_v2_with_generated_data():

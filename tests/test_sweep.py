@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import leaves_no_process
 
 from workbench.cli import main
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route
@@ -106,12 +107,12 @@ def serial(models):
         for mode, granularity in [("float32", "per-channel"), ("int8", "per-channel"),
                                   ("int8", "per-tensor")]:  # fmt: skip
             config = QuantConfig(mode=mode, granularity=granularity, calibration_samples=100)
-            try:
+            try:  # a refused conversion is a result, but a row needs the variant's bytes
                 result = session.evaluate(config).to_dict()
+                sha = hashlib.sha256(session.variant(config).tflite).hexdigest()
             except Exception as error:  # noqa: BLE001 - the sweep must carry the same failure
                 found[(session.model.name, config.key)] = ("error", str(error))
                 continue
-            sha = hashlib.sha256(session.variant(config).tflite).hexdigest()
             found[(session.model.name, config.key)] = (sha, {k: result[k] for k in NUMBERS})
     return found
 
@@ -239,23 +240,30 @@ def test_sharded_evaluation_equals_one_shard(scheduler):
 
 
 def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
+    """For `sweep`, and for `search` on a cluster: one line, exit 2, nothing left running."""
     listing = tmp_path / "models.txt"
     listing.write_text("# zoo\ndigits_cnn\nmissing.keras\n")
     port, closed = _free_port(), _free_port()
+    sweep, search = ["sweep", "digits_cnn", "--modes", "float32"], ["search", "digits_cnn"]
+    unreachable = ["--scheduler", f"tcp://127.0.0.1:{closed}"]
     cases = [
-        (["--models-file", str(listing)], f"{listing}:3: missing.keras"),
-        (["digits_cnn", "--scheduler", f"tcp://127.0.0.1:{closed}"], "no Dask scheduler answers"),
-        (["digits_cnn", "--workers", "0"], "--workers: 0"),
+        (["sweep", "--models-file", str(listing)], f"{listing}:3: missing.keras"),
+        ([*sweep, *unreachable], "no Dask scheduler answers"),
+        ([*search, *unreachable], "no Dask scheduler answers"),
+        ([*sweep, "--workers", "0"], "--workers: 0"),
+        ([*search, "--workers", "0"], "--workers: 0"),
     ]
     empty = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
     try:
-        cases.append((["digits_cnn", "--scheduler", f"tcp://127.0.0.1:{port}"], "has no workers"))
-        for index, (args, message) in enumerate(cases):
-            if index == 3:
-                from distributed import Client
+        for command in (sweep, search):
+            cases.append(([*command, "--scheduler", f"tcp://127.0.0.1:{port}"], "has no workers"))
+        from distributed import Client
 
+        for index, (argv, message) in enumerate(cases):
+            if index == 5:
                 Client(f"tcp://127.0.0.1:{port}", timeout=60).close()  # scheduler is up
-            assert main(["sweep", *args, "--modes", "float32"]) == 2
+            with leaves_no_process():
+                assert main(argv) == 2
             error = capsys.readouterr().err.strip()
             assert error.startswith("error: ") and message in error and "\n" not in error
     finally:
@@ -294,13 +302,17 @@ def test_embedded_cluster_stops_its_processes(tmp_path):
     assert "float32" in out.read_text()
 
 
-def test_a_model_whose_variants_cannot_be_chosen_gets_an_error_row(scheduler, models):
-    """The standard set needs an int8 conversion to pick the layer kept float; the converter
-    refuses a .tflite, so that model's row says why, and the sweep still ends normally."""
+def test_a_model_the_converter_refuses_gets_a_row_per_refused_variant(scheduler, models):
+    """The converter refuses to re-convert a .tflite: its float32 row is measured, each
+    refused variant's row says why (no layer could be ranked, so none is kept float), and the
+    sweep still ends normally."""
     from distributed import Client
 
     from workbench import sweep
 
     with Client(scheduler) as client:
-        (row,) = sweep(models[1:], None, "digits", client=client).rows
-    assert row["error"].startswith("choosing its variants: ") and "litert" in row["error"]
+        rows = sweep(models[1:], None, "digits", client=client).rows
+    assert [row["error"] for row in rows if row["mode"] == "float32"] == [None]
+    refused = [row for row in rows if row["mode"] != "float32"]
+    assert refused and all("litert" in row["error"] for row in refused)
+    assert not any(row["keep_float"] for row in rows)

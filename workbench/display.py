@@ -48,11 +48,13 @@ def html_table(
     )
 
 
-def _interval(estimate: Estimate | None, sign: bool = False) -> str:
+def interval_text(estimate: Estimate | None, sign: bool = False, digits: int = 2) -> str:
+    """A value with its 95 % interval, e.g. ``+0.30 [-0.22, 0.82]`` (`sign`: the value signed;
+    "-" when there is none)."""
     if estimate is None:
         return "-"
-    form = "+.2f" if sign else ".2f"
-    return f"{estimate.value:{form}} [{estimate.low:{form}}, {estimate.high:{form}}]"
+    value = f"{estimate.value:{'+' if sign else ''}.{digits}f}"
+    return f"{value} [{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
 
 
 def _snr(value: float) -> str:
@@ -68,10 +70,10 @@ class Comparison(list[VariantResult]):
         rows = [
             (
                 r.label,
-                f"{r.size_bytes / 1024:.1f} KB",
-                f"{r.size_ratio:.2f}",
-                _interval(r.accuracy_estimate),
-                _interval(r.drop_estimate, sign=True),
+                "unavailable" if r.missing("conversion") else f"{r.size_bytes / 1024:.1f} KB",
+                "unavailable" if r.missing("conversion") else f"{r.size_ratio:.2f}",
+                interval_text(r.accuracy_estimate),
+                interval_text(r.drop_estimate, sign=True),
                 "-" if r.agreement is None else f"{100 * r.agreement:.1f} %",
                 _snr(r.snr_db),
                 "unavailable"

@@ -305,8 +305,9 @@ class LayerError:
 class Unavailable:
     """A measurement the runtime refused, kept as a value: what it was and the runtime's reason.
 
-    `measurement` is "evaluation", "latency", "layer errors" or "layer <name>"; `reason` is the
-    runtime's own explanation in one line.
+    `measurement` is "conversion" (the converter or quantizer refused the variant: nothing else
+    was measured), "evaluation", "latency", "layer errors" or "layer <name>"; `reason` is the
+    runtime's (or the converter's) explanation in one line.
     """
 
     measurement: str
@@ -355,7 +356,7 @@ class VariantResult:
 
     config: QuantConfig
     size_bytes: int
-    size_ratio: float  # size / float32 size
+    size_ratio: float  # size / float32 size (NaN when the conversion was refused)
     accuracy: float | None  # None for unlabelled data
     accuracy_drop: float | None  # float Keras accuracy minus this, in points (percent)
     agreement: float | None  # top-1 agreement with float, 0..1; None when not class scores
@@ -370,7 +371,7 @@ class VariantResult:
     drop_estimate: Estimate | None = None  # points, paired with the float model
     samples: int = 0  # test samples measured
     outputs: tuple[OutputAgreement, ...] = ()  # every output, in the file's order
-    unavailable: tuple[Unavailable, ...] = ()  # what the runtime refused (numbers left NaN)
+    unavailable: tuple[Unavailable, ...] = ()  # what was refused (numbers left NaN)
 
     @property
     def label(self) -> str:
@@ -382,8 +383,11 @@ class VariantResult:
         return self.config.key
 
     def missing(self, measurement: str) -> Unavailable | None:
-        """Why `measurement` ("evaluation", "latency", "layer errors") is unavailable, or None."""
-        return next((u for u in self.unavailable if u.measurement == measurement), None)
+        """Why `measurement` ("conversion", "evaluation", "latency", "layer errors") is
+        unavailable, or None; a refused conversion leaves every measurement unavailable (its
+        refusal is the reason)."""
+        found = (u for u in self.unavailable if u.measurement in (measurement, "conversion"))
+        return next(found, None)
 
     def to_dict(self) -> dict[str, Any]:
         """A strict-JSON record (`json.dumps(..., allow_nan=False)` works): an infinite SNR is
@@ -394,7 +398,7 @@ class VariantResult:
             "key": self.key,
             **self.config.to_dict(),
             "size_bytes": self.size_bytes,
-            "size_ratio": self.size_ratio,
+            "size_ratio": _finite_or_none(self.size_ratio),
             "accuracy": self.accuracy,
             "accuracy_drop": self.accuracy_drop,
             "agreement": self.agreement,
@@ -415,6 +419,44 @@ class VariantResult:
             "outputs": [output.to_dict() for output in self.outputs],
             "unavailable": {u.measurement: u.reason for u in self.unavailable},
         }
+
+    @classmethod
+    def measured(
+        cls,
+        config: QuantConfig,
+        *,
+        size_bytes: int,
+        float_size: int,
+        scores: Any,
+        latency: Any,
+        convert_s: float,
+        accuracy: Estimate | None = None,
+        drop: Estimate | None = None,
+        unavailable: tuple[Unavailable, ...] = (),
+    ) -> VariantResult:
+        """The result of a variant of `size_bytes` (the float file: `float_size`) from its
+        measurements: `scores` an `engine.evaluation.Evaluation` (one process, or combined from
+        shards' sums), `latency` an `engine.evaluation.Latency`, the accuracy and paired drop
+        estimates (None unlabelled) and what the runtime refused."""
+        return cls(
+            config=config,
+            size_bytes=size_bytes,
+            size_ratio=size_bytes / float_size,
+            accuracy=scores.accuracy,
+            accuracy_drop=None if drop is None else drop.value,
+            agreement=scores.agreement,
+            snr_db=scores.snr_db,
+            cosine=scores.cosine,
+            latency_ms=latency.median_ms,
+            latency_spread_ms=latency.spread_ms,
+            threads=latency.threads,
+            convert_s=convert_s,
+            outputs=scores.outputs,
+            unavailable=unavailable,
+            accuracy_estimate=accuracy,
+            drop_estimate=drop,
+            samples=scores.samples,
+        )
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> VariantResult:
@@ -448,14 +490,14 @@ class VariantResult:
 
 _RESULT_NUMBERS = (
     "size_bytes",
-    "size_ratio",
     "accuracy",
     "accuracy_drop",
     "agreement",
     "threads",
     "convert_s",
 )
-_REFUSABLE_NUMBERS = ("cosine", "latency_ms", "latency_spread_ms")  # NaN (null) when refused
+# NaN (null in JSON) when refused
+_REFUSABLE_NUMBERS = ("size_ratio", "cosine", "latency_ms", "latency_spread_ms")
 # Keys of a result record that are not configuration fields (QuantConfig.from_dict skips them).
 RESULT_KEYS = frozenset(
     {

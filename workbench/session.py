@@ -12,12 +12,14 @@ work done, so tests (and curious users) can see cache hits.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,13 @@ import numpy as np
 from workbench.display import Comparison
 from workbench.engine.calibration import Calibration
 from workbench.engine.quiet import quiet_start, silenced
-from workbench.errors import DataError, RuntimeRefusal, UnsupportedError, WorkbenchError
+from workbench.errors import (
+    ConversionError,
+    DataError,
+    RuntimeRefusal,
+    UnsupportedError,
+    WorkbenchError,
+)
 from workbench.inspection.report import Inspection
 from workbench.once import OnceCache
 from workbench.qtyping import (
@@ -42,6 +50,8 @@ TEST_SAMPLES = 1000  # test samples a variant is measured on by default (Session
 FIRST_SAMPLES = 32  # the first partial result of `evaluate_progressively`
 LAYER_ERROR_SAMPLES = 64  # test inputs fed through both interpreters for per-layer error
 COMPARE_THREADS = 2  # variants converted and evaluated at once by `compare`
+# what the converter or quantizer raises when it refuses a variant: a result, not a failure
+CONVERSION_REFUSALS = (ConversionError, UnsupportedError)
 
 
 @dataclass(frozen=True, repr=False)
@@ -96,19 +106,16 @@ class Session:
             data = DEMO_MODELS[spec]
         with silenced():  # loading TensorFlow prints start-up chatter from C++
             self.model = load_model(spec, weights=weights)
-            self.data = None if data is None else self._load_data(data, test_samples)
-        if self.data is not None:
+            self._all_data = None if data is None else self._load_data(data)
+        self.data = None if self._all_data is None else self._all_data.head_test(test_samples)
+        if self.data is not None and self.model.input_count == 1:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
-            if self.model.input_count != 1:
-                raise UnsupportedError(
-                    f"model {self.model.name!r}: {self.model.input_count} inputs; the workbench "
-                    "measures models with one input on a dataset (inspect works on any model)"
-                )
         self.calibration = Calibration(
             None if self.data is None else self.data.calibration.x,
             "none" if self.data is None else self.data.fingerprint,
         )
         self._variants: OnceCache[Variant] = OnceCache()
+        self._refusals: OnceCache[WorkbenchError] = OnceCache()  # conversions refused, kept
         self._results: OnceCache[VariantResult] = OnceCache()  # without per-layer error
         self._detailed: OnceCache[VariantResult] = OnceCache()  # with per-layer error
         self._records: OnceCache[dict[str, Any]] = OnceCache()
@@ -119,17 +126,65 @@ class Session:
         self._callbacks: list[Callable[[VariantResult], None]] = []
         self._stage_callbacks: list[Callable[[QuantConfig, str], None]] = []
 
-    def _load_data(self, data: Any, test_samples: int | None) -> Any:
+    def _load_data(self, data: Any) -> Any:
         from workbench.datasets import load_dataset
 
+        if self.model.input_count > 1:
+            return self._load_inputs(data)
         shape = self.model.input_shape
         known = len(shape) == 4 and None not in shape[1:3]
-        loaded = load_dataset(
+        return load_dataset(
             data,
             image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
             preprocessing=self.model.preprocessing,
         )
-        return loaded.head_test(test_samples)
+
+    def _load_inputs(self, data: Any) -> Any:
+        """Data for a model with several inputs: ``(xs, y)`` or ``xs``, with `xs` one
+        array per input (a list in the model's input order, or a dict by input name), or an
+        `.npz` file holding one array per input name (and `y`)."""
+        from workbench.datasets.multi import from_input_arrays
+
+        keras_model, count = self.model.keras_model, self.model.input_count
+        if keras_model is not None:
+            names = [tensor.name for tensor in keras_model.inputs]
+            shapes = [tuple(tensor.shape) for tensor in keras_model.inputs]
+        else:  # a .tflite (or SavedModel): its float file's inputs, by signature name
+            from workbench.engine.evaluation import model_inputs
+
+            inputs = model_inputs(self.float_bytes)
+            names, shapes = [n for n, _ in inputs], [(None, *shape) for _, shape in inputs]
+        if isinstance(data, str | Path) and str(data).endswith(".npz"):
+            with np.load(data) as npz:  # one array per input name, and y
+                data = ({n: npz[n] for n in names if n in npz}, npz["y"] if "y" in npz else None)
+        labelled = isinstance(data, tuple) and len(data) == 2
+        xs, y = data if labelled and isinstance(data[0], list | tuple | dict) else (data, None)
+        if not isinstance(xs, list | tuple | dict):
+            raise DataError(
+                f"data: model {self.model.name!r} has {count} inputs ({', '.join(names)}); give "
+                "(xs, y) or xs, with xs one array per input: a list in that order or a dict by name"
+            )
+        return from_input_arrays(xs, y, names=names, shapes=shapes)
+
+    @property
+    def test_samples_available(self) -> int:
+        """How many samples the whole test split has (variants are measured on `data.test`,
+        at most `test_samples` of them)."""
+        return 0 if self._all_data is None else len(self._all_data.test)
+
+    def with_test_samples(self, test_samples: int | None) -> Session:
+        """The same model and data measured on the first `test_samples` test samples (None:
+        all): a new session that shares this one's model, calibration, converted variants and
+        what-got-quantized summaries, and measures everything that depends on the test split
+        afresh."""
+        self._require_data("choosing test samples")
+        twin = copy.copy(self)
+        twin.data = self._all_data.head_test(test_samples)
+        twin._results, twin._detailed, twin._records = OnceCache(), OnceCache(), OnceCache()
+        twin._derived, twin._outputs = OnceCache(), OnceCache()
+        twin._lock = threading.Lock()
+        twin._callbacks, twin._stage_callbacks = [], []
+        return twin
 
     def __repr__(self) -> str:
         data = self.data.name if self.data is not None else "no data"
@@ -228,7 +283,10 @@ class Session:
             # from files (LazyInputs) go in chunks
             with silenced():
                 parts = [x] if isinstance(x, np.ndarray) else batches(x)
-                scores = [keras_model.predict(part, batch_size=batch, verbose=0) for part in parts]
+                scores = [
+                    keras_model.predict(_keras_inputs(part), batch_size=batch, verbose=0)
+                    for part in parts
+                ]
             return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_outputs
 
@@ -258,7 +316,13 @@ class Session:
     # -- variants and results ---------------------------------------------------------------
 
     def variant(self, config: QuantConfig) -> Variant:
-        """The converted model for `config`, from the cache when it was made before."""
+        """The converted model for `config`, from the cache when it was made before. A
+        conversion the converter or quantizer refuses raises its one-line error, every time
+        without converting again (`evaluate` keeps it as an unavailable result instead)."""
+        key = self._key(config)
+        refused = self._refusals.peek(key)
+        if refused is not None:
+            raise type(refused)(str(refused))
         made: list[Variant] = []
 
         def build() -> Variant:
@@ -273,7 +337,12 @@ class Session:
                 made.append(Variant(config, tflite, time.perf_counter() - start))
             return made[0]
 
-        found = self._variants.get(self._key(config), build)
+        try:
+            found = self._variants.get(key, build)
+        except CONVERSION_REFUSALS as error:
+            refusal = error
+            self._refusals.get(key, lambda: refusal)
+            raise
         return found if made else dataclasses.replace(found, cached=True)
 
     def cached_result(self, config: QuantConfig) -> VariantResult | None:
@@ -342,19 +411,34 @@ class Session:
         to `on_result` callbacks). A cached result comes at once, alone. The partial results
         cost at most ``1 / (growth - 1)`` of a full evaluation on top of it."""
         cached = self._results.peek(self._key(config))
-        if cached is None:
+        if cached is None and self.converts(config):
             total = len(self._require_data("evaluating").test)
             count = first
             while count < total:
-                yield self._measure(config, samples=count)
+                partial = self._measure(config, samples=count)
+                yield partial
+                if partial.missing("evaluation"):  # refused by the runtime: no more tries
+                    break
                 count *= growth
         yield self.evaluate(config)
+
+    def converts(self, config: QuantConfig) -> bool:
+        """Whether `config` converts (converting it now if needed); False when the converter
+        or quantizer refuses it."""
+        try:
+            self.variant(config)
+        except CONVERSION_REFUSALS:
+            return False
+        return True
 
     def _measure(self, config: QuantConfig, samples: int | None = None) -> VariantResult:
         data = self._require_data("evaluating")
         from workbench.engine.evaluation import measure, refused_scores
 
-        variant = self.variant(config)
+        try:
+            variant = self.variant(config)
+        except CONVERSION_REFUSALS as error:
+            return _refused(config, error)
         self._stage(config, "evaluating")
         test, reference = data.test, self.reference()
         if samples is not None:  # a partial result: the first samples only
@@ -370,30 +454,29 @@ class Session:
         if scores.correct is not None and float_correct is not None:
             accuracy = proportion(int(scores.correct.sum()), scores.samples)
             drop = paired_difference(float_correct, scores.correct)
-        return VariantResult(
-            config=config,
+        return VariantResult.measured(
+            config,
             size_bytes=len(variant.tflite),
-            size_ratio=len(variant.tflite) / len(self.float_bytes),
-            accuracy=scores.accuracy,
-            accuracy_drop=None if drop is None else drop.value,
-            agreement=scores.agreement,
-            snr_db=scores.snr_db,
-            cosine=scores.cosine,
-            latency_ms=latency.median_ms,
-            latency_spread_ms=latency.spread_ms,
-            threads=latency.threads,
+            float_size=len(self.float_bytes),
+            scores=scores,
+            latency=latency,
             convert_s=variant.convert_s,
-            outputs=scores.outputs,
+            accuracy=accuracy,
+            drop=drop,
             unavailable=refused,
-            accuracy_estimate=accuracy,
-            drop_estimate=drop,
-            samples=scores.samples,
         )
 
     def _with_layer_errors(self, result: VariantResult) -> VariantResult:
         """`result` with per-layer error; what the runtime refuses is kept as `Unavailable`."""
         from workbench.engine.layer_error import measure_layer_errors
 
+        if result.missing("conversion"):
+            return dataclasses.replace(result, layer_errors=())
+        if self.model.input_count > 1:
+            count = self.model.input_count
+            refused = Unavailable("layer errors", f"measured for one model input, not {count}")
+            unavailable = (*result.unavailable, refused)
+            return dataclasses.replace(result, layer_errors=(), unavailable=unavailable)
         data = self._require_data("per-layer error")
         self._stage(result.config, "per-layer error")
         x = data.test.x[:LAYER_ERROR_SAMPLES]
@@ -493,10 +576,17 @@ class Session:
 
     def search(self, config: Any = None, **options: Any) -> Any:
         """The smallest (or fastest) variant within a drop of float accuracy, with the whole
-        Pareto front of what was tried: see `workbench.search.run_search` for `options`."""
+        Pareto front of what was tried: see `workbench.search.run_search` for `options`
+        (progress, cancel, and a Dask client, scheduler or workers to run trials on)."""
         from workbench.search import SearchConfig, run_search
 
         return run_search(self, config or SearchConfig(), **options)
+
+    def recipe(self, config: QuantConfig) -> list[dict[str, Any]]:
+        """The LiteRT Quantizer recipe (its JSON form) that makes `config` from the float file."""
+        from workbench.engine.routes import ROUTES
+
+        return ROUTES[Route.LITERT].recipe(self.model, config)
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -517,6 +607,10 @@ class Session:
             return Inspection(message=f"statistics unavailable: {error}")
         if self.data is None:
             message = "no data: activation ranges need calibration data"
+            return Inspection(layers, weights, message=message)
+        if self.model.input_count > 1:
+            count = self.model.input_count
+            message = f"activation ranges are measured for one model input, not {count}"
             return Inspection(layers, weights, message=message)
         try:
             ranges = inspection.activation_ranges(self.model, self.data.calibration.x)
@@ -549,8 +643,37 @@ class Session:
         return Compression(config, session, seconds, made.equalized, made.pruned, made.clustered)
 
 
+def _keras_inputs(x: Any) -> Any:
+    """What Keras' `predict` takes for `x`: the array, or one array per input."""
+    from workbench.datasets.multi import input_arrays
+
+    arrays = input_arrays(x)
+    return arrays if len(arrays) > 1 else x
+
+
 def _head(reference: Any, count: int) -> Any:
     """The first `count` rows of reference outputs (one array, or one per output)."""
     if isinstance(reference, tuple):
         return tuple(output[:count] for output in reference)
     return reference[:count]
+
+
+def _refused(config: QuantConfig, error: WorkbenchError) -> VariantResult:
+    """The result of a variant the converter or quantizer refused: every number unavailable,
+    with the refusal's one line as the reason."""
+    nan = float("nan")
+    return VariantResult(
+        config=config,
+        size_bytes=0,
+        size_ratio=nan,
+        accuracy=None,
+        accuracy_drop=None,
+        agreement=None,
+        snr_db=nan,
+        cosine=nan,
+        latency_ms=nan,
+        latency_spread_ms=nan,
+        threads=0,
+        convert_s=0.0,
+        unavailable=(Unavailable("conversion", str(error)),),
+    )

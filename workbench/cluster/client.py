@@ -45,17 +45,39 @@ def _local_cluster(workers: int, memory_limit: str, lifetime: str | None) -> Any
         )
 
 
+def _unreachable(address: str, error: BaseException) -> ClusterError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return ClusterError(
+        f"--scheduler {address}: no Dask scheduler answers there ({reason}); start one with "
+        "`dask scheduler` or check the address"
+    )
+
+
+def _probe(address: str) -> None:
+    """Fail at once when nothing listens at a tcp:// address (distributed retries a refused
+    connection until its timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
+            return  # another protocol, or no port: distributed decides
+        socket.create_connection((parts.hostname, parts.port), timeout=CONNECT_TIMEOUT_S).close()
+    except ValueError:  # a malformed port: distributed says what is wrong
+        return
+    except OSError as error:
+        raise _unreachable(address, error) from None
+
+
 def _remote_client(address: str) -> Any:
     from distributed import Client
 
+    _probe(address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ClusterError(
-            f"--scheduler {address}: no Dask scheduler answers there ({reason}); start one with "
-            "`dask scheduler` or check the address"
-        ) from None
+        raise _unreachable(address, error) from None
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
     except TimeoutError:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ModelFileError
+from workbench.errors import DataError, ModelFileError
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_SUFFIX = ".savedmodel.tar"
@@ -39,8 +39,8 @@ class ModelPackage:
 
 @dataclass(frozen=True, repr=False)
 class DataPackage:
-    """A dataset's calibration and test splits (the train split stays home); `key` is its
-    fingerprint."""
+    """A dataset's calibration, validation and test splits as workers measure them (the train
+    split stays home); `key` is its fingerprint."""
 
     key: str
     dataset: Any
@@ -102,9 +102,35 @@ def pack_data(spec: Any, test_samples: int | None) -> DataPackage:
     its first `test_samples` test samples (None: all)."""
     from workbench.datasets import load_dataset
 
-    dataset = load_dataset(spec).head_test(test_samples)
+    return _light(load_dataset(spec).head_test(test_samples))
+
+
+def _light(dataset: Any) -> DataPackage:
     light = dataclasses.replace(dataset, train=dataset.train.head(0))
-    return DataPackage(dataset.fingerprint, light)
+    return DataPackage(light.fingerprint, light)
+
+
+def pack_session(session: Any) -> tuple[ModelPackage, DataPackage]:
+    """The model and data of a loaded `Session`, as they are in it: the model saved (a Keras
+    model as `.keras`), the data already resized, preprocessed and cut to its test samples."""
+    source = session.model
+    if source.keras_model is not None:
+        model = pack_model(source.keras_model)
+    elif source.saved_model_dir is not None:
+        model = pack_model(source.saved_model_dir)
+    elif source.tflite_bytes is not None:
+        payload = source.tflite_bytes
+        model = ModelPackage(source.name, _digest(payload), ".tflite", payload)
+    else:
+        raise ModelFileError(
+            f"model {source.name!r}: a model given as concrete functions cannot travel to "
+            "workers; save it (.keras or a SavedModel folder) and give the file"
+        )
+    model = dataclasses.replace(model, name=source.name)
+    data = session.data
+    if data is None:
+        raise DataError(f"model {source.name!r}: give the Session data to measure on workers")
+    return model, _light(data)
 
 
 def unpack_model(package: ModelPackage) -> Any:

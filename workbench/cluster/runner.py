@@ -65,7 +65,16 @@ def _renamed(model: ModelPackage) -> ModelPackage:
     return ModelPackage(f"{model.name}-{model.key[:6]}", model.key, model.suffix, model.payload)
 
 
-def _preferred(client: Any, loads: dict[str, int]) -> dict[str, str]:
+def submit_package(client: Any, package: ModelPackage | DataPackage) -> Any:
+    """The package as a task of its own, named by its content hash: the scheduler holds it, a
+    worker fetches it once, and a copy lost with a worker is made again."""
+    name = f"workbench-{type(package).__name__.lower()}-{package.key}"
+    with warnings.catch_warnings():  # the package travels in the graph, on purpose
+        warnings.filterwarnings("ignore", "Sending large graph")
+        return client.submit(worker.package, package, key=name, pure=False)
+
+
+def preferred(client: Any, loads: dict[str, int]) -> dict[str, str]:
     """Each model key's preferred worker: the heaviest model first, to the least loaded."""
     workers = sorted(client.scheduler_info()["workers"])
     busy = dict.fromkeys(workers, 0)
@@ -129,11 +138,12 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     future: dict[str, Any] = {}  # content hash -> the future of the package on the cluster
     for package in [p for pair in packed for p in pair]:
         if package.key not in future:
-            name = f"workbench-{type(package).__name__.lower()}-{package.key}"
-            with warnings.catch_warnings():  # the package travels in the graph, on purpose
-                warnings.filterwarnings("ignore", "Sending large graph")
-                future[package.key] = client.submit(worker.package, package, key=name, pure=False)
-    chosen, unplanned = _configs(client, packed, configs, future)
+            future[package.key] = submit_package(client, package)
+    loads: dict[str, int] = {}  # model bytes: a rough measure of a model's conversion work
+    for model, _ in packed:
+        loads[model.key] = loads.get(model.key, 0) + len(model.payload)
+    home = preferred(client, loads)  # where a model's session lives, from its plan on
+    chosen, unplanned = _configs(client, packed, configs, future, home)
     for model, dataset in packed:
         if model.key in unplanned:  # one row says why this model has no variants
             row = identity(model, dataset, QuantConfig())
@@ -144,16 +154,12 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
         for config in chosen[model.key]
         if row_key(identity(model, dataset, config)) not in table.done
     ]
-    loads: dict[str, int] = {}  # model bytes x tasks: a rough measure of conversion work
-    for model, _, _ in todo:
-        loads[model.key] = loads.get(model.key, 0) + len(model.payload)
-    home = _preferred(client, loads)
     futures = {}
     for model, dataset, config in todo:
         args = (future[model.key], future[dataset.key], config, save_dir is not None)
         where = {"workers": [home[model.key]], "allow_other_workers": True}
         if shards:
-            done = _sharded(client, args, len(dataset.dataset.test), shards, where)
+            done = _sharded(client, args, (model, dataset), shards, where)
         else:
             done = client.submit(worker.variant_row, *args, pure=False, **where)
         futures[done] = (model, dataset, config)
@@ -176,15 +182,23 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     return table
 
 
-def _configs(client, packed, configs, future) -> tuple[dict[str, list], dict[str, str]]:
-    """Each model's configurations (a function of the session runs on the workers), and the
-    one-line error of each model whose configurations could not be chosen."""
+def _configs(client, packed, configs, future, home) -> tuple[dict[str, list], dict[str, str]]:
+    """Each model's configurations (a function of the session runs on the model's preferred
+    worker, whose session its variants then reuse), and the one-line error of each model whose
+    configurations could not be chosen."""
     if configs is not None and not callable(configs):
         fixed = list(dict.fromkeys(configs))
         return {model.key: fixed for model, _ in packed}, {}
     choose = configs or _standard
     planned = {
-        model.key: client.submit(worker.plan, future[model.key], future[dataset.key], choose)
+        model.key: client.submit(
+            worker.plan,
+            future[model.key],
+            future[dataset.key],
+            choose,
+            workers=[home[model.key]],
+            allow_other_workers=True,
+        )
         for model, dataset in packed
     }
     chosen, failed = {}, {}
@@ -196,20 +210,22 @@ def _configs(client, packed, configs, future) -> tuple[dict[str, list], dict[str
     return chosen, failed
 
 
-def _sharded(client, args, samples: int, shards: int, where: dict) -> Any:
+def _sharded(client, args, packages, shards: int, where: dict) -> Any:
+    """Convert on the model's worker, score each piece of the test samples on the workers in
+    turn, combine the sums; each piece travels alone, as a package of its own."""
     model, data, config, keep_tflite = args
     converted = client.submit(sharding.convert, model, data, config, pure=False, **where)
     workers = sorted(client.scheduler_info()["workers"])
+    package = packages[1]
     parts = [
         client.submit(
-            sharding.score, model, data, converted, test, pure=False,
-            workers=[workers[i % len(workers)]], allow_other_workers=True,
+            sharding.score, model, submit_package(client, sharding.piece(package, *test)),
+            converted, pure=False, workers=[workers[i % len(workers)]], allow_other_workers=True,
         )
-        for i, test in enumerate(sharding.ranges(samples, shards))
+        for i, test in enumerate(sharding.ranges(len(package.dataset.test), shards))
     ]  # fmt: skip
-    return client.submit(
-        sharding.combine, model, data, config, keep_tflite, converted, *parts, pure=False
-    )
+    head = identity(*packages, config)
+    return client.submit(sharding.combine, head, config, keep_tflite, converted, *parts, pure=False)
 
 
 def _outcome(done, model, dataset, config) -> tuple[dict[str, Any], bytes | None]:

@@ -1,14 +1,14 @@
 """What runs on a Dask worker: a per-process cache of sessions, and the sweep's tasks.
 
 A worker process keeps the models it unpacked and a `Session` per (model hash, data
-fingerprint, test range), least recently used dropped first. A model's variants routed to the
+fingerprint: a dataset, or one shard's piece of its test samples), least recently used dropped
+first. A model's variants routed to the
 same worker therefore reuse its float conversion, float outputs and calibration. Tasks never
 raise for a bad model or configuration: the row carries the one-line error instead.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import threading
 import time
@@ -41,26 +41,14 @@ def _cached(cache: OrderedDict, key: Any, build: Callable[[], Any], limit: int) 
         return value
 
 
-def session(model: ModelPackage, data: DataPackage, test: tuple[int, int] | None = None) -> Any:
-    """This worker's `Session` of a model on a dataset (or on its test samples start:stop)."""
-    from workbench.datasets import Split
+def session(model: ModelPackage, data: DataPackage) -> Any:
+    """This worker's `Session` of a model on a dataset (a package's test samples, all of them:
+    the client cut them)."""
     from workbench.session import Session
 
     source = _cached(_models, model.key, lambda: unpack_model(model), MODELS_PER_WORKER)
-    dataset = data.dataset
-    if test is not None:
-        start, stop = test
-        labels = None if dataset.test.y is None else dataset.test.y[start:stop]
-        dataset = dataclasses.replace(
-            dataset,
-            name=f"{dataset.name}[{start}:{stop}]",
-            calibration=dataset.calibration.head(0),
-            test=Split(dataset.test.x[start:stop], labels),
-        )
-    key = (model.key, data.key, test)
-    # the package holds the test samples to measure: no second cap here
-    made = lambda: Session(source, dataset, test_samples=None)  # noqa: E731
-    return _cached(_sessions, key, made, SESSIONS_PER_WORKER)
+    made = lambda: Session(source, data.dataset, test_samples=None)  # noqa: E731
+    return _cached(_sessions, (model.key, data.key), made, SESSIONS_PER_WORKER)
 
 
 def package(content: ModelPackage | DataPackage) -> ModelPackage | DataPackage:
@@ -93,6 +81,19 @@ def plan(
 ) -> list[QuantConfig]:
     """The configurations `choose(session)` gives for this model (e.g. its standard set)."""
     return list(choose(session(model, data)))
+
+
+def call(
+    model: ModelPackage, data: DataPackage, name: str, *args: Any, **options: Any
+) -> dict[str, Any]:
+    """`session(model, data).name(*args, **options)` (or the attribute `name`) on this worker,
+    as `{"value": ...}`; a `WorkbenchError` comes back as `{"error": message}` (some of them do
+    not survive pickling), anything else is raised."""
+    try:
+        value = getattr(session(model, data), name)
+        return {"value": value(*args, **options) if callable(value) else value}
+    except WorkbenchError as error:
+        return {"error": str(error)}
 
 
 def variant_row(

@@ -58,3 +58,36 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 def names(text: str | None) -> list[str]:
     """The non-empty, stripped items of a comma-separated option."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+# -- commands that measure one model on a dataset (compare, search), and cluster options ----
+
+DATA_HELP = "dataset name, .npz file or image folder (default: the demo model's dataset)"
+
+
+def add_measured_model(parser: argparse.ArgumentParser) -> None:
+    """MODEL, `--weights` and `--data`: the model a command measures, on its dataset."""
+    add_model(parser)
+    add_data(parser, DATA_HELP)
+
+
+def add_calibration_samples(parser: argparse.ArgumentParser) -> None:
+    """`--samples N`: calibration samples of the integer variants (200)."""
+    parser.add_argument("--samples", type=int, default=200, help="calibration samples")
+
+
+def add_cluster(parser: argparse.ArgumentParser, workers: int | None, what: str) -> None:
+    """`--scheduler ADDRESS` and `--workers N` (an embedded LocalCluster): where `what` runs."""
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help=f"run {what} on a running Dask scheduler, e.g. tcp://host:8786",
+    )
+    default = "" if workers is None else f" ({workers})"
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=workers,
+        metavar="N",
+        help=f"run {what} on an embedded Dask cluster of N worker processes{default}",
+    )

@@ -13,7 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model, add_quiet, names
+from workbench.commands.arguments import (
+    add_calibration_samples,
+    add_measured_model,
+    add_quiet,
+    names,
+)
 from workbench.errors import UnsupportedError
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
 
@@ -31,8 +36,7 @@ def register(subparsers: Any) -> None:
             "int16x8, int8 with the most sensitive layer kept float)."
         ),
     )
-    add_model(parser)
-    add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
+    add_measured_model(parser)
     add_variant_options(parser)
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--save-dir", metavar="DIR", help="write each variant's .tflite here")
@@ -59,7 +63,7 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
     )
-    parser.add_argument("--samples", type=int, default=200, help="calibration samples")
+    add_calibration_samples(parser)
 
 
 def check_variant_options(args: argparse.Namespace) -> None:
@@ -128,8 +132,8 @@ def format_table(results: Sequence[VariantResult]) -> str:
     rows = [COLUMNS] + [
         (
             r.label,
-            _size(r.size_bytes),
-            f"{r.size_ratio:.2f}x",
+            measured(r, "conversion", _size(r.size_bytes)),
+            measured(r, "conversion", f"{r.size_ratio:.2f}x"),
             measured(r, "evaluation", percent(r.accuracy)),
             measured(r, "evaluation", percent(r.accuracy_drop, signed=True)),
             measured(r, "evaluation", "-" if r.agreement is None else f"{100 * r.agreement:.1f} %"),
@@ -167,9 +171,14 @@ def format_kernels(results: Sequence[VariantResult], session: Any) -> str:
     names = session.layer_names
     lines = [
         f"{r.label}: {runtime_report(session.variant(r.config).tflite, names).summary()}"
-        for r in results
+        for r in converted(results)
     ]
     return "\n".join(["kernels (from the file, checked on the interpreter):", *lines])
+
+
+def converted(results: Sequence[VariantResult]) -> list[VariantResult]:
+    """The results whose conversion was not refused (the others have no `.tflite`)."""
+    return [r for r in results if not r.missing("conversion")]
 
 
 def format_notes(results: Sequence[VariantResult], session: Any) -> str:
@@ -222,12 +231,12 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps(records, indent=2, allow_nan=False) + "\n"
         outputs.append((json_path, bytes_writer(text.encode())))
     if save_dir is not None:
-        for result in results:
+        for result in converted(results):
             path = save_dir / file_name(session.model.name, result.config)
             outputs.append((path, bytes_writer(session.variant(result.config).tflite)))
     write_all_atomically(outputs)  # all or nothing: no JSON left when a .tflite fails
     if json_path is not None:
         print(f"wrote {json_path}")
     if save_dir is not None:
-        print(f"wrote {len(results)} .tflite files to {save_dir}")
+        print(f"wrote {len(converted(results))} .tflite files to {save_dir}")
     return 0

@@ -4,16 +4,19 @@ Prints one line per trial as it is measured, then the chosen variant with its ac
 paired drop on the test split, and the Pareto front. `--json` writes the whole result,
 `--save-dir` the chosen `.tflite`, its LiteRT Quantizer recipe and the front (JSON and CSV);
 all written atomically. Ctrl-C stops the search and still reports the best variant so far.
+`--scheduler ADDRESS` or `--workers N` convert and validate the candidates on Dask workers (a
+running cluster, or an embedded one of N processes) instead of in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model
+from workbench.commands.arguments import add_calibration_samples, add_cluster, add_measured_model
 from workbench.commands.compare import _size
 from workbench.errors import UnsupportedError
 from workbench.search import Objective, SearchConfig, SearchResult
@@ -30,8 +33,7 @@ def register(subparsers: Any) -> None:
             "--max-drop points at 95 %% confidence; report it on the test split."
         ),
     )
-    add_model(parser)
-    add_data(parser, "dataset name, .npz file or image folder (default: the demo model's dataset)")
+    add_measured_model(parser)
     parser.add_argument(
         "--max-drop", type=float, default=1.0, metavar="POINTS", help="accepted drop (1.0)"
     )
@@ -46,7 +48,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seconds", type=float, metavar="S", help="time budget in seconds")
     parser.add_argument("--seed", type=int, default=0, help="orders layers whose ranks tie")
-    parser.add_argument("--samples", type=int, default=200, help="calibration samples")
+    add_calibration_samples(parser)
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the whole result")
     parser.add_argument(
         "--save-dir",
@@ -54,6 +56,7 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="write chosen.tflite, chosen.recipe.json, front.json, front.csv, search.json",
     )
+    add_cluster(parser, None, "the trials")
     parser.set_defaults(run=run)
 
 
@@ -88,6 +91,7 @@ def summary(result: SearchResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.cluster.client import connect
     from workbench.files import check_output, write_bytes_atomically
     from workbench.session import Session
 
@@ -106,14 +110,22 @@ def run(args: argparse.Namespace) -> int:
         field, _, rest = str(error).partition(":")
         option = "--samples" if field == "calibration_samples" else f"--{field.replace('_', '-')}"
         raise UnsupportedError(f"{option}:{rest}") from None
-    session = Session(args.model, args.data, weights=args.weights)
-    print(
-        f"{session.model.name} on {session.data.name if session.data else 'no data'}: "
-        f"{config.objective.value} within {config.max_drop:g} points, "
-        f"{len(session.data.validation) if session.data else 0} validation samples",
-        flush=True,
-    )
-    result = session.search(config, progress=lambda trial, best: print(trial.line(), flush=True))
+    with contextlib.ExitStack() as stack:  # the cluster first: a bad address fails at once
+        client = None
+        if args.scheduler is not None or args.workers is not None:
+            workers = args.workers or 0  # unused with a scheduler; 0 is refused without one
+            client = stack.enter_context(connect(args.scheduler, workers=workers))
+            print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        session = Session(args.model, args.data, weights=args.weights)
+        print(
+            f"{session.model.name} on {session.data.name if session.data else 'no data'}: "
+            f"{config.objective.value} within {config.max_drop:g} points, "
+            f"{len(session.data.validation) if session.data else 0} validation samples",
+            flush=True,
+        )
+        result = session.search(
+            config, progress=lambda trial, best: print(trial.line(), flush=True), client=client
+        )
     print(summary(result))
     if args.json is not None:
         text = json.dumps(result.to_dict(), indent=2, allow_nan=False)

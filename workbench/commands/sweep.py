@@ -12,8 +12,10 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from workbench.commands.arguments import add_cluster
 from workbench.commands.compare import add_variant_options, check_variant_options, configs_from_args
 from workbench.errors import ModelFileError, UnsupportedError
+from workbench.session import TEST_SAMPLES
 
 
 def register(subparsers: Any) -> None:
@@ -36,12 +38,7 @@ def register(subparsers: Any) -> None:
         "--data", metavar="NAME_OR_PATH", help="dataset for all models (default: a demo's own)"
     )
     add_variant_options(parser)
-    parser.add_argument(
-        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=2, help="worker processes of the embedded cluster"
-    )
+    add_cluster(parser, 2, "the sweep")
     parser.add_argument(
         "--memory-limit", metavar="SIZE", help="per embedded worker; restarted above it (4GiB)"
     )
@@ -49,7 +46,14 @@ def register(subparsers: Any) -> None:
         "--lifetime", metavar="TIME", help="restart each embedded worker after this, e.g. 20m"
     )
     parser.add_argument(
-        "--shards", type=int, help="score each variant's test set in N pieces on the workers"
+        "--test-samples",
+        type=_samples,
+        default=TEST_SAMPLES,
+        metavar="N|all",
+        help=f"test samples each variant is measured on ({TEST_SAMPLES})",
+    )
+    parser.add_argument(
+        "--shards", type=int, help="score each variant's test samples in N pieces on the workers"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="rows as JSON lines")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="rows as CSV")
@@ -60,6 +64,19 @@ def register(subparsers: Any) -> None:
         "--resume", action="store_true", help="keep the finished rows of --json/--csv, run the rest"
     )
     parser.set_defaults(run=run)
+
+
+def _samples(text: str) -> int | None:
+    """A positive count, or `all` (None)."""
+    if text == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of samples or all")
+    return count
 
 
 def models_from_file(path: Path) -> list[str]:
@@ -123,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             memory_limit=args.memory_limit,
             lifetime=args.lifetime,
             shards=args.shards,
+            test_samples=args.test_samples,
             json_path=args.json,
             csv_path=args.csv,
             save_dir=args.save_dir,

@@ -21,8 +21,13 @@ T = TypeVar("T")
 class Calibration:
     """Float32 calibration samples plus a thread-safe memo of what routes derived from them."""
 
-    def __init__(self, x: np.ndarray | None, fingerprint: str = "none") -> None:
-        self._x = None if x is None else np.ascontiguousarray(x, dtype=np.float32)
+    def __init__(self, x: Any, fingerprint: str = "none") -> None:
+        """`x`: the samples, an array (or `MultiInputs` for a model with several inputs)."""
+        from workbench.datasets.multi import MultiInputs
+
+        if x is not None and not isinstance(x, MultiInputs):
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        self._x = x
         self.fingerprint = fingerprint
         self._prepared: OnceCache[Any] = OnceCache()
 
@@ -30,7 +35,7 @@ class Calibration:
         count = 0 if self._x is None else len(self._x)
         return f"Calibration({count} samples, data={self.fingerprint})"
 
-    def samples(self, count: int) -> np.ndarray:
+    def samples(self, count: int) -> Any:
         """The first `count` samples (all of them when there are fewer)."""
         if self._x is None or len(self._x) == 0:
             raise DataError(

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from workbench.datasets.base import Split
+from workbench.datasets.multi import MultiInputs, check_model_inputs, input_arrays
 from workbench.errors import DataError, ModelFileError, RuntimeRefusal, UnsupportedError
-from workbench.inputs import check_inputs, quantize_inputs
+from workbench.inputs import quantize_inputs
 from workbench.metrics import (
     cosine_similarity,
     is_class_scores,
@@ -98,6 +99,28 @@ def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any)
     return interpreter
 
 
+def input_names(interpreter: Any) -> list[str]:
+    """The signature name of each input tensor, in the `.tflite`'s input order (which may differ
+    from the Keras model's: data is matched to inputs by these names); empty without one."""
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        return []
+    runner = interpreter.get_signature_runner(next(iter(signatures)))
+    by_index = {detail["index"]: name for name, detail in runner.get_input_details().items()}
+    return [by_index.get(detail["index"], "") for detail in interpreter.get_input_details()]
+
+
+def model_inputs(data: bytes) -> list[tuple[str, tuple[int, ...]]]:
+    """The signature name and per-sample shape of each input of a `.tflite`, in its order."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=bytes(data))
+    details = interpreter.get_input_details()
+    names = input_names(interpreter) or [detail["name"] for detail in details]
+    shapes = [tuple(int(d) for d in detail["shape"][1:]) for detail in details]
+    return list(zip(names, shapes, strict=True))
+
+
 @dataclass(frozen=True)
 class _Io:
     """Quantization of one input or output tensor (scale 0 = float)."""
@@ -129,19 +152,22 @@ class BatchRunner:
     def __init__(self, data: bytes, *, threads: int | None = None, **options: Any) -> None:
         self.interpreter = make_interpreter(data, threads=threads, **options)
         inputs = self.interpreter.get_input_details()
-        if len(inputs) != 1:
-            raise UnsupportedError(
-                f"model input: {len(inputs)} input tensors; the workbench evaluates models with "
-                "exactly one input"
-            )
-        self.input = _Io.of(inputs[0])
+        self.inputs = [_Io.of(detail) for detail in inputs]  # several: fed from MultiInputs
+        self.input = self.inputs[0]
         self.outputs = [_Io.of(detail) for detail in self.interpreter.get_output_details()]
         self.output = self.outputs[0]
-        self.sample_shape = tuple(int(d) for d in inputs[0]["shape"][1:])
+        self.sample_shapes = [tuple(int(d) for d in detail["shape"][1:]) for detail in inputs]
+        self.sample_shape = self.sample_shapes[0]
+        self.input_names = input_names(self.interpreter) if len(inputs) > 1 else []
         signature = inputs[0].get("shape_signature", inputs[0]["shape"])
         # a file exported with a fixed batch (shape signature not -1) cannot be resized
         self.fixed_batch = int(inputs[0]["shape"][0]) if signature[0] != -1 else None
         self._batch = 0
+
+    def check(self, x: Any) -> Any:
+        """`x` checked against the model's inputs (`MultiInputs` for several, put in this
+        file's input order by name)."""
+        return check_model_inputs(x, self.sample_shapes, self.input_names)
 
     def resize(self, batch: int) -> None:
         if self.fixed_batch is not None:
@@ -149,19 +175,19 @@ class BatchRunner:
                 allocate(self.interpreter)
                 self._batch = self.fixed_batch
         elif batch != self._batch:
-            self.interpreter.resize_tensor_input(
-                self.input.index, [batch, *self.sample_shape], strict=False
-            )
+            for tensor, shape in zip(self.inputs, self.sample_shapes, strict=True):
+                self.interpreter.resize_tensor_input(tensor.index, [batch, *shape], strict=False)
             allocate(self.interpreter)
             self._batch = batch
 
     def feed(self, x: np.ndarray, size: int | None = None) -> None:
         """Run one batch, padded to `size` rows (fixed-batch models: their batch)."""
         size = self.fixed_batch or size or len(x)
-        if len(x) < size:
-            x = np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])
-        self.resize(len(x))
-        self.interpreter.set_tensor(self.input.index, self.input.encode(x))
+        self.resize(size)
+        for tensor, values in zip(self.inputs, input_arrays(x, self.input_names), strict=True):
+            if len(values) < size:
+                values = np.concatenate([values, np.repeat(values[-1:], size - len(values), 0)])
+            self.interpreter.set_tensor(tensor.index, tensor.encode(values))
         invoke(self.interpreter)
 
     def invoke(self, x: np.ndarray, size: int | None = None) -> list[np.ndarray]:
@@ -169,13 +195,13 @@ class BatchRunner:
         file's order) of the real rows."""
         count = len(x)
         self.feed(x, size)
-        x = self.interpreter.get_tensor(self.input.index)
+        rows = len(self.interpreter.get_tensor(self.input.index))
         outputs = []
         for output in self.outputs:
             y = self.interpreter.get_tensor(output.index)
-            if y.ndim == 0 or len(y) != len(x):
+            if y.ndim == 0 or len(y) != rows:
                 raise UnsupportedError(
-                    f"model output: shape {y.shape} for an input batch of {len(x)}; the "
+                    f"model output: shape {y.shape} for an input batch of {rows}; the "
                     "workbench measures outputs with one row per input sample"
                 )
             outputs.append(output.decode(y[:count]))
@@ -184,7 +210,7 @@ class BatchRunner:
     def run(self, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
         """Outputs for `x` in equal batches of at most `batch_size` (the last one padded), so
         the interpreter is resized once, not twice per call."""
-        x = check_inputs(x, (None, *self.sample_shape))
+        x = self.check(x)
         if len(x) == 0:
             raise DataError("x: no samples to run")
         size = self.fixed_batch or -(-len(x) // -(-len(x) // batch_size))
@@ -214,10 +240,11 @@ class ParallelRunner:
 
     def run(self, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
         first = self.runners[0]
-        x = check_inputs(x, (None, *first.sample_shape))
+        x = first.check(x)
         if len(self.runners) == 1 or first.fixed_batch or len(x) < 2 * len(self.runners):
             return first.run(x, batch_size)
-        shares = np.array_split(x, len(self.runners))
+        bounds = np.linspace(0, len(x), len(self.runners) + 1).astype(int)  # as array_split
+        shares = [x[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
         done = [
             _pool().submit(r.run, part, batch_size)
             for r, part in zip(self.runners, shares, strict=True)
@@ -422,14 +449,15 @@ def latency_times(
     if repeats < 1:
         raise DataError(f"repeats: {repeats} is not a positive count")
     runner = BatchRunner(data, threads=threads or default_threads())
-    sample = np.asarray(sample, dtype=np.float32)
-    sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
-    sample = check_inputs(sample, (None, *runner.sample_shape))
+    if not isinstance(sample, MultiInputs):
+        sample = np.asarray(sample, dtype=np.float32)
+        sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
+    sample = runner.check(sample)[:1]
     batch = runner.fixed_batch or 1
-    sample = np.repeat(sample, batch, axis=0)
     runner.resize(batch)
     interpreter = runner.interpreter
-    interpreter.set_tensor(runner.input.index, runner.input.encode(sample))
+    for tensor, values in zip(runner.inputs, input_arrays(sample, runner.input_names), strict=True):
+        interpreter.set_tensor(tensor.index, tensor.encode(np.repeat(values, batch, axis=0)))
     for _ in range(WARMUP_INVOKES):
         invoke(interpreter)
     times = np.empty(repeats)

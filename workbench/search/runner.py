@@ -69,11 +69,17 @@ def run_search(
     *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> SearchResult:
     """Search `session`'s model for the smallest (or fastest) variant within `config.max_drop`.
 
     `progress(trial, best)` is called after every trial; setting `cancel` stops the search
     before the next trial. Never raises for a failed trial: the result says what happened.
+    With a Dask `client`, a `scheduler` address or a number of `workers` (an embedded
+    LocalCluster), every candidate is converted and measured by a worker's session instead of
+    this one (`workbench.cluster.search`); the search is the same, and so is its choice.
     """
     if not isinstance(config, SearchConfig):
         raise UnsupportedError(f"config: a {type(config).__name__}; give a SearchConfig")
@@ -84,7 +90,12 @@ def run_search(
         raise DataError(
             f"data {data.name!r}: a search needs labelled data to measure accuracy; give labels"
         )
-    return _Search(session, config, progress, cancel).run()
+    if client is None and scheduler is None and workers is None:
+        return _Search(session, config, progress, cancel).run()
+    from workbench.cluster.search import on_cluster
+
+    with on_cluster(session, client=client, scheduler=scheduler, workers=workers) as remote:
+        return _Search(remote, config, progress, cancel).run()
 
 
 class _Search:
@@ -295,15 +306,13 @@ class _Search:
 
     def _chosen(self, config: QuantConfig) -> dict[str, Any]:
         """The chosen file, its recipe and its report on the test split."""
-        from workbench.engine.routes import ROUTES
-
         session = self.session
         labels = session.data.test.y
         float_correct = session.float_correct()
         correct = top1_correct(session.outputs(config, "test"), labels)
         recipe = None
         if config.mode is not Mode.FLOAT32:
-            recipe = tuple(ROUTES[Route.LITERT].recipe(session.model, config))
+            recipe = tuple(session.recipe(config))
         return {
             "tflite": session.variant(config).tflite,
             "recipe": recipe,

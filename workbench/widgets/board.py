@@ -12,6 +12,8 @@ from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState
 from workbench.widgets.view import View, heading, styled
 
+TEST_SAMPLE_CHOICES = (250, 1000, 2500, 10000)  # caps offered below the test split's size
+
 
 class StatusView(View):
     """queued / converting / evaluating / done / failed, with the error text, and Cancel."""
@@ -47,6 +49,7 @@ class BoardView(View):
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._shown: tuple = ()
+        self._syncing = False
         self.table = styled(w.HTML(), "wb-board")
         self.chart = Plot(figures.board_chart([]), "wb-board-chart")
         self.chart.widget.layout.min_height = "300px"
@@ -57,6 +60,16 @@ class BoardView(View):
         )
         self.prepare = styled(w.Button(description=".tflite link", icon="download"), "wb-prepare")
         self.links = styled(w.HTML(), "wb-downloads")
+        self.test_samples = styled(
+            w.Dropdown(
+                description="Test samples",
+                tooltip="how many test samples each variant is measured on",
+                style={"description_width": "initial"},
+                layout={"width": "auto"},
+            ),
+            "wb-test-samples",
+        )
+        self.test_samples.observe(self._on_test_samples, "value")
         self.pin.on_click(lambda _: self._pin())
         self.unpin.on_click(lambda _: self.state.clear_pins())
         self.prepare.on_click(lambda _: self._tflite_link())
@@ -69,6 +82,7 @@ class BoardView(View):
                         "pin variants to keep them on the board.",
                     ),
                     self.table,
+                    self.test_samples,
                     self.chart.widget,
                     w.HBox([self.pin, self.unpin]),
                     w.HBox([self.variant, self.prepare]),
@@ -79,9 +93,40 @@ class BoardView(View):
         )
         state.observe(
             lambda _: self._show(),
-            ["result", "baseline", "pinned", "compressed", "results", "config", "status"],
+            [
+                "result",
+                "partial",
+                "baseline",
+                "pinned",
+                "compressed",
+                "results",
+                "config",
+                "status",
+            ],
         )
+        state.observe(lambda _: self._show_test_samples(), ["session", "test_samples"])
         self._show()
+        self._show_test_samples()
+
+    def _show_test_samples(self) -> None:
+        """Offer the caps below the test split's size, and all of it (0 stands for all)."""
+        session = self.state.session
+        available = session.test_samples_available if session is not None else 0
+        cap = self.state.test_samples
+        value = 0 if cap is None or cap >= available else cap
+        caps = sorted({n for n in TEST_SAMPLE_CHOICES if n < available} | ({value} - {0}))
+        options = [*((str(n), n) for n in caps), (f"all ({available})", 0)]
+        self._syncing = True
+        try:
+            self.test_samples.options = options
+            self.test_samples.value = value
+        finally:
+            self._syncing = False
+        self.test_samples.disabled = len(options) < 2
+
+    def _on_test_samples(self, change: dict[str, Any]) -> None:
+        if not self._syncing and change["new"] is not None:
+            self.state.test_samples = change["new"] or None
 
     def _pin(self) -> None:
         result = self.state.result
@@ -98,18 +143,25 @@ class BoardView(View):
         failed = None
         if status.state is TaskState.FAILED and status.label == config.label:
             failed = (config.label, status.message)
-        shown = (tuple(rows), current, previous, tuple(pinned), failed)
+        session = self.state.session
+        partial_of = len(session.data.test) if self.state.partial and session else None
+        shown = (tuple(rows), current, previous, tuple(pinned), failed, partial_of)
         if shown == self._shown:  # several traits change per delivery: draw once
             return
         self._shown = shown
         self.table.value = html.board_table(
-            rows, current_key=current, pinned_keys=pinned, previous_key=previous, failed=failed
+            rows,
+            current_key=current,
+            pinned_keys=pinned,
+            previous_key=previous,
+            failed=failed,
+            partial_of=partial_of,
         )
         self.chart.show(figures.board_chart(rows, current))
         self.variant.options = [(row.label, row.key) for row in rows]
         keys = [row.key for row in rows]
         self.variant.value = current if current in keys else previous if previous in keys else None
-        self.pin.disabled = previous is not None or result is None
+        self.pin.disabled = previous is not None or result is None or self.state.partial
         if rows:
             self.links.value = " ".join(
                 [

@@ -168,6 +168,19 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else 100 * value
 
 
+def _interval_bar(estimate: Any) -> dict[str, Any] | None:
+    """Plotly error bars drawing a 95 % interval around its value (None: no bars)."""
+    if estimate is None:
+        return None
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [estimate.high - estimate.value],
+        "arrayminus": [estimate.value - estimate.low],
+        "color": "#1f2933",
+    }
+
+
 def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -> go.Figure:
     """Size, accuracy, agreement and latency of each variant side by side: one colour per
     variant, named in the legend (the current one marked), the numbers on the bars."""
@@ -175,7 +188,7 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
         return empty("", "The board fills in once the first variant is measured.", 260)
     columns: list[tuple[str, Any]] = [
         ("size (KB)", lambda row: row.size_bytes / 1024),
-        ("accuracy (%)", lambda row: _percent(row.accuracy)),
+        ("accuracy (%, 95 % CI)", lambda row: _percent(row.accuracy)),
         ("agreement with float (%)", lambda row: _percent(row.agreement)),
         ("latency (ms, median)", lambda row: row.latency_ms),
     ]
@@ -185,10 +198,12 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
         name = f"{row.label} (current)" if current else row.label
         for col, (title, value) in enumerate(columns, start=1):
             y = value(row)
+            estimate = row.accuracy_estimate if title.startswith("accuracy") else None
             fig.add_trace(
                 go.Bar(
                     x=[index],
                     y=[y],
+                    error_y=_interval_bar(estimate),
                     name=name,
                     legendgroup=row.key,
                     showlegend=col == 1,

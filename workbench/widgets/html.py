@@ -14,14 +14,17 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from workbench.display import interval_text
 from workbench.qtyping import VariantResult
+from workbench.statistics import Estimate
 from workbench.widgets.tasks import TaskStatus
 
 BOARD_COLUMNS = (
     ("size", "size KB"),
     ("ratio", "× float"),
-    ("accuracy", "accuracy %"),
-    ("drop", "drop pts"),
+    ("accuracy", "accuracy % [95 % CI]"),
+    ("drop", "drop pts [95 % CI]"),
+    ("samples", "samples"),
     ("agreement", "agreement %"),
     ("snr", "SNR dB"),
     ("latency", "latency ms (IQR)"),
@@ -80,20 +83,39 @@ def within_noise(row: VariantResult, baseline: VariantResult) -> bool:
     return gap <= (row.latency_spread_ms + baseline.latency_spread_ms) / 2
 
 
+def _with_interval(estimate: Estimate | None, digits: int, sign: bool = False) -> str:
+    return "–" if estimate is None else interval_text(estimate, sign, digits)
+
+
+def drop_within_noise(row: VariantResult) -> bool:
+    """Whether the paired difference float minus this variant cannot be told from zero: its
+    95 % interval includes 0."""
+    return row.drop_estimate is not None and row.drop_estimate.contains(0.0)
+
+
 def board_cells(row: VariantResult) -> dict[str, str]:
     """The formatted numbers of one board row, by column name ("unavailable" where the runtime
-    refused the measurement)."""
+    refused the measurement); accuracy and drop with their 95 % intervals."""
     cells = {
         "size": _fmt(row.size_bytes / 1024),
         "ratio": _fmt(row.size_ratio, 2),
-        "accuracy": _fmt(row.accuracy, 1, 100),
-        "drop": _fmt(row.accuracy_drop, 2),
+        "accuracy": (
+            _with_interval(row.accuracy_estimate, 1)
+            if row.accuracy_estimate is not None
+            else _fmt(row.accuracy, 1, 100)
+        ),
+        "drop": _with_interval(row.drop_estimate, 1, sign=True),
+        "samples": str(row.samples),
         "agreement": _fmt(row.agreement, 1, 100),
         "snr": _fmt(row.snr_db, 1),
         "latency": latency_text(row.latency_ms, row.latency_spread_ms),
         "convert": _fmt(row.convert_s, 2),
     }
-    refused = {"evaluation": ("accuracy", "drop", "agreement", "snr"), "latency": ("latency",)}
+    refused = {
+        "conversion": ("size", "ratio", "convert"),
+        "evaluation": ("accuracy", "drop", "samples", "agreement", "snr"),
+        "latency": ("latency",),
+    }
     for measurement, columns in refused.items():
         if row.missing(measurement):
             cells.update(dict.fromkeys(columns, "unavailable"))
@@ -107,12 +129,15 @@ def board_table(
     pinned_keys: Sequence[str] = (),
     previous_key: str | None = None,
     failed: tuple[str, str] | None = None,
+    partial_of: int | None = None,
 ) -> str:
     """The comparison table: float32 baseline first, current variant highlighted.
 
     `current_key` is the configuration asked for; until it is measured the variant shown
     before is marked `previous_key`; `failed` is (label, message) when the asked one failed.
-    Latencies within the noise of the baseline's are marked ≈.
+    `partial_of` is the test sample count of the full result when the current row rests on
+    fewer (`data-partial="1"`: more samples are being measured). Latencies within the noise
+    of the baseline's, and drops whose interval includes 0, are marked ≈.
     """
     if not rows and failed is None:
         return '<div class="wb-help wb-board-empty">No variant measured yet.</div>'
@@ -130,9 +155,18 @@ def board_table(
                 f' <abbr title="within the noise of {escape(baseline.label)}: '
                 'the interquartile ranges overlap">≈</abbr>'
             )
+        if index and drop_within_noise(row):
+            cells["drop"] += (
+                ' <abbr class="wb-noise" title="within noise: the 95 % interval of the paired '
+                'difference includes 0">≈</abbr>'
+            )
+        partial = key == current_key and partial_of is not None
+        if partial:
+            cells["samples"] += f" of {partial_of} …"
         tds = "".join(f'<td data-col="{name}">{cells[name]}</td>' for name, _ in BOARD_COLUMNS)
         body.append(
-            f'<tr data-key="{key}" data-role="{role}" data-label="{escape(row.label)}">'
+            f'<tr data-key="{key}" data-role="{role}" data-label="{escape(row.label)}" '
+            f'data-partial="{int(partial)}" data-samples="{row.samples}">'
             f'<th class="wb-variant">{escape(row.label)}'
             f'<span class="wb-role">{"" if role == "other" else role}</span></th>{tds}</tr>'
         )
@@ -143,11 +177,21 @@ def board_table(
             f'<th class="wb-variant">{escape(label)}<span class="wb-role">failed</span></th>'
             f'<td class="wb-failed" colspan="{len(BOARD_COLUMNS)}">{escape(message)}</td></tr>'
         )
+    refused = "".join(
+        f"<li>{escape(row.label)}: {escape(str(u))}</li>"
+        for row in rows
+        for u in row.unavailable
+        if not u.measurement.startswith("layer")  # the layer-error chart lists those
+    )
     return (
         '<div class="wb-scroll"><table class="wb-board-table"><thead><tr><th>variant</th>'
         f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-        '<div class="wb-help">latency: median of single-sample runs (interquartile range) in '
-        "ms; ≈ marks a latency within the noise of the baseline.</div>"
+        + (f'<ul class="wb-help wb-board-unavailable">{refused}</ul>' if refused else "")
+        + '<div class="wb-help">accuracy and drop (float minus variant, paired on the same test '
+        "samples) with their 95 % intervals; latency: median of single-sample runs "
+        "(interquartile range) in ms; ≈ marks a drop or a latency within the noise (a drop "
+        "whose interval includes 0, a latency whose range overlaps the baseline's); a row "
+        "measured on the first samples only says so (… more are being measured).</div>"
     )
 
 
@@ -230,6 +274,8 @@ STYLE = """<style>
 .wb-app table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
 .wb-app th, .wb-app td { padding: 3px 8px; border-bottom: 1px solid #e3e7eb; text-align: right; }
 .wb-app th.wb-variant, .wb-app thead th:first-child { text-align: left; }
+.wb-app .wb-board-table td { white-space: nowrap; padding: 3px 5px; }
+.wb-app .wb-board-table th { padding: 3px 5px; }
 .wb-app .wb-scroll { max-width: 100%; overflow-x: auto; }
 .wb-app .wb-quantized-ops td, .wb-app .wb-quantized-layers td:first-child {
   text-align: left; overflow-wrap: anywhere; word-break: break-word; max-width: 28em; }

@@ -41,6 +41,7 @@ class LiveController:
         self.warmup = Worker(self._on_warmup_status, deliveries)
         self._warmed: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
         state.observe(self._on_config, "config")
+        state.observe(lambda change: self.resample(change["new"]), "test_samples")
 
     # --- requests (called on the kernel thread; they only look up caches and submit) ---
 
@@ -126,7 +127,11 @@ class LiveController:
         from workbench.session import Session
 
         job.step(TaskState.CONVERTING, "loading the model")
-        session = model if isinstance(model, Session) else Session(model, data)
+        session = (
+            model
+            if isinstance(model, Session)
+            else Session(model, data, test_samples=self.state.test_samples)
+        )
         source = session.model
 
         def apply() -> None:
@@ -136,6 +141,7 @@ class LiveController:
                 self.state.dataset_name = session.data.name if session.data is not None else ""
                 self.state.data_source = data
                 self.state.result = None
+                self.state.partial = False
                 self.state.baseline = None
                 self.state.results = {}
                 self.state.pinned = ()
@@ -166,13 +172,48 @@ class LiveController:
             float_summary = session.summary(baseline)
             job.deliver(lambda: self._apply_baseline(float_result, float_summary))
         job.step(TaskState.CONVERTING)
-        session.variant(config)
-        job.step(TaskState.EVALUATING)
-        result = session.evaluate(config)
-        summary = session.summary(config)
-        if job.deliver(lambda: self._apply_result(session, result, summary)):
+        summary = _summary(session, config)
+        total, delivered = len(session.data.test), False
+        for result in session.evaluate_progressively(config):
+            partial = session.cached_result(config) is None  # the full result is cached
+            progress = f"{result.samples} of {total} samples" if partial else ""
+            job.step(TaskState.EVALUATING, progress)
+            delivered = job.deliver(
+                lambda r=result, p=partial: self._apply_result(session, r, summary, p)
+            )
+        if delivered:
             self._submit_details(session, result)
             self._submit_warmup(session, config)
+
+    def resample(self, test_samples: int | None) -> int:
+        """Measure on another number of test samples: a session sharing the conversions (see
+        `Session.with_test_samples`), then the baseline, the current and the pinned variants."""
+        session = self.state.session
+        if session is None:
+            return self.worker.generation
+        self._cancel_details()
+        return self.worker.submit(
+            lambda job: self._resample(job, session, test_samples), "test samples"
+        )
+
+    def _resample(self, job: Job, session: Any, test_samples: int | None) -> None:
+        twin = session.with_test_samples(test_samples)
+
+        def apply() -> None:
+            with self.state.hold_trait_notifications():
+                self.state.session = twin
+                self.state.results = {}
+                self.state.result = None
+                self.state.partial = False
+                self.state.baseline = None
+
+        job.deliver(apply)
+        self._measure(job, twin, self.state.config)
+        for config in self.state.pinned:
+            job.step(TaskState.EVALUATING, config.label)
+            result = twin.evaluate(config)
+            summary = _summary(twin, config)
+            job.deliver(lambda r=result, s=summary: self._apply_result(twin, r, s))
 
     def _submit_details(self, session: Any, result: VariantResult) -> None:
         config = result.config
@@ -215,7 +256,7 @@ class LiveController:
         if layers:
             job.step(TaskState.EVALUATING, "per-layer error")
             detailed = session.evaluate(config, layers=True)
-            summary = session.summary(config)
+            summary = _summary(session, config)
             job.deliver(lambda: self._apply_result(session, detailed, summary))
         if self.state.inspection is None:
             job.step(TaskState.EVALUATING, "weight and activation ranges")
@@ -227,14 +268,26 @@ class LiveController:
         self.state.baseline = result
         self.state.results = {**self.state.results, result.config.key: result}
 
-    def _apply_result(self, session: Any, result: VariantResult, summary: Any) -> None:
+    def _apply_result(
+        self, session: Any, result: VariantResult, summary: Any, partial: bool = False
+    ) -> None:
+        """Show `result`; a partial one (on the first test samples) only as the current
+        variant, never kept among the results."""
         if session is not self.state.session:
             return
         with self.state.hold_trait_notifications():
-            self.state.results = {**self.state.results, result.config.key: result}
+            if not partial:
+                self.state.results = {**self.state.results, result.config.key: result}
             if result.config == self.state.config:
                 self.state.summary = summary
                 self.state.result = result
+                self.state.partial = partial
+
+
+def _summary(session: Any, config: QuantConfig) -> Any:
+    """What got quantized in the variant of `config`; None when its conversion was refused
+    (the result says why)."""
+    return session.summary(config) if session.converts(config) else None
 
 
 def _quantized(config: QuantConfig) -> bool:

@@ -1,7 +1,8 @@
 """The one state object every view observes, and the results it holds.
 
-Controls write `config`, `pinned` and `selected_layer`; the live controller (`live.py`) writes
-the measured results and the status from its worker. Views only read and observe.
+Controls write `config`, `pinned`, `selected_layer` and `test_samples`; the live controller
+(`live.py`) writes the measured results and the status from its worker. Views only read and
+observe.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import traitlets
 
 from workbench.inspection.report import Inspection
 from workbench.qtyping import Mode, QuantConfig, VariantResult
+from workbench.session import TEST_SAMPLES
 from workbench.widgets.tasks import TaskStatus
 
 
@@ -30,6 +32,8 @@ class AppState(traitlets.HasTraits):
     detail_status = traitlets.Instance(TaskStatus, kw={})  # per-layer error, range statistics
     warmup_status = traitlets.Instance(TaskStatus, kw={})  # the LiteRT route's one-time work
     result = traitlets.Instance(VariantResult, allow_none=True)  # of `config`, once measured
+    partial = traitlets.Bool(False)  # `result` rests on the first test samples; more to come
+    test_samples = traitlets.Int(TEST_SAMPLES, allow_none=True)  # the cap (None: all)
     baseline = traitlets.Instance(VariantResult, allow_none=True)  # float32 on the same route
     results = traitlets.Dict()  # config.key -> VariantResult, everything measured this session
     summary = traitlets.Any(None, allow_none=True)  # tflite_file.QuantizationSummary of `config`

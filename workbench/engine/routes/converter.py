@@ -62,10 +62,16 @@ def _not_from_tflite(model: ModelSource) -> UnsupportedError:
     )
 
 
-def _representative(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+def _representative(x: Any, float_tflite: bytes) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """One sample at a time, one array per model input, in the float file's input order."""
+    from workbench.datasets.multi import MultiInputs, input_arrays
+    from workbench.engine.evaluation import model_inputs
+
+    names = [name for name, _ in model_inputs(float_tflite)] if isinstance(x, MultiInputs) else []
+
     def generate() -> Iterator[list[np.ndarray]]:
         for index in range(len(x)):
-            yield [x[index : index + 1]]
+            yield input_arrays(x[index : index + 1], names)
 
     return generate
 
@@ -156,13 +162,13 @@ class ConverterRoute:
         key = ("converter", model.fingerprint, samples)
         return calibration.prepare(key, lambda: self._calibrate(model, x))
 
-    def _calibrate(self, model: ModelSource, x: np.ndarray) -> Calibrated:
+    def _calibrate(self, model: ModelSource, x: Any) -> Calibrated:
         from tensorflow.lite.python.optimize import calibrator
 
         float_tflite = self.float_tflite(model)
         with _explained(model, "calibration"):
             tool = calibrator.Calibrator(calibrator.add_intermediate_tensors(float_tflite))
-            return Calibrated(bytes(tool.calibrate(_representative(x))), tool)
+            return Calibrated(bytes(tool.calibrate(_representative(x, float_tflite))), tool)
 
     def _int8(self, model: ModelSource, config: QuantConfig, calibration: Calibration) -> bytes:
         from tensorflow.lite.python import convert

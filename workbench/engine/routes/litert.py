@@ -190,14 +190,20 @@ class LitertRoute:
             from ai_edge_litert.interpreter import Interpreter
             from litert_quantizer import Quantizer
 
+            from workbench.datasets.multi import input_arrays
+            from workbench.engine.evaluation import model_inputs
+
             # the float file always has one: `float_tflite` signs a .tflite that had none
             signatures = Interpreter(model_content=float_bytes).get_signature_list()
-            key, signature = next(iter(signatures.items()))
-            name = signature["inputs"][0]
+            key = next(iter(signatures))
+            names = [name for name, _ in model_inputs(float_bytes)]  # in the order of x's
             with silenced():
                 quantizer = Quantizer(float_bytes)
                 quantizer.add_static_config(".*", "*", 8, 8)
-                feeds = [{name: x[i : i + 1]} for i in range(len(x))]
+                feeds = [
+                    dict(zip(names, input_arrays(x[i : i + 1], names), strict=True))
+                    for i in range(len(x))
+                ]
                 return quantizer.calibrate({key: feeds})
 
         return calibration.prepare(("litert", model.fingerprint, samples), build)
