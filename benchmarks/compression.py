@@ -34,17 +34,21 @@ RUNS: dict[str, CompressConfig] = {
     "equalize (no bias correction)": CompressConfig(technique="equalize", bias_correction=False),
     "qat": CompressConfig(technique="qat", epochs=2, learning_rate=1e-4),
     "qat per-tensor": CompressConfig(
+        technique="qat", weights="per-tensor", epochs=6, learning_rate=3e-3
+    ),
+    "qat per-tensor, 2 epochs at 1e-4": CompressConfig(
         technique="qat", weights="per-tensor", epochs=2, learning_rate=1e-4
     ),
-    "qat per-tensor lr 1e-3": CompressConfig(
-        technique="qat", weights="per-tensor", epochs=2, learning_rate=1e-3
-    ),
     "prune 50 %": CompressConfig(technique="prune", sparsity=0.5, epochs=3, learning_rate=1e-4),
-    "cluster 16": CompressConfig(technique="cluster", clusters=16, epochs=2, learning_rate=1e-5),
-    "prune+qat": CompressConfig(technique="prune+qat", epochs=2, learning_rate=1e-4),
-    "cluster+qat": CompressConfig(technique="cluster+qat", epochs=2, learning_rate=1e-5),
+    "cluster 16": CompressConfig(technique="cluster", clusters=16, epochs=2, learning_rate=1e-3),
+    "cluster 16 at 1e-5": CompressConfig(
+        technique="cluster", clusters=16, epochs=2, learning_rate=1e-5
+    ),
+    "prune 80 %": CompressConfig(technique="prune", sparsity=0.8, epochs=3, learning_rate=1e-4),
+    "prune+qat": CompressConfig(technique="prune+qat", epochs=3, learning_rate=1e-4),
+    "cluster+qat": CompressConfig(technique="cluster+qat", epochs=2, learning_rate=1e-3),
     "prune+cluster+qat": CompressConfig(
-        technique="prune+cluster+qat", epochs=1, learning_rate=1e-5
+        technique="prune+cluster+qat", epochs=2, learning_rate=1e-3
     ),
     "distill 0.5x": CompressConfig(
         technique="distill", width=0.5, epochs=12, learning_rate=3e-3, alpha=0.1

@@ -42,6 +42,10 @@ def test_config_round_trips_and_keys_stably():
     assert CompressConfig(technique="qat", sparsity=0.9).key == CompressConfig("qat").key
     assert CompressConfig(technique="prune", sparsity=0.9).key != CompressConfig("prune").key
     assert config.replace(sparsity=0.5).sparsity == 0.5
+    # no learning rate given: the technique's (centroids need larger steps than weights)
+    assert CompressConfig("cluster") == CompressConfig("cluster", learning_rate=1e-3)
+    assert CompressConfig("qat").learning_rate == 1e-4
+    assert CompressConfig("equalize", learning_rate=1.0).learning_rate is None  # no training
 
 
 @pytest.mark.parametrize(
@@ -53,6 +57,7 @@ def test_config_round_trips_and_keys_stably():
         ({"technique": "shrink"}, "technique: 'shrink' is not one of qat, prune"),
         ({"technique": "distill", "width": 1.5}, "width: 1.5 is not in (0, 1]"),
         ({"epochs": 0}, "epochs: 0 is below 1"),
+        ({"learning_rate": 0}, "learning_rate: 0 is not positive"),
     ],
 )
 def test_bad_values_are_one_line_errors(changes, message):
@@ -162,6 +167,21 @@ def test_bad_models_and_data_are_one_line_errors(session):
     model(np.zeros((1, 8, 8, 1), np.float32))
     with pytest.raises(UnsupportedError, match="subclassed Subclassed cannot be cloned"):
         compress(model, CompressConfig(technique="prune", **FEW), "digits")
+    with pytest.raises(UnsupportedError, match="subclassed Subclassed has no input and output"):
+        Session(model, "digits")
+    inputs = keras.Input((8, 8, 1))
+    kernel_free = keras.Model(inputs, keras.layers.Softmax()(keras.layers.Flatten()(inputs)))
+    for technique in ("qat", "prune", "cluster", "distill"):
+        with pytest.raises(UnsupportedError, match=f"no Conv2D, .* layer to {technique};"):
+            compress(kernel_free, CompressConfig(technique=technique, **FEW), "digits")
+    depthwise = keras.layers.DepthwiseConv2D(3, depth_multiplier=10)(inputs)
+    depthwise_only = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(depthwise))
+    for technique, verb in (("prune", "prune"), ("cluster+qat", "cluster")):
+        with pytest.raises(UnsupportedError, match=f"no Conv2D or Dense layer to {verb} \\("):
+            compress(depthwise_only, CompressConfig(technique=technique, **FEW), "digits")
+    outputs = keras.layers.Dense(10)(keras.layers.Lambda(lambda t: t + 1)(inputs))
+    with pytest.raises(UnsupportedError, match="layer 'lambda.*': Lambda cannot be rebuilt"):
+        compress(keras.Model(inputs, outputs), CompressConfig(technique="prune", **FEW), "digits")
     unlabelled = Session("digits_cnn", session.data.test.x)
     with pytest.raises(DataError, match="pruning trains on labels and this data has none"):
         unlabelled.compressed(CompressConfig(technique="prune", **FEW))
@@ -214,3 +234,36 @@ def test_qat_quantizes_every_kernel_even_before_a_relu(session, per_tensor, per_
     }
     assert quantized["conv1"] == [per_axis] and quantized["conv2"] == [per_axis]
     assert set(quantized) == {"conv1", "conv2", "dense", "classifier"}
+
+
+@pytest.mark.parametrize("per_tensor", [False, True])
+def test_qat_quantizes_depthwise_kernels_per_output_channel(per_tensor):
+    """TF-MOT's per-axis quantizer would take a depthwise kernel's multiplier axis (one range);
+    per channel, each of the channels x multiplier outputs gets its own, as in the .tflite."""
+    import keras
+
+    from workbench.compress import bridge
+    from workbench.compress.qat_scheme import KernelsQuantized
+    from workbench.compress.tfmot import tf_keras, tfmot
+
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(inputs)
+    x = keras.layers.ReLU()(x)
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    layer = model.get_layer("dw")
+    kernel = np.random.default_rng(0).normal(size=layer.kernel.shape).astype(np.float32)
+    kernel[..., 1, :] *= 100.0  # one channel far wider than the others
+    layer.set_weights([kernel, np.zeros(6, np.float32)])
+    quantize = tfmot().quantization.keras
+    scheme = quantize.default_8bit.Default8BitQuantizeScheme(disable_per_axis=per_tensor)
+    aware = quantize.quantize_apply(
+        quantize.quantize_annotate_model(bridge.clone(model, tf_keras())),
+        KernelsQuantized(scheme),
+    )
+    aware(np.zeros((1, 6, 6, 3), np.float32), training=True)  # weight ranges take the kernel's
+    wrapper = next(w for w in aware.layers if bridge.inner(w).name == "dw")
+    high = next(v for v in wrapper.weights if v.name.endswith("depthwise_kernel_max:0")).numpy()
+    widths = np.abs(kernel).max(axis=(0, 1)).reshape(-1)  # output channel c * 2 + m
+    expected = widths.max() if per_tensor else widths
+    np.testing.assert_allclose(np.broadcast_to(high, np.shape(expected)), expected, rtol=1e-5)

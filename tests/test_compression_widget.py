@@ -1,5 +1,7 @@
 """The compression panel, headless: click Train, wait on the worker, read the board; Cancel."""
 
+import base64
+
 import pytest
 
 from workbench.qtyping import QuantConfig
@@ -53,3 +55,28 @@ def test_training_draws_the_curve_and_cancel_keeps_the_session(panel):
     assert panel.wait(TIMEOUT)
     assert panel.worker.status.state is TaskState.CANCELLED
     assert panel.board.value == before
+
+
+def test_compressed_rows_stand_on_the_comparison_board(panel):
+    from workbench.widgets.board import BoardView
+
+    board = BoardView(panel.state)
+    panel.technique.value = "equalize"
+    panel.train.click()
+    assert panel.wait(TIMEOUT)
+    labels = [row.label for row in panel.state.board_rows()]
+    assert "equalize + bias correction + int8 · per-channel" in labels
+    assert "equalize + bias correction + float32" in labels
+    assert 'data-label="equalize + bias correction + int8 · per-channel"' in board.table.value
+    assert len({row.key for row in panel.state.board_rows()}) == len(labels)
+    compressed = panel.state.compressed[-1]
+    assert compressed.to_dict()["compression"]["technique"] == "equalize"
+    board.variant.value = compressed.key
+    board.prepare.click()  # the compressed model's own .tflite, from its session's cache
+    expected = panel.compression.session.variant(compressed.config).tflite
+    original = panel.state.session.variant(compressed.config).tflite
+    assert expected != original
+    assert base64.b64encode(expected).decode() in board.links.value
+    assert f"digits_cnn-{compressed.key.replace(':', '-')}.tflite" in board.links.value
+    board.unpin.click()
+    assert panel.state.board_rows() == []

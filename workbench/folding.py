@@ -81,7 +81,8 @@ def fold_batch_norm(
     return folded_kernel, (bias * m + offset).astype(np.float32)
 
 
-def _kind(layer: Any) -> str | None:
+def kernel_kind(layer: Any) -> str | None:
+    """"Conv2D", "DepthwiseConv2D" or "Dense" for a layer with a kernel to quantize, else None."""
     import keras
 
     if isinstance(layer, keras.layers.DepthwiseConv2D):
@@ -123,7 +124,7 @@ def _linear(layer: Any) -> bool:
     return activation is None or activation is keras.activations.linear
 
 
-def _folds(layer: Any) -> Any:
+def folded_batch_norm(layer: Any) -> Any:
     """The BatchNorm the converter folds into `layer`, or None."""
     import keras
 
@@ -156,7 +157,7 @@ def apply_steps(
 
 def _after(layer: Any, kind: str) -> tuple[Any, tuple[Step, ...]]:
     """The BatchNorm and the constant ops after `layer` that fold into it."""
-    bn = _folds(layer)
+    bn = folded_batch_norm(layer)
     shape = layer.kernel.shape  # Keras layout: HWIO, HWCm, (in, out)
     channels = shape[2] * shape[3] if kind == "DepthwiseConv2D" else shape[-1]
     return bn, after_steps(bn or layer, channels) if _linear(layer) else ()
@@ -210,7 +211,7 @@ def quantizable_kernels(model: Any) -> list[Kernel]:
     if not hasattr(keras_model, "layers"):
         name = getattr(model, "name", type(model).__name__)
         raise UnsupportedError(f"{name}: quantizable kernels are read from a Keras model")
-    found = [(layer, kind) for layer in flat_layers(keras_model) if (kind := _kind(layer))]
+    found = [(layer, kind) for layer in flat_layers(keras_model) if (kind := kernel_kind(layer))]
     after = {layer.name: _after(layer, kind) for layer, kind in found}
     # an op folded into the layer before it is not folded again into the one after
     taken = frozenset(step.name for _, steps in after.values() for step in steps)

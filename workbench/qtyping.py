@@ -88,7 +88,7 @@ def _base_precision(mode: Mode, granularity: Granularity) -> LayerPrecision:
 STANDARD_MODES = (Mode.FLOAT32, Mode.DYNAMIC, Mode.FLOAT16, Mode.INT8, Mode.INT16X8)
 
 
-def _enum(kind: type[Enum], value: Any, argument: str) -> Any:
+def parse_enum(kind: type[Enum], value: Any, argument: str) -> Any:
     try:
         return kind(value)
     except (ValueError, TypeError):
@@ -117,10 +117,10 @@ class QuantConfig:
     layer_precision: tuple[tuple[str, LayerPrecision], ...] = ()
 
     def __post_init__(self) -> None:
-        route = _enum(Route, self.route, "route")
-        mode = _enum(Mode, self.mode, "mode")
-        granularity = _enum(Granularity, self.granularity, "granularity")
-        io_type = _enum(IOType, self.io_type, "io_type")
+        route = parse_enum(Route, self.route, "route")
+        mode = parse_enum(Mode, self.mode, "mode")
+        granularity = parse_enum(Granularity, self.granularity, "granularity")
+        io_type = parse_enum(IOType, self.io_type, "io_type")
         keep_float = _layer_names(self.keep_float)
         samples = self.calibration_samples
         least = 1 if mode.needs_calibration else 0  # records of other modes say 0
@@ -266,7 +266,7 @@ def _layer_precision(
     base = _base_precision(mode, granularity)
     chosen: dict[str, LayerPrecision] = {}
     for name, value in pairs:
-        precision = _enum(LayerPrecision, value, f"layer_precision[{name!r}]")
+        precision = parse_enum(LayerPrecision, value, f"layer_precision[{name!r}]")
         if name in chosen or (name in keep_float and precision is not LayerPrecision.FLOAT32):
             raise UnsupportedError(f"layer_precision: layer {name!r} is given two precisions")
         chosen[str(name)] = precision
@@ -377,6 +377,11 @@ class VariantResult:
     def label(self) -> str:
         return self.config.label
 
+    @property
+    def key(self) -> str:
+        """What tells this row from the others on a board (the config's key)."""
+        return self.config.key
+
     def missing(self, measurement: str) -> Unavailable | None:
         """Why `measurement` ("conversion", "evaluation", "latency", "layer errors") is
         unavailable, or None; a refused conversion leaves every measurement unavailable (its
@@ -390,7 +395,7 @@ class VariantResult:
         finite_snr = math.isfinite(self.snr_db)
         return {
             "label": self.label,
-            "key": self.config.key,
+            "key": self.key,
             **self.config.to_dict(),
             "size_bytes": self.size_bytes,
             "size_ratio": _finite_or_none(self.size_ratio),

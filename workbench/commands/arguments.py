@@ -1,14 +1,32 @@
-"""Arguments several subcommands share: the model, the data, comma-separated lists."""
+"""Arguments several subcommands share: the command itself, the model, the data, the output
+file, comma-separated lists."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 MODEL_HELP = (
     "demo model name, architecture name (mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, "
     "efficientnet_b0, resnet50; NAME@SIZE for another input size), .keras, .h5 or .tflite file "
     "or SavedModel folder (default: the default demo model)"
 )
+
+
+def add_command(
+    subparsers: Any, name: str, help: str, description: str, run: Callable[..., int]
+) -> argparse.ArgumentParser:
+    """A subcommand that runs `run(args)`, with its help, description and the MODEL argument."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(run=run)
+    add_model(parser)
+    return parser
+
+
+def add_output(parser: argparse.ArgumentParser, help: str) -> None:
+    """`-o/--output FILE`."""
+    parser.add_argument("-o", "--output", help=help)
 
 
 def add_model(

@@ -12,22 +12,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model
+from workbench.commands.arguments import add_command, add_data, add_output
 from workbench.compress.config import CentroidInit, CompressConfig, Technique, WeightGranularity
 from workbench.compress.training import TrainingProgress
 from workbench.files import check_output, write_atomically
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compress",
-        help="quantization-aware training, pruning, clustering, distillation or equalization",
-        description=(
-            "Compress a Keras model with one technique (fine-tuning on the train split where it "
-            "trains) and write the result as a .keras model to convert and compare like any other."
-        ),
+        "quantization-aware training, pruning, clustering, distillation or equalization",
+        "Compress a Keras model with one technique (fine-tuning on the train split where it "
+        "trains) and write the result as a .keras model to convert and compare like any other.",
+        run,
     )
-    add_model(parser)
     parser.add_argument(
         "--technique", required=True, choices=[t.value for t in Technique], help="what to do"
     )
@@ -51,14 +50,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument(
+        "--learning-rate", type=float, help="Adam's (default: 1e-3 for clustering, else 1e-4)"
+    )
     parser.add_argument("--steps", type=int, help="batches per epoch (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0)
     add_data(parser, "labelled training data: dataset name, .npz or image folder")
-    parser.add_argument(
-        "-o", "--output", type=Path, help="output .keras file (default: MODEL-TECHNIQUE.keras)"
-    )
-    parser.set_defaults(run=run)
+    add_output(parser, "output .keras file (default: MODEL-TECHNIQUE.keras)")
 
 
 def config_from_args(args: argparse.Namespace) -> CompressConfig:
@@ -98,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.session import Session
 
     config = config_from_args(args)
-    output = args.output or Path(f"{args.model or 'model'}-{config.technique.value}.keras")
+    output = Path(args.output or f"{args.model or 'model'}-{config.technique.value}.keras")
     if output.suffix != ".keras":
         output = output.with_suffix(".keras")
     check_output(output, "-o")  # before training: a bad path is refused now

@@ -9,21 +9,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from workbench.commands.arguments import add_data, add_model, add_quiet, names
+from workbench.commands.arguments import add_command, add_data, add_output, add_quiet, names
 from workbench.files import check_output, write_bytes_atomically
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "convert",
-        help="convert a model to one quantized .tflite variant",
-        description=(
-            "Convert a model to .tflite with one quantization configuration (route, mode, "
-            "granularity, I/O type, layers kept float) and write it atomically."
-        ),
+        "convert a model to one quantized .tflite variant",
+        "Convert a model to .tflite with one quantization configuration (route, mode, "
+        "granularity, I/O type, layers kept float) and write it atomically.",
+        run,
     )
-    add_model(parser)
     parser.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.INT8.value)
     parser.add_argument(
         "--granularity",
@@ -43,9 +42,8 @@ def register(subparsers: Any) -> None:
     add_data(
         parser, "calibration data: dataset name, .npz or image folder (default: the demo's dataset)"
     )
-    parser.add_argument("-o", "--output", help="output file (default: MODEL-MODE.tflite here)")
+    add_output(parser, "output file (default: MODEL-MODE.tflite here)")
     add_quiet(parser)
-    parser.set_defaults(run=run)
 
 
 def config_from_args(args: argparse.Namespace) -> QuantConfig:

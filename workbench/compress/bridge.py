@@ -17,6 +17,7 @@ import numpy as np
 
 from workbench.errors import UnsupportedError
 from workbench.folding import quantizable_kernels
+from workbench.models.loading import keras_reason
 
 _BASE_KEYS = {"name", "trainable", "dtype"}
 
@@ -48,7 +49,18 @@ def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
         for key, value in config.items()
         if key in accepted and not (isinstance(value, dict) and "module" in value)
     }
-    return kind(**kept)
+    return _built(layer, lambda: kind(**kept))
+
+
+def _built(layer: Any, build: Any) -> Any:
+    """`build()`, a layer made from `layer`'s config; a refusal becomes a one-line error."""
+    try:
+        return build()
+    except (ValueError, TypeError) as error:
+        raise UnsupportedError(
+            f"layer {layer.name!r}: {type(layer).__name__} cannot be rebuilt for compression "
+            f"({keras_reason(error)}); replace it with built-in Keras layers"
+        ) from None
 
 
 def _keras() -> Any:
@@ -135,7 +147,7 @@ def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -
         for size in ("filters", "units"):
             if width is not None and size in config:
                 config[size] = max(1, round(config[size] * width))
-        return type(layer).from_config(config)
+        return _built(layer, lambda: type(layer).from_config(config))
     new = _tf_keras_layer(layer, target)
     if gains_bias:
         new.use_bias = True

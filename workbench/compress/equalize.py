@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from workbench import affine
-from workbench.folding import _folds, _kind, batch_norm_multiplier, flat_layers, quantizable_kernels
+from workbench.folding import (
+    batch_norm_multiplier,
+    flat_layers,
+    folded_batch_norm,
+    kernel_kind,
+    quantizable_kernels,
+)
 from workbench.fusions import consumers
 
 PASSES = 4  # sweeps over all pairs (each pair's scaling moves its neighbours' ranges)
@@ -41,23 +47,23 @@ def pairs(model: Any) -> list[Pair]:
 
     found = []
     for layer in flat_layers(model):
-        if _kind(layer) is None or getattr(layer, "activation", None) not in (
+        if kernel_kind(layer) is None or getattr(layer, "activation", None) not in (
             None,
             keras.activations.linear,
             keras.activations.relu,
         ):
             continue
-        batch_norm = _folds(layer)
+        batch_norm = folded_batch_norm(layer)
         if batch_norm is not None and not (batch_norm.scale and batch_norm.center):
             continue  # equalized through gamma and beta, which this BatchNorm lacks
         current = batch_norm or layer
         users = consumers(current)
         if len(users) == 1 and isinstance(users[0], keras.layers.ReLU):
             users = consumers(users[0])
-        multiplier = _kind(layer) == "DepthwiseConv2D" and layer.kernel.shape[-1] != 1
-        if not multiplier and len(users) == 1 and _kind(users[0]) is not None:
+        multiplier = kernel_kind(layer) == "DepthwiseConv2D" and layer.kernel.shape[-1] != 1
+        if not multiplier and len(users) == 1 and kernel_kind(users[0]) is not None:
             second = users[0]
-            if _kind(second) != "Dense" or len(current.output.shape) == 2:
+            if kernel_kind(second) != "Dense" or len(current.output.shape) == 2:
                 found.append(Pair(layer, batch_norm, second))
     return found
 
@@ -65,7 +71,7 @@ def pairs(model: Any) -> list[Pair]:
 def _output_ranges(pair: Pair) -> np.ndarray:
     """Per output channel, max |w| of the first layer's kernel with its BatchNorm folded."""
     kernel = np.abs(pair.first.kernel.numpy())
-    if _kind(pair.first) == "DepthwiseConv2D":  # (h, w, c, 1)
+    if kernel_kind(pair.first) == "DepthwiseConv2D":  # (h, w, c, 1)
         ranges = kernel.max(axis=(0, 1, 3))
     else:  # Conv2D (h, w, in, out), Dense (in, out)
         ranges = kernel.reshape(-1, kernel.shape[-1]).max(axis=0)
@@ -79,9 +85,9 @@ def _output_ranges(pair: Pair) -> np.ndarray:
 def _input_ranges(layer: Any) -> np.ndarray:
     """Per input channel, max |w| of the second layer's kernel."""
     kernel = np.abs(layer.kernel.numpy())
-    if _kind(layer) == "DepthwiseConv2D":  # (h, w, c, multiplier)
+    if kernel_kind(layer) == "DepthwiseConv2D":  # (h, w, c, multiplier)
         return kernel.max(axis=(0, 1, 3))
-    if _kind(layer) == "Dense":  # (in, out)
+    if kernel_kind(layer) == "Dense":  # (in, out)
         return kernel.max(axis=1)
     return kernel.max(axis=(0, 1, 3))  # (h, w, in, out)
 
@@ -95,7 +101,7 @@ def _scale_outputs(pair: Pair, factor: np.ndarray) -> None:
         return
     layer = pair.first
     kernel = layer.kernel.numpy()
-    if _kind(layer) == "DepthwiseConv2D":
+    if kernel_kind(layer) == "DepthwiseConv2D":
         factor_shape = (1, 1, -1, 1)
     else:
         factor_shape = (1,) * (kernel.ndim - 1) + (-1,)
@@ -107,7 +113,7 @@ def _scale_outputs(pair: Pair, factor: np.ndarray) -> None:
 def _scale_inputs(layer: Any, factor: np.ndarray) -> None:
     """Multiply the second layer's input channels by `factor` (a depthwise bias comes after)."""
     kernel = layer.kernel.numpy()
-    shape = (-1, 1) if _kind(layer) == "Dense" else (1, 1, -1, 1)
+    shape = (-1, 1) if kernel_kind(layer) == "Dense" else (1, 1, -1, 1)
     layer.kernel.assign(kernel * factor.reshape(shape))
 
 

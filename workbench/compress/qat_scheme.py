@@ -6,10 +6,16 @@ the layer and its ReLU. Without a BatchNorm in between (and the workbench folds 
 before QAT) that also drops the layer's *weight* quantizers: QAT would train float kernels.
 `KernelsQuantized(scheme)` runs the scheme's transform, then gives those layers the scheme's
 own weight quantizers back, still without an output quantizer (TFLite fuses the ReLU).
+
+It also quantizes DepthwiseConv2D kernels per channel when the scheme asks for per-axis
+weights: TF-MOT 0.8.1's per-axis quantizer takes a kernel's last axis, which for a depthwise
+kernel (height, width, channels, multiplier) is the multiplier (1), so its "per-channel" depthwise
+kernels get one scale, the per-tensor collapse the `.tflite` file (per channel) never has.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from workbench.compress.tfmot import tf_keras, tfmot
@@ -43,6 +49,42 @@ class WeightsOnly(_quantize.QuantizeConfig):
         return {}
 
 
+class DepthwisePerChannel(_quantize.quantizers.LastValueQuantizer):
+    """Symmetric 8-bit weights with one range per depthwise output channel (channel x
+    multiplier, the `.tflite` kernel's last axis), as the per-channel file holds them."""
+
+    def build(self, tensor_shape: Any, name: str, layer: Any) -> dict:
+        channels = int(tensor_shape[-2]) * int(tensor_shape[-1])
+        return self._add_range_weights(layer, name, True, (channels,))
+
+    def __call__(self, inputs: Any, training: Any, weights: dict, **kwargs: Any) -> Any:
+        import tensorflow as tf
+
+        flat = tf.reshape(inputs, (*inputs.shape[:2], 1, -1))  # output channel c * M + m last
+        return tf.reshape(super().__call__(flat, training, weights, **kwargs), tf.shape(inputs))
+
+
+class _Registry(_quantize.QuantizeRegistry):
+    """`registry`, with `DepthwisePerChannel` where it gives a depthwise kernel per-axis weights."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def supports(self, layer: Any) -> bool:
+        return self.registry.supports(layer)
+
+    def get_quantize_config(self, layer: Any) -> Any:
+        config = self.registry.get_quantize_config(layer)
+        quantizer = getattr(config, "weight_quantizer", None)
+        depthwise = isinstance(layer, tf_keras().layers.DepthwiseConv2D)
+        if depthwise and getattr(quantizer, "per_axis", False):
+            config = copy.copy(config)  # the registry shares one config per layer type
+            config.weight_quantizer = DepthwisePerChannel(
+                num_bits=quantizer.num_bits, per_axis=True, symmetric=True, narrow_range=True
+            )
+        return config
+
+
 class _Layout(_quantize.QuantizeLayoutTransform):
     def __init__(self, scheme: Any) -> None:
         self.scheme = scheme
@@ -51,7 +93,7 @@ class _Layout(_quantize.QuantizeLayoutTransform):
         transformed, quantize_map = self.scheme.get_layout_transformer().apply(
             model, layer_quantize_map
         )
-        registry = self.scheme.get_quantize_registry()
+        registry = _Registry(self.scheme.get_quantize_registry())
         for layer in transformed.layers:
             config = quantize_map.get(layer.name, {}).get("quantize_config")
             if (
@@ -67,7 +109,8 @@ class _Layout(_quantize.QuantizeLayoutTransform):
 
 
 class KernelsQuantized(_quantize.QuantizeScheme):
-    """`scheme`, with weight quantizers kept on kernel layers that feed a ReLU."""
+    """`scheme`, with weight quantizers kept on kernel layers that feed a ReLU and depthwise
+    kernels quantized per channel where the scheme quantizes weights per axis."""
 
     def __init__(self, scheme: Any) -> None:
         self.scheme = scheme
@@ -76,4 +119,4 @@ class KernelsQuantized(_quantize.QuantizeScheme):
         return _Layout(self.scheme)
 
     def get_quantize_registry(self) -> Any:
-        return self.scheme.get_quantize_registry()
+        return _Registry(self.scheme.get_quantize_registry())

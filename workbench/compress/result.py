@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from workbench.compress.config import CompressConfig
 from workbench.compress.equalize import EqualizedPair
 from workbench.compress.readback import KernelFacts, gzip_size, kernel_facts
-from workbench.qtyping import QuantConfig
+from workbench.qtyping import QuantConfig, VariantResult
+
+
+@dataclass(frozen=True)
+class CompressedResult(VariantResult):
+    """A variant of a compressed model, labelled and keyed apart from the original's variant of
+    the same `QuantConfig` (so both can stand on one board)."""
+
+    compression: CompressConfig | None = None  # what made the model (always given; None only
+    # because the inherited fields before it have defaults)
+
+    @property
+    def label(self) -> str:
+        return f"{self.compression.label} + {self.config.label}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.compression.key}:{self.config.key}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "compression": self.compression.to_dict()}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -32,6 +52,12 @@ class Compression:
     def label(self, quant: QuantConfig) -> str:
         """The board label of one variant, e.g. ``prune 50 % + int8 · per-channel``."""
         return f"{self.config.label} + {quant.label}"
+
+    def evaluate(self, quant: QuantConfig) -> CompressedResult:
+        """The compressed model's variant measured (cached by its session), labelled as such."""
+        result = self.session.evaluate(quant)
+        values = {f.name: getattr(result, f.name) for f in fields(result)}
+        return CompressedResult(**values, compression=self.config)
 
     def kernel_facts(self, quant: QuantConfig) -> list[KernelFacts]:
         """Zeros and distinct values per kernel of the variant's `.tflite` (computed once)."""

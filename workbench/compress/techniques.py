@@ -1,4 +1,4 @@
-"""The techniques, one function each in a registry keyed by `Technique`.
+"""The techniques, in a registry keyed by `Technique` (the six TF-MOT ones share one pipeline).
 
 Every technique takes a Keras 3 model and returns a new Keras 3 model (the original is never
 changed), so a compressed model is a model like any other. TF-MOT techniques run on a tf_keras
@@ -21,6 +21,8 @@ from workbench.compress.equalize import EqualizedPair, correct_bias, equalize
 from workbench.compress.tfmot import tf_keras, tfmot
 from workbench.datasets import Dataset
 from workbench.errors import DataError, UnsupportedError
+from workbench.folding import flat_layers, kernel_kind
+from workbench.models.loading import keras_reason
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,19 @@ def _wrapped(what: str, wrap: Callable[[], Any]) -> Any:
     try:
         return wrap()
     except (ValueError, TypeError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnsupportedError(
-            f"{what}: TF Model Optimization cannot wrap this model ({reason[:200]}); "
+            f"{what}: TF Model Optimization cannot wrap this model ({keras_reason(error)}); "
             "use Conv2D / DepthwiseConv2D / Dense models built from Keras layers"
         ) from None
+
+
+def _acting_on(run: Run, names: Any, what: str, kinds: str, note: str = "") -> None:
+    """A one-line error when `what` found no layer to act on (instead of training nothing)."""
+    if not names:
+        raise UnsupportedError(
+            f"model {run.model.name!r}: no {kinds} layer to {what}{note}; compress a model "
+            "with kernel layers, or pick another technique"
+        )
 
 
 def _back(run: Run, trained: Any) -> Any:
@@ -123,10 +133,11 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
         "prune",
         lambda: mot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule, **options),
     )
-    run.fit(pruned, tf_keras(), "pruning", callbacks=[mot.sparsity.keras.UpdatePruningStep()])
     names = tuple(
         bridge.inner(layer).name for layer in pruned.layers if getattr(layer, "prunable_weights", 0)
     )
+    _acting_on(run, names, "prune", "Conv2D or Dense", " (TF-MOT leaves depthwise kernels alone)")
+    run.fit(pruned, tf_keras(), "pruning", callbacks=[mot.sparsity.keras.UpdatePruningStep()])
     return mot.sparsity.keras.strip_pruning(pruned), names
 
 
@@ -154,6 +165,7 @@ def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> tuple[Any
         )
 
     clustered = _wrapped("cluster", lambda: keras.models.clone_model(model, clone_function=wrap))
+    _acting_on(run, names, "cluster", "Conv2D or Dense", " (depthwise kernels are left alone)")
     run.fit(clustered, keras, "clustering")
     return mot.clustering.keras.strip_clustering(clustered), tuple(names)
 
@@ -169,53 +181,53 @@ def _qat(run: Run, model: Any, scheme: Any) -> Any:
     return aware
 
 
+def _has_kernels(run: Run) -> None:
+    kernels = [layer.name for layer in flat_layers(run.model) if kernel_kind(layer)]
+    _acting_on(run, kernels, run.config.technique.value, "Conv2D, DepthwiseConv2D or Dense")
+
+
 def _start(run: Run) -> Any:
+    """The model as a tf_keras clone with BatchNorm folded, if it has a kernel layer to train."""
+    _has_kernels(run)
     return bridge.clone(run.model, tf_keras(), fold=True)
 
 
-@register(Technique.QAT)
-def quantization_aware(run: Run) -> Compressed:
-    default = tfmot().quantization.keras.default_8bit.Default8BitQuantizeScheme
-    per_tensor = run.config.weights is WeightGranularity.PER_TENSOR
-    scheme = default(disable_per_axis=per_tensor)
-    return Compressed(_back(run, _qat(run, _start(run), scheme)))
+@register(
+    Technique.QAT,
+    Technique.PRUNE,
+    Technique.CLUSTER,
+    Technique.PRUNE_QAT,
+    Technique.CLUSTER_QAT,
+    Technique.PRUNE_CLUSTER_QAT,
+)
+def tf_model_optimization(run: Run) -> Compressed:
+    """Pruning, clustering and quantization-aware training, those the technique names, in that
+    order; each later step preserves what the earlier made (TF-MOT's collaborative optimization)."""
+    technique = run.config.technique
+    model, pruned, clustered = _start(run), (), ()
+    if technique.prunes:
+        model, pruned = _prune(run, model)
+    if technique.clusters:
+        model, clustered = _cluster(run, model, preserve_sparsity=technique.prunes)
+    if technique.quantization_aware:
+        model = _qat(run, model, _scheme(run.config))
+    return Compressed(_back(run, model), pruned=pruned, clustered=clustered)
 
 
-@register(Technique.PRUNE)
-def prune(run: Run) -> Compressed:
-    pruned, names = _prune(run, _start(run))
-    return Compressed(_back(run, pruned), pruned=names)
-
-
-@register(Technique.CLUSTER)
-def cluster(run: Run) -> Compressed:
-    clustered, names = _cluster(run, _start(run))
-    return Compressed(_back(run, clustered), clustered=names)
-
-
-@register(Technique.PRUNE_QAT)
-def prune_then_qat(run: Run) -> Compressed:
-    scheme = tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    pruned, names = _prune(run, _start(run))
-    return Compressed(_back(run, _qat(run, pruned, scheme)), pruned=names)
-
-
-@register(Technique.CLUSTER_QAT)
-def cluster_then_qat(run: Run) -> Compressed:
-    combine = tfmot().experimental.combine
-    scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=False)
-    clustered, names = _cluster(run, _start(run))
-    return Compressed(_back(run, _qat(run, clustered, scheme)), clustered=names)
-
-
-@register(Technique.PRUNE_CLUSTER_QAT)
-def prune_cluster_qat(run: Run) -> Compressed:
-    combine = tfmot().experimental.combine
-    scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
-    pruned, pruned_names = _prune(run, _start(run))
-    clustered, clustered_names = _cluster(run, pruned, preserve_sparsity=True)
-    trained = _qat(run, clustered, scheme)
-    return Compressed(_back(run, trained), pruned=pruned_names, clustered=clustered_names)
+def _scheme(config: CompressConfig) -> Any:
+    """The QAT scheme: cluster- or sparsity-preserving after those steps, else TF-MOT's default
+    8-bit scheme with per-axis or per-tensor weight quantizers."""
+    mot, technique = tfmot(), config.technique
+    if technique.clusters:
+        return mot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
+            preserve_sparsity=technique.prunes
+        )
+    if technique.prunes:
+        return mot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    per_tensor = config.weights is WeightGranularity.PER_TENSOR
+    return mot.quantization.keras.default_8bit.Default8BitQuantizeScheme(
+        disable_per_axis=per_tensor
+    )
 
 
 @register(Technique.EQUALIZE)
@@ -238,6 +250,7 @@ def distill(run: Run) -> Compressed:
     import keras
 
     (x, y), _ = run.labelled("distillation")
+    _has_kernels(run)
     student = bridge.clone(run.model, keras, width=run.config.width)
     soft = run.model.predict(x, batch_size=256, verbose=0)
     targets = np.concatenate([y[:, None].astype(np.float32), soft.astype(np.float32)], axis=1)

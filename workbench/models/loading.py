@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ModelFileError
+from workbench.errors import ModelFileError, UnsupportedError
 from workbench.models.source import ModelSource, SourceKind
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -113,6 +113,11 @@ def keras_reason(error: BaseException) -> str:
 
 
 def _from_keras(model: Any, name: str) -> ModelSource:
+    if not hasattr(model, "inputs") or not hasattr(model, "outputs"):
+        raise UnsupportedError(
+            f"model {model.name!r}: a subclassed {type(model).__name__} has no input and output "
+            "tensors to measure; rebuild it as a keras.Sequential or functional keras.Model"
+        )
     digest = hashlib.sha256(model.to_json().encode())
     for weight in model.weights:
         digest.update(weight.numpy().tobytes())

@@ -71,7 +71,7 @@ class BoardView(View):
         )
         self.test_samples.observe(self._on_test_samples, "value")
         self.pin.on_click(lambda _: self._pin())
-        self.unpin.on_click(lambda _: setattr(self.state, "pinned", ()))
+        self.unpin.on_click(lambda _: self.state.clear_pins())
         self.prepare.on_click(lambda _: self._tflite_link())
         self.widget = styled(
             w.VBox(
@@ -93,7 +93,16 @@ class BoardView(View):
         )
         state.observe(
             lambda _: self._show(),
-            ["result", "partial", "baseline", "pinned", "results", "config", "status"],
+            [
+                "result",
+                "partial",
+                "baseline",
+                "pinned",
+                "compressed",
+                "results",
+                "config",
+                "status",
+            ],
         )
         state.observe(lambda _: self._show_test_samples(), ["session", "test_samples"])
         self._show()
@@ -130,6 +139,7 @@ class BoardView(View):
         current = config.key
         previous = result.config.key if result is not None and result.config != config else None
         pinned = [config.key for config in self.state.pinned]
+        pinned += [row.key for row in self.state.compressed]
         failed = None
         if status.state is TaskState.FAILED and status.label == config.label:
             failed = (config.label, status.message)
@@ -148,8 +158,8 @@ class BoardView(View):
             partial_of=partial_of,
         )
         self.chart.show(figures.board_chart(rows, current))
-        self.variant.options = [(row.label, row.config.key) for row in rows]
-        keys = [row.config.key for row in rows]
+        self.variant.options = [(row.label, row.key) for row in rows]
+        keys = [row.key for row in rows]
         self.variant.value = current if current in keys else previous if previous in keys else None
         self.pin.disabled = previous is not None or result is None or self.state.partial
         if rows:
@@ -172,11 +182,14 @@ class BoardView(View):
 
     def _tflite_link(self) -> None:
         """A download link for the chosen variant (already converted, so a cache lookup)."""
-        session = self.state.session
-        row = self.state.results.get(self.variant.value)
+        session, key = self.state.session, self.variant.value
+        row = self.state.results.get(key)
+        compressed = next((row for row in self.state.compressed if row.key == key), None)
+        if compressed is not None and session is not None:  # its model's session, cached
+            row, session = compressed, session.compressed(compressed.compression).session
         if session is None or row is None:
             return
         data = session.variant(row.config).tflite
-        name = f"{session.model.name}-{row.config.key}.tflite"
+        name = f"{self.state.session.model.name}-{row.key.replace(':', '-')}.tflite"
         link = html.download_link(data, name, f"{name} ({len(data) / 1024:.0f} KB)", "model/tflite")
         self.links.value = self.links.value.split("<br>")[0] + "<br>" + link

@@ -3,10 +3,11 @@
 Train runs `Session.compressed` in the panel's own worker (the dashboard's conversions keep
 their worker): the curve follows the loss per batch and the validation accuracy per epoch,
 Cancel stops between batches and leaves the session as it was. A finished run measures the
-current quantization config (and float32) on the original and the compressed model and pins
-both rows to the panel's board ("prune 50 % + int8 · per-channel" next to "int8 ·
-per-channel"), draws per kernel the zeros and distinct values read back from the `.tflite`,
-and for equalization the per-channel ranges of each equalized layer before and after.
+current quantization config (and float32) on the original and the compressed model, pins the
+rows to the panel's board ("prune 50 % + int8 · per-channel" next to "int8 · per-channel",
+with gzip sizes) and the compressed model's rows to the comparison board, draws per kernel the
+zeros and distinct values read back from the `.tflite`, and for equalization the per-channel
+ranges of each equalized layer before and after.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ import ipywidgets as w
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.compress.config import CompressConfig, Technique, WeightGranularity
+from workbench.compress.config import (
+    CompressConfig,
+    Technique,
+    WeightGranularity,
+    default_learning_rate,
+)
 from workbench.compress.readback import gzip_size
 from workbench.compress.training import TrainingProgress
 from workbench.qtyping import Mode, QuantConfig, VariantResult
 from workbench.widgets import html
-from workbench.widgets.figures import BLUE, GREY, ORANGE, _layout
+from workbench.widgets.figures import BLUE, GREY, ORANGE, titled
 from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
@@ -48,7 +54,7 @@ def training_curve(points: Sequence[TrainingProgress]) -> go.Figure:
         secondary_y=True,
     )
     fig.update_xaxes(title_text="epoch")
-    fig = _layout(fig, "Training: loss per batch, validation accuracy per epoch", 280)
+    fig = titled(fig, "Training: loss per batch, validation accuracy per epoch", 280)
     fig.update_layout(showlegend=True)
     return fig
 
@@ -61,7 +67,7 @@ def kernel_chart(facts: Sequence[Any], title: str) -> go.Figure:
     fig.add_trace(go.Bar(x=names, y=[f.distinct for f in facts], marker_color=ORANGE), 1, 2)
     fig.update_xaxes(tickangle=-40)
     fig.update_yaxes(type="log", row=1, col=2)
-    return _layout(fig, title, 320)
+    return titled(fig, title, 320)
 
 
 def equalization_chart(pair: Any) -> go.Figure:
@@ -72,7 +78,7 @@ def equalization_chart(pair: Any) -> go.Figure:
     fig.add_trace(go.Bar(x=channels, y=list(pair.after), name="after", marker_color=ORANGE))
     fig.update_yaxes(type="log", title_text="max |w| (BatchNorm folded)")
     fig.update_xaxes(title_text="output channel")
-    fig = _layout(fig, f"{pair.first} → {pair.second}: channel ranges before and after", 300)
+    fig = titled(fig, f"{pair.first} → {pair.second}: channel ranges before and after", 300)
     fig.update_layout(showlegend=True, barmode="group")
     return fig
 
@@ -133,7 +139,7 @@ class CompressionView(View):
         self.ranges = Plot(go.Figure(), "wb-equalization-chart")
         self.train.on_click(lambda _: self.start())
         self.cancel.on_click(lambda _: self.worker.cancel())
-        self.technique.observe(lambda _: self._show_controls(), "value")
+        self.technique.observe(lambda _: self._technique_changed(), "value")
         self.pair.observe(lambda _: self._show_pair(), "value")
         self.widget = styled(
             w.VBox(
@@ -200,15 +206,13 @@ class CompressionView(View):
         job.step(TaskState.EVALUATING, config.label)
         float32 = QuantConfig(route=quant.route, mode=Mode.FLOAT32)
         rows = [_board_row(quant.label, session.evaluate(quant), session.variant(quant).tflite)]
-        for shown in dict.fromkeys((float32, quant)):
-            result = compression.session.evaluate(shown)
+        results = [compression.evaluate(shown) for shown in dict.fromkeys((float32, quant))]
+        for result in results:
             rows.append(
-                _board_row(
-                    compression.label(shown), result, compression.session.variant(shown).tflite
-                )
+                _board_row(result.label, result, compression.session.variant(result.config).tflite)
             )
         facts = compression.kernel_facts(quant) if quant.mode is not Mode.FLOAT32 else []
-        job.deliver(lambda: self._show_result(compression, rows, facts, quant))
+        job.deliver(lambda: self._show_result(compression, rows, results, facts, quant))
 
     def _progress(self, job: Job, progress: TrainingProgress) -> None:
         self._points.append(progress)
@@ -219,9 +223,15 @@ class CompressionView(View):
             job.deliver(lambda: self.curve.show(training_curve(points)))
 
     def _show_result(
-        self, compression: Any, rows: list[list[str]], facts: list, quant: QuantConfig
+        self,
+        compression: Any,
+        rows: list[list[str]],
+        results: list[VariantResult],
+        facts: list,
+        quant: QuantConfig,
     ) -> None:
         self.compression = compression
+        self.state.pin_compressed(results)  # on the comparison board too
         self.rows = [row for row in self.rows if row not in rows] + rows
         self.board.value = html.table(BOARD_COLUMNS, self.rows, "wb-compress-table")
         self.kernels.show(kernel_chart(facts, f"Kernels of {compression.label(quant)}"))
@@ -243,6 +253,10 @@ class CompressionView(View):
         self.ranges.widget.layout.display = "" if pairs else "none"
         if pairs and self.pair.value is not None:
             self.ranges.show(equalization_chart(pairs[self.pair.value]))
+
+    def _technique_changed(self) -> None:
+        self.learning_rate.value = default_learning_rate(Technique(self.technique.value))
+        self._show_controls()
 
     def _show_controls(self) -> None:
         technique = Technique(self.technique.value)

@@ -25,7 +25,8 @@ VARIANT_COLOURS = (BLUE, ORANGE, GREEN, "#CC79A7", "#56B4E9", RED, "#F0E442", "#
 _MARGIN = {"l": 50, "r": 20, "t": 40, "b": 40}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
+def titled(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
+    """`fig` with the workbench's title, height, margins and template (no legend)."""
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
         height=height,
@@ -62,7 +63,7 @@ def range_bars(
     fig.add_hline(y=0, line_color=GREY, line_width=1)
     fig.update_xaxes(tickangle=-40, title_text="layer")
     fig.update_yaxes(title_text="value")
-    return _layout(fig, title)
+    return titled(fig, title)
 
 
 def empty(title: str, message: str, height: int = 320) -> go.Figure:
@@ -73,7 +74,7 @@ def empty(title: str, message: str, height: int = 320) -> go.Figure:
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _layout(fig, title, height)
+    return titled(fig, title, height)
 
 
 def channel_strip(
@@ -125,7 +126,7 @@ def channel_strip(
     )
     fig.update_xaxes(title_text="output channel")
     fig.update_yaxes(title_text="weight value")
-    return _layout(fig, title)
+    return titled(fig, title)
 
 
 def activation_histogram(
@@ -160,7 +161,7 @@ def activation_histogram(
     fig.update_yaxes(type="log", title_text="count")
     fig.update_xaxes(title_text="activation value (clipped bins hatched)")
     title = f"{layer}: activations, range [{lo:.3g}, {hi:.3g}], {share:.2%} of values clipped"
-    return _layout(fig, title)
+    return titled(fig, title)
 
 
 def _percent(value: float | None) -> float | None:
@@ -193,7 +194,7 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
     ]
     fig = make_subplots(rows=1, cols=4, subplot_titles=[title for title, _ in columns])
     for index, row in enumerate(rows):
-        current = row.config.key == current_key
+        current = row.key == current_key
         name = f"{row.label} (current)" if current else row.label
         for col, (title, value) in enumerate(columns, start=1):
             y = value(row)
@@ -204,7 +205,7 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
                     y=[y],
                     error_y=_interval_bar(estimate),
                     name=name,
-                    legendgroup=row.config.key,
+                    legendgroup=row.key,
                     showlegend=col == 1,
                     marker_color=VARIANT_COLOURS[index % len(VARIANT_COLOURS)],
                     marker_line={"color": "#1f2933", "width": 2.5 if current else 0},
@@ -218,7 +219,7 @@ def board_chart(rows: Sequence[VariantResult], current_key: str | None = None) -
                 col=col,
             )
     fig.update_xaxes(showticklabels=False, title_text="variant")
-    _layout(fig, "", height=300)
+    titled(fig, "", height=300)
     fig.update_layout(
         showlegend=True,
         legend={"orientation": "h", "y": -0.15, "x": 0, "title": {"text": "variant"}},
@@ -273,7 +274,7 @@ def layer_error_chart(
     )
     fig.update_xaxes(tickangle=-40, title_text="layer")
     fig.update_yaxes(title_text="RMSE / scale")
-    return _layout(fig, "Per-layer error against float")
+    return titled(fig, "Per-layer error against float")
 
 
 def affine_mapping(
@@ -306,4 +307,4 @@ def affine_mapping(
     fig.update_xaxes(title_text="real value")
     fig.update_yaxes(title_text="integer", row=1, col=1)
     fig.update_yaxes(title_text="error", row=1, col=2)
-    return _layout(fig, "", height=300)
+    return titled(fig, "", height=300)

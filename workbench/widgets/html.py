@@ -145,7 +145,7 @@ def board_table(
     body = []
     baseline = rows[0] if rows else None
     for index, row in enumerate(rows):
-        key = row.config.key
+        key = row.key
         role = "current" if key == current_key else "pinned" if key in pinned_keys else ""
         role = role or ("baseline" if index == 0 else "previous" if key == previous_key else "")
         role = role or "other"

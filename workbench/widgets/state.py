@@ -7,6 +7,8 @@ observe.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import traitlets
 
 from workbench.inspection.report import Inspection
@@ -24,6 +26,7 @@ class AppState(traitlets.HasTraits):
     data_source = traitlets.Any(None, allow_none=True)  # the `data` the session was opened with
     config = traitlets.Instance(QuantConfig, kw={})
     pinned = traitlets.Tuple()  # QuantConfigs the board keeps next to the current one
+    compressed = traitlets.Tuple()  # VariantResults of compressed models the board keeps too
     selected_layer = traitlets.Unicode("")
     status = traitlets.Instance(TaskStatus, kw={})  # converting and evaluating `config`
     detail_status = traitlets.Instance(TaskStatus, kw={})  # per-layer error, range statistics
@@ -42,17 +45,26 @@ class AppState(traitlets.HasTraits):
         return list(self.session.layer_names) if self.session is not None else []
 
     def board_rows(self) -> list[VariantResult]:
-        """The float32 baseline, then the pinned variants, then the current one (no repeats)."""
+        """The float32 baseline, the pinned variants, the compressed models' variants, then the
+        current one (no repeats)."""
         rows: list[VariantResult] = []
         keys: set[str] = set()
         candidates = [self.baseline]
         candidates += [self.results.get(config.key) for config in self.pinned]
-        candidates.append(self.result if self.result is not None else None)
+        candidates += [*self.compressed, self.result]
         for row in candidates:
-            if row is not None and row.config.key not in keys:
+            if row is not None and row.key not in keys:
                 rows.append(row)
-                keys.add(row.config.key)
+                keys.add(row.key)
         return rows
+
+    def pin_compressed(self, rows: Sequence[VariantResult]) -> None:
+        """Keep `rows` (variants of a compressed model) on the board, replacing older ones."""
+        keys = {row.key for row in rows}
+        self.compressed = (*(row for row in self.compressed if row.key not in keys), *rows)
+
+    def clear_pins(self) -> None:
+        self.pinned, self.compressed = (), ()
 
     def baseline_config(self) -> QuantConfig:
         return QuantConfig(route=self.config.route, mode=Mode.FLOAT32)
