@@ -536,6 +536,10 @@ def test_quickstart_in_jupyterlab_at_1000px_clips_no_widget(jupyter_lab, browser
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        failed = ".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']"
+        page.wait_for_selector(f"{CURRENT}, {failed}")  # a cell that raised ends the wait
+        errors = page.locator(failed).all_inner_texts()
+        assert not errors, f"a quickstart cell raised in JupyterLab: {errors[0][-2000:]}"
         page.wait_for_selector(f"{CURRENT}")
         page.wait_for_selector('.wb-status-line[data-idle="1"]')
         page.wait_for_function(

@@ -286,9 +286,11 @@ def test_traced_float_file_equals_from_keras_model(shapes_model, shapes):
     assert shapes_model.derived.peek("traced") is not None  # it did take the traced path
     files = (keras_file, traced_file)
     signatures = [Interpreter(model_content=data).get_signature_list() for data in files]
-    assert signatures[0] == signatures[1] == {
-        "serving_default": {"inputs": ["image"], "outputs": ["output_0"]}
-    }
+    assert (
+        signatures[0]
+        == signatures[1]
+        == {"serving_default": {"inputs": ["image"], "outputs": ["output_0"]}}
+    )
     keras, traced = read_tflite(keras_file), read_tflite(traced_file)
     assert [op.opcode for op in keras.ops] == [op.opcode for op in traced.ops]
 

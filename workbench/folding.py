@@ -82,7 +82,7 @@ def fold_batch_norm(
 
 
 def kernel_kind(layer: Any) -> str | None:
-    """"Conv2D", "DepthwiseConv2D" or "Dense" for a layer with a kernel to quantize, else None."""
+    """ "Conv2D", "DepthwiseConv2D" or "Dense" for a layer with a kernel to quantize, else None."""
     import keras
 
     if isinstance(layer, keras.layers.DepthwiseConv2D):

@@ -128,6 +128,7 @@ def keras_activation_ranges_progressively(
     probes, summarise = _summariser(keras_model, StreamingHistogram().fine)
     histograms = [StreamingHistogram() for _ in probes]
     batch_size = min(batch_size, samples_per_batch(tuple(shape[1:])))  # large inputs: fewer
+
     def ranges() -> list[Any]:
         return [
             ActivationRange(name, kind, histogram.stats())
