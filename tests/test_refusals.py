@@ -218,3 +218,27 @@ def test_dashboard_shows_the_refused_variant_as_an_unavailable_row(swish):
         assert app.state.baseline.accuracy is not None
     finally:
         app.close(timeout=300)
+
+
+@pytest.mark.parametrize("route", [Route.CONVERTER, Route.LITERT])
+def test_ctrl_c_inside_tensorflow_is_not_a_refusal(data, route):
+    """Ctrl-C landing inside TensorFlow's C code reaches Python as a `SystemError` caused by
+    the `KeyboardInterrupt` (as in `nest.flatten` while tracing); the conversion stops there
+    instead of becoming a refused row."""
+    import keras
+
+    interrupting = []
+
+    def identity(x):
+        if interrupting:
+            raise SystemError("returned a result with an exception set") from KeyboardInterrupt()
+        return x
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Lambda(identity, name="interrupted")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10)(x), name="interrupted_model")
+    session = Session(model, data)
+    interrupting.append(True)
+    with pytest.raises(KeyboardInterrupt):
+        session.compare([QuantConfig(route=route, mode=Mode.INT8)])

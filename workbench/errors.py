@@ -35,3 +35,23 @@ class RuntimeRefusal(ModelFileError):
 
 class OutputError(WorkbenchError):
     """An output path that cannot be written (a folder, under a file, empty, not writable)."""
+
+
+def came_from_interrupt(error: BaseException) -> bool:
+    """Whether `error` was caused by a `KeyboardInterrupt`: Ctrl-C landing inside a C extension
+    (TensorFlow's tracing, the converter) reaches Python as another type, often `SystemError`."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def raise_if_interrupted(error: BaseException) -> None:
+    """Raise `KeyboardInterrupt` when `error` came from one, so that a handler meant for
+    failures does not swallow Ctrl-C."""
+    if came_from_interrupt(error):
+        raise KeyboardInterrupt from error

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.engine.evaluation import class_scores, reason_of
-from workbench.errors import DataError, UnsupportedError, WorkbenchError
+from workbench.errors import DataError, UnsupportedError, WorkbenchError, came_from_interrupt
 from workbench.metrics import top1_correct
 from workbench.qtyping import LayerPrecision, Mode, QuantConfig, Route
 from workbench.search.config import Objective, SearchConfig
@@ -201,7 +201,7 @@ class _Search:
         except KeyboardInterrupt:  # Ctrl-C in a terminal or notebook: keep what was found
             status = "cancelled"
         except Exception as error:  # a failed search still returns what it found
-            status = f"failed: {reason_of(error)}"
+            status = "cancelled" if came_from_interrupt(error) else f"failed: {reason_of(error)}"
         return self._result(status)
 
     def _baseline(self) -> dict[str, LayerPrecision] | None:

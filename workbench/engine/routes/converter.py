@@ -27,7 +27,7 @@ from workbench.engine.routes.layers import (
     model_layer_names,
     ops_of_layers,
 )
-from workbench.errors import UnsupportedError
+from workbench.errors import UnsupportedError, raise_if_interrupted
 from workbench.models.source import ModelSource, SourceKind
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
@@ -94,7 +94,8 @@ def _traced(keras_model: Any) -> Any:
 
     try:  # callers run it silenced
         return tf.function(call, input_signature=specs, autograph=False).get_concrete_function()
-    except Exception:  # noqa: BLE001 - TF raises many types; from_keras_model and predict remain
+    except Exception as error:  # noqa: BLE001 - TF raises many types; from_keras_model remains
+        raise_if_interrupted(error)
         return None
 
 
@@ -140,6 +141,7 @@ def _explained(model: ModelSource, what: str) -> Iterator[None]:
         except UnsupportedError:
             raise
         except Exception as error:
+            raise_if_interrupted(error)
             failure = error
         else:
             return

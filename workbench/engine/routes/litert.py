@@ -19,7 +19,7 @@ from workbench.engine.calibration import Calibration
 from workbench.engine.quiet import silenced
 from workbench.engine.routes import ROUTES, register
 from workbench.engine.routes.layers import model_layer_names, ops_of_layers
-from workbench.errors import ConversionError, UnsupportedError
+from workbench.errors import ConversionError, UnsupportedError, raise_if_interrupted
 from workbench.models.source import ModelSource, SourceKind
 from workbench.qtyping import Granularity, IOType, LayerPrecision, Mode, QuantConfig, Route
 
@@ -143,6 +143,7 @@ class LitertRoute:
             except UnsupportedError:
                 raise
             except Exception as error:  # the quantizer raises ValueError/RuntimeError/...
+                raise_if_interrupted(error)
                 failure = error
         raise ConversionError(
             f"model {model.name!r}: the LiteRT Quantizer failed making {config.label} "
