@@ -98,7 +98,7 @@ def _is_identity(value: np.ndarray | None, identity: float) -> bool:
     return value is None or bool(np.all(value == np.float32(identity)))
 
 
-def _elementwise(operation: Any) -> list[Step] | None:
+def elementwise(operation: Any) -> list[Step] | None:
     """`operation` as ``y * multiplier + offset`` steps (identities dropped), or None when it
     is not a constant elementwise op the converter folds."""
     import keras
@@ -148,7 +148,7 @@ def after_steps(start: Any, channels: int) -> tuple[Step, ...]:
         users = consumers(current)
         if len(users) != 1:
             break
-        found = _elementwise(users[0])
+        found = elementwise(users[0])
         if found is None or not all(_fits_channels(step, channels) for step in found):
             break
         steps.extend(found)
@@ -174,7 +174,7 @@ def before(layer: Any, kind: str, taken: frozenset[str] = frozenset()) -> Fusion
         if producer.name in taken:
             break
         padding = isinstance(producer, keras.layers.ZeroPadding2D)
-        steps = [] if padding else _elementwise(producer)
+        steps = [] if padding else elementwise(producer)
         if steps is None:
             break
         if len(consumers(producer)) != 1:

@@ -6,17 +6,23 @@ weights; with `fold=True` every BatchNormalization the converter would fold disa
 Conv2D / DepthwiseConv2D / Dense (which gains a bias), so fake-quantizers see the kernels the
 `.tflite` file will hold. `copy_weights(source, target)` brings trained weights back by layer
 name, looking inside TF-MOT's wrappers.
+
+What tf_keras lacks is translated: Keras 3 ops with one scalar constant (``x + 3``, ``x / 6``:
+MobileNetV3's hard sigmoid) become `Rescaling` layers, ops on two tensors `Add` / `Subtract` /
+`Multiply` layers, and the activations ``hard_sigmoid`` / ``hard_silu`` (tf_keras has no hard
+SiLU, and its hard sigmoid is another curve) Keras 3's own formulas, registered for TF-MOT.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
 import numpy as np
 
 from workbench.errors import UnsupportedError
-from workbench.folding import quantizable_kernels
+from workbench.folding import kernel_kind, quantizable_kernels
 from workbench.models.loading import keras_reason
 
 _BASE_KEYS = {"name", "trainable", "dtype"}
@@ -43,6 +49,9 @@ def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
         )
     config = layer.get_config()
     config["dtype"] = layer.dtype_policy.name
+    activation = config.get("activation")
+    if isinstance(activation, str) and activation in _hard_activations(keras_module):
+        config["activation"] = _hard_activations(keras_module)[activation]
     accepted = set(inspect.signature(kind.__init__).parameters) | _BASE_KEYS
     kept = {
         key: value
@@ -50,6 +59,58 @@ def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
         if key in accepted and not (isinstance(value, dict) and "module" in value)
     }
     return _built(layer, lambda: kind(**kept))
+
+
+@functools.cache
+def _hard_activations(keras_module: Any) -> dict[str, Any]:
+    """Keras 3's ``hard_sigmoid`` and ``hard_silu`` (alias ``hard_swish``) as `keras_module`
+    functions, registered once so that TF-MOT's clones of the model deserialize them."""
+    import tensorflow as tf
+
+    register = keras_module.saving.register_keras_serializable("workbench")
+
+    @register
+    def hard_sigmoid(x: Any) -> Any:
+        return tf.nn.relu6(x + 3.0) / 6.0
+
+    @register
+    def hard_silu(x: Any) -> Any:
+        return x * tf.nn.relu6(x + 3.0) / 6.0
+
+    return {"hard_sigmoid": hard_sigmoid, "hard_silu": hard_silu, "hard_swish": hard_silu}
+
+
+def _tf_keras_op(operation: Any, args: Any, keras_module: Any) -> Any:
+    """A Keras 3 op (not a layer) applied to `args` as `keras_module` layers TF-MOT can wrap: a
+    `Rescaling` for one tensor and one scalar constant, `Add` / `Subtract` / `Multiply` for two
+    tensors; a one-line error for any other op."""
+    from workbench.fusions import elementwise
+
+    kind = type(operation).__name__
+    tensors = [arg for arg in args if hasattr(arg, "_keras_history")]  # not the constants
+    steps = elementwise(operation)
+    if len(tensors) == 1 and steps is not None and all(_scalar(step) for step in steps):
+        scale, offset = 1.0, 0.0
+        for step in steps:
+            if step.multiplier is not None:
+                factor = float(step.multiplier)
+                factor = 1.0 / factor if step.divide else factor
+                scale, offset = scale * factor, offset * factor
+            if step.offset is not None:
+                offset += float(step.offset)
+        rescaling = keras_module.layers.Rescaling(scale, offset, name=operation.name)
+        return rescaling(tensors[0])
+    if kind in ("Add", "Subtract", "Multiply") and len(tensors) == len(args) == 2:
+        return getattr(keras_module.layers, kind)(name=operation.name)(tensors)
+    raise UnsupportedError(
+        f"operation {operation.name!r}: the Keras op {kind} has no tf_keras layer for TF Model "
+        "Optimization; write it with Keras layers (layers.Add, layers.Multiply, "
+        "layers.Rescaling, ...)"
+    )
+
+
+def _scalar(step: Any) -> bool:
+    return all(v is None or np.size(v) == 1 for v in (step.multiplier, step.offset))
 
 
 def _built(layer: Any, build: Any) -> Any:
@@ -112,7 +173,7 @@ def clone(
         tensors[id(tensor)] = new
         inputs.append(new)
     made: list[tuple[Any, Any]] = []
-    outputs_of = {id(tensor) for tensor in graph.outputs}
+    kept = _output_kernels(graph) if width is not None else set()
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
             layer = node.operation
@@ -123,12 +184,14 @@ def clone(
             )
             if layer.name in folded:
                 outputs = args[0]
+            elif target is not keras and not isinstance(layer, keras.layers.Layer):
+                outputs = _tf_keras_op(layer, args, target)
             else:
-                output = any(id(t) in outputs_of for t in node.output_tensors)
-                resize = None if width is None or output else width
+                resize = None if width is None or layer.name in kept else width
                 new_layer = _new_layer(layer, target, layer.name in folded_weights, resize)
-                outputs = new_layer(*args)
-                made.append((layer, new_layer))
+                outputs = _built(layer, lambda new_layer=new_layer, args=args: new_layer(*args))
+                if getattr(layer, "weights", None):
+                    made.append((layer, new_layer))
             for old, new in zip(node.output_tensors, keras.tree.flatten(outputs), strict=True):
                 tensors[id(old)] = new
     outputs = [tensors[id(tensor)] for tensor in graph.outputs]
@@ -136,6 +199,25 @@ def clone(
     for old, new in made if width is None else ():
         new.set_weights(folded_weights.get(old.name) or old.get_weights())
     return result
+
+
+def _output_kernels(graph: Any) -> set[str]:
+    """The kernel layers whose outputs reach a model output through no other kernel layer (a
+    student keeps their size: MobileNetV3's classifier is a Conv2D before Flatten and Softmax)."""
+    found: set[str] = set()
+    stack = [tensor._keras_history.operation for tensor in graph.outputs]
+    seen: set[int] = set()
+    while stack:
+        operation = stack.pop()
+        if id(operation) in seen:
+            continue
+        seen.add(id(operation))
+        if kernel_kind(operation) is not None:
+            found.add(operation.name)
+            continue
+        for node in getattr(operation, "_inbound_nodes", []):
+            stack.extend(parent.operation for parent in node.parent_nodes)
+    return found
 
 
 def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -> Any:
@@ -147,6 +229,10 @@ def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -
         for size in ("filters", "units"):
             if width is not None and size in config:
                 config[size] = max(1, round(config[size] * width))
+        shape = list(config.get("target_shape") or ())
+        if width is not None and isinstance(layer, keras.layers.Reshape) and -1 not in shape:
+            if shape and shape[-1] == layer.input.shape[-1]:  # channels kept (EfficientNet's
+                config["target_shape"] = (*shape[:-1], -1)  # squeeze-excite): the student's
         return _built(layer, lambda: type(layer).from_config(config))
     new = _tf_keras_layer(layer, target)
     if gains_bias:

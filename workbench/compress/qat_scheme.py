@@ -11,6 +11,11 @@ It also quantizes DepthwiseConv2D kernels per channel when the scheme asks for p
 weights: TF-MOT 0.8.1's per-axis quantizer takes a kernel's last axis, which for a depthwise
 kernel (height, width, channels, multiplier) is the multiplier (1), so its "per-channel" depthwise
 kernels get one scale, the per-tensor collapse the `.tflite` file (per channel) never has.
+
+`annotated(model, scheme)` quantize-annotates every layer: with the scheme's config where its
+registry has one, else (Rescaling, Normalization, Multiply, an activation such as hard SiLU that
+TF-MOT does not know) with `OutputQuantized`, the 8-bit fake-quant of the output that the int8
+file's kernel for that op applies. A layer with trainable weights the registry lacks is refused.
 """
 
 from __future__ import annotations
@@ -19,9 +24,59 @@ import copy
 from typing import Any
 
 from workbench.compress.tfmot import tf_keras, tfmot
+from workbench.errors import UnsupportedError
 
 _quantize = tfmot().quantization.keras
 _KERNEL_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
+# the activations TF-MOT's `Default8BitActivationQuantizeConfig` knows
+_ACTIVATIONS = ("relu", "relu6", "swish", "gelu", "linear", "softmax", "sigmoid", "tanh")
+
+
+class OutputQuantized(_quantize.QuantizeConfig):
+    """8-bit asymmetric fake quantization of a layer's output, nothing else (what TF-MOT does for
+    Add and Concatenate, and what TFLite's int8 kernels do for a MUL, ADD or HARD_SWISH)."""
+
+    def get_weights_and_quantizers(self, layer: Any) -> list:
+        return []
+
+    def set_quantize_weights(self, layer: Any, quantize_weights: Any) -> None:
+        return None
+
+    def get_activations_and_quantizers(self, layer: Any) -> list:
+        return []
+
+    def set_quantize_activations(self, layer: Any, quantize_activations: Any) -> None:
+        return None
+
+    def get_output_quantizers(self, layer: Any) -> list:
+        quantizer = _quantize.quantizers.MovingAverageQuantizer
+        return [quantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+    def get_config(self) -> dict:
+        return {}
+
+
+def annotated(model: Any, scheme: Any) -> Any:
+    """`model` (tf_keras) with every layer quantize-annotated: by `scheme`'s registry where it
+    has the layer, else `OutputQuantized` (a weightless layer) or a one-line error."""
+    keras, registry = tf_keras(), scheme.get_quantize_registry()
+
+    def annotate(layer: Any) -> Any:
+        activation = getattr(getattr(layer, "activation", None), "__name__", None)
+        known = registry.supports(layer) and (
+            not isinstance(layer, keras.layers.Activation) or activation in _ACTIVATIONS
+        )
+        if known:
+            return _quantize.quantize_annotate_layer(layer)
+        if layer.trainable_weights:
+            raise UnsupportedError(
+                f"layer {layer.name!r}: TF Model Optimization has no quantizer for the weights "
+                f"of {type(layer).__name__}; QAT cannot train it (use equalize, prune or cluster, "
+                "or post-training int8)"
+            )
+        return _quantize.quantize_annotate_layer(layer, OutputQuantized())
+
+    return keras.models.clone_model(model, clone_function=annotate)
 
 
 class WeightsOnly(_quantize.QuantizeConfig):

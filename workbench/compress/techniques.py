@@ -129,10 +129,18 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
         frequency=frequency,
     )
     options = {"sparsity_m_by_n": (2, 4)} if config.structured else {}
-    pruned = _wrapped(
-        "prune",
-        lambda: mot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule, **options),
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (
+        PruneRegistry as registry,  # noqa: N813 - not exported; imported after tfmot() above
     )
+
+    def wrap(layer: Any) -> Any:  # layers TF-MOT cannot prune (Rescaling, ...) stay as they are
+        if not (layer.weights and registry.supports(layer)):
+            return layer
+        return mot.sparsity.keras.prune_low_magnitude(
+            layer, pruning_schedule=schedule, **options
+        )
+
+    pruned = _wrapped("prune", lambda: tf_keras().models.clone_model(model, clone_function=wrap))
     names = tuple(
         bridge.inner(layer).name for layer in pruned.layers if getattr(layer, "prunable_weights", 0)
     )
@@ -172,11 +180,12 @@ def _cluster(run: Run, model: Any, preserve_sparsity: bool = False) -> tuple[Any
 
 def _qat(run: Run, model: Any, scheme: Any) -> Any:
     """Quantization-aware fine-tuning of a tf_keras model with `scheme`'s quantizers."""
-    from workbench.compress.qat_scheme import KernelsQuantized
+    from workbench.compress.qat_scheme import KernelsQuantized, OutputQuantized, annotated
 
     quantize = tfmot().quantization.keras
-    annotated = quantize.quantize_annotate_model(model)
-    aware = _wrapped("qat", lambda: quantize.quantize_apply(annotated, KernelsQuantized(scheme)))
+    marked = annotated(model, scheme)
+    with quantize.quantize_scope({"OutputQuantized": OutputQuantized}):
+        aware = _wrapped("qat", lambda: quantize.quantize_apply(marked, KernelsQuantized(scheme)))
     run.fit(aware, tf_keras(), "quantization-aware training")
     return aware
 
