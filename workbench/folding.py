@@ -163,31 +163,39 @@ def _after(layer: Any, kind: str) -> tuple[Any, tuple[Step, ...]]:
     return bn, after_steps(bn or layer, channels) if _linear(layer) else ()
 
 
-def _kernel(
-    layer: Any, kind: str, bn: Any, steps: tuple[Step, ...], taken: frozenset[str]
-) -> Kernel:
-    """The kernel and bias of one layer as the converter writes them."""
+def with_batch_norm(layer: Any, kind: str, bn: Any) -> tuple[np.ndarray, np.ndarray]:
+    """`layer`'s kernel (TFLite layout) and bias, with `bn` (if not None) folded in."""
     kernel = to_tflite_layout(layer.kernel.numpy(), kind)
     axis = CHANNEL_AXIS[kind]
     if layer.use_bias:
         bias = np.asarray(layer.bias.numpy(), dtype=np.float32)
     else:
         bias = np.zeros(kernel.shape[axis], np.float32)
+    if bn is None:
+        return kernel, bias
+    multiplier = batch_norm_multiplier(
+        bn.gamma.numpy() if bn.scale else None, bn.moving_variance.numpy(), bn.epsilon
+    )
+    return fold_batch_norm(
+        kernel,
+        bias,
+        channel_axis=axis,
+        multiplier=multiplier,
+        beta=bn.beta.numpy() if bn.center else None,
+        mean=bn.moving_mean.numpy(),
+    )
+
+
+def _kernel(
+    layer: Any, kind: str, bn: Any, steps: tuple[Step, ...], taken: frozenset[str]
+) -> Kernel:
+    """The kernel and bias of one layer as the converter writes them."""
+    axis = CHANNEL_AXIS[kind]
     fusion = before(layer, kind, taken)
     if fusion.not_predicted is not None:
+        kernel, bias = with_batch_norm(layer, kind, None)
         return Kernel(layer.name, kind, kernel, bias, axis, not_predicted=fusion.not_predicted)
-    if bn is not None:
-        multiplier = batch_norm_multiplier(
-            bn.gamma.numpy() if bn.scale else None, bn.moving_variance.numpy(), bn.epsilon
-        )
-        kernel, bias = fold_batch_norm(
-            kernel,
-            bias,
-            channel_axis=axis,
-            multiplier=multiplier,
-            beta=bn.beta.numpy() if bn.center else None,
-            mean=bn.moving_mean.numpy(),
-        )
+    kernel, bias = with_batch_norm(layer, kind, bn)
     kernel, bias = apply_steps(kernel, bias, axis, steps)
     if fusion.input_scale is not None:  # the converter folds what comes before last
         scale = fusion.input_scale

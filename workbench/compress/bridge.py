@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import UnsupportedError
-from workbench.folding import kernel_kind, quantizable_kernels
+from workbench.folding import kernel_kind, to_tflite_layout
 from workbench.models.loading import keras_reason
 
 _BASE_KEYS = {"name", "trainable", "dtype"}
@@ -131,20 +131,23 @@ def _keras() -> Any:
 
 
 def _folded(model: Any) -> tuple[dict[str, Any], set[str]]:
-    """Folded (kernel, bias) per layer in Keras layout, and the BatchNorms folded away."""
-    from workbench.folding import to_tflite_layout
+    """Per kernel layer followed by a BatchNorm the converter folds, its (kernel, bias) with
+    that BatchNorm folded, in Keras layout; and the BatchNorms folded away. Other ops the
+    converter folds (a Rescaling before EfficientNet's stem, ``+ 3`` after a layer) stay."""
+    from workbench.folding import flat_layers, folded_batch_norm, with_batch_norm
 
     weights, folded = {}, set()
-    layers = {layer.name: layer for layer in model.layers}
-    for kernel in quantizable_kernels(model):
-        if kernel.folded_from is None or kernel.fused != (kernel.folded_from,):
-            continue  # only a lone BatchNorm is folded here; other fusions stay as layers
-        shape = layers[kernel.layer].kernel.shape
+    for layer in flat_layers(model):
+        kind = kernel_kind(layer)
+        bn = folded_batch_norm(layer) if kind else None
+        if bn is None:
+            continue
+        kernel, bias = with_batch_norm(layer, kind, bn)
         # to_tflite_layout is a transpose or reshape: invert it by matching the Keras shape
-        keras_kernel = _from_tflite_layout(kernel.kernel, kernel.kind, shape)
-        assert to_tflite_layout(keras_kernel, kernel.kind).shape == kernel.kernel.shape
-        weights[kernel.layer] = [keras_kernel, kernel.bias]
-        folded.add(kernel.folded_from)
+        keras_kernel = _from_tflite_layout(kernel, kind, layer.kernel.shape)
+        assert to_tflite_layout(keras_kernel, kind).shape == kernel.shape
+        weights[layer.name] = [keras_kernel, bias]
+        folded.add(bn.name)
     return weights, folded
 
 

@@ -61,12 +61,17 @@ def annotated(model: Any, scheme: Any) -> Any:
     has the layer, else `OutputQuantized` (a weightless layer) or a one-line error."""
     keras, registry = tf_keras(), scheme.get_quantize_registry()
 
-    def annotate(layer: Any) -> Any:
+    def known(layer: Any) -> bool:
         activation = getattr(getattr(layer, "activation", None), "__name__", None)
-        known = registry.supports(layer) and (
-            not isinstance(layer, keras.layers.Activation) or activation in _ACTIVATIONS
-        )
-        if known:
+        if isinstance(layer, keras.layers.Activation) and activation not in _ACTIVATIONS:
+            return False
+        try:  # the collaborative schemes' registries "support" any weightless layer, then
+            return registry.supports(layer) and bool(registry.get_quantize_config(layer))
+        except ValueError:  # refuse to give it a config
+            return False
+
+    def annotate(layer: Any) -> Any:
+        if known(layer):
             return _quantize.quantize_annotate_layer(layer)
         if layer.trainable_weights:
             raise UnsupportedError(

@@ -118,6 +118,10 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
     """Prune a tf_keras model to the config's sparsity over its training; returns it stripped
     and the names of the layers pruned (TF-MOT leaves depthwise kernels alone)."""
     mot, config = tfmot(), run.config
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (
+        PruneRegistry as registry,  # noqa: N813 - not exported; imported after tfmot() above
+    )
+
     total = config.epochs * training.batches_per_epoch(len(run.data.train), config)
     frequency = max(1, (total - 1) // 10)
     end = max(frequency * ((total - 1) // frequency), 0)
@@ -129,13 +133,13 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
         frequency=frequency,
     )
     options = {"sparsity_m_by_n": (2, 4)} if config.structured else {}
-    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (
-        PruneRegistry as registry,  # noqa: N813 - not exported; imported after tfmot() above
-    )
 
     def wrap(layer: Any) -> Any:  # layers TF-MOT cannot prune (Rescaling, ...) stay as they are
         if not (layer.weights and registry.supports(layer)):
             return layer
+        kernel = getattr(layer, "kernel", None)
+        if config.structured and kernel is not None and kernel.shape[-2] % 4:
+            return layer  # 2:4 groups run along input channels: a 3-channel stem would get 1:3
         return mot.sparsity.keras.prune_low_magnitude(
             layer, pruning_schedule=schedule, **options
         )
