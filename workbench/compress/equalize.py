@@ -1,8 +1,8 @@
 """Cross-layer equalization and bias correction (Nagel et al. 2019, "Data-Free Quantization").
 
-No training. For each pair "kernel layer -> [BatchNorm] -> [ReLU] -> kernel layer" whose middle
-tensors feed nothing else, output channel i of the first layer (BatchNorm folded, as the
-converter folds it) is divided by ``s_i = sqrt(r1_i / r2_i)`` and input channel i of the second
+No training. For each pair "kernel layer -> [BatchNorm] -> [ReLU] -> kernel layer" (a `ReLU`
+layer or ``Activation("relu")``) whose middle tensors feed nothing else, output channel i of the
+first layer (BatchNorm folded, as the converter folds it) is divided by ``s_i = sqrt(r1_i / r2_i)`` and input channel i of the second
 multiplied by it, where r1 and r2 are the channel's ranges in the two kernels: both end up with
 range ``sqrt(r1_i * r2_i)``, so one scale per tensor fits every channel. ReLU commutes with a
 positive scale; ReLU6's clip at 6 does not, so float outputs move a little where a channel
@@ -58,7 +58,7 @@ def pairs(model: Any) -> list[Pair]:
             continue  # equalized through gamma and beta, which this BatchNorm lacks
         current = batch_norm or layer
         users = consumers(current)
-        if len(users) == 1 and isinstance(users[0], keras.layers.ReLU):
+        if len(users) == 1 and _relu(users[0]):
             users = consumers(users[0])
         multiplier = kernel_kind(layer) == "DepthwiseConv2D" and layer.kernel.shape[-1] != 1
         if not multiplier and len(users) == 1 and kernel_kind(users[0]) is not None:
@@ -66,6 +66,15 @@ def pairs(model: Any) -> list[Pair]:
             if kernel_kind(second) != "Dense" or len(current.output.shape) == 2:
                 found.append(Pair(layer, batch_norm, second))
     return found
+
+
+def _relu(layer: Any) -> bool:
+    """A ReLU layer, or an Activation("relu") (ResNet's)."""
+    import keras
+
+    if isinstance(layer, keras.layers.Activation):
+        return layer.activation is keras.activations.relu
+    return isinstance(layer, keras.layers.ReLU)
 
 
 def _output_ranges(pair: Pair) -> np.ndarray:
