@@ -219,3 +219,53 @@ def test_a_subclassed_model_is_a_one_line_error_from_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: model 'sub': a subclassed Subclassed has no input and output")
     assert err.count("\n") == 1 and "rebuild it as a keras.Sequential or functional" in err
+
+
+def test_equalize_pairs_through_activation_relu_in_a_residual_block():
+    """ResNet's Conv -> BN -> Activation("relu") -> Conv, with an Add shortcut."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    y = layers.Conv2D(8, 1, name="a")(x)
+    y = layers.BatchNormalization(name="a_bn")(y)
+    y = layers.Activation("relu", name="a_relu")(y)
+    y = layers.Conv2D(8, 3, padding="same", name="b")(y)
+    x = layers.Activation("relu")(layers.Add()([x, y]))
+    outputs = layers.Dense(CLASSES, activation="softmax")(layers.GlobalAveragePooling2D()(x))
+    session = Session(keras.Model(inputs, outputs), data())
+    config = CompressConfig("equalize", bias_correction=False)
+    compression = session.compressed(config)
+    assert [(p.first, p.second) for p in compression.equalized] == [("a", "b")]
+    x = session.data.test.x
+    before = session.model.keras_model.predict(x, verbose=0)
+    after = compression.session.model.keras_model.predict(x, verbose=0)
+    np.testing.assert_allclose(after, before, atol=1e-5)
+
+
+def test_the_compression_panel_shows_the_one_line_error():
+    import keras
+    from keras import layers
+
+    from workbench.widgets.compression import CompressionView
+    from workbench.widgets.state import AppState
+    from workbench.widgets.tasks import TaskState
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = layers.LayerNormalization(name="norm")(layers.Conv2D(4, 3)(inputs))
+    outputs = layers.Dense(CLASSES, activation="softmax")(layers.GlobalAveragePooling2D()(x))
+    state = AppState(config=QuantConfig())
+    state.session = Session(keras.Model(inputs, outputs), data())
+    panel = CompressionView(state)
+    try:
+        panel.technique.value = "qat"
+        panel.train.click()
+        assert panel.wait(300)
+        status = panel.worker.status
+        assert status.state is TaskState.FAILED
+        assert status.message.startswith("layer 'norm': TF Model Optimization has no quantizer")
+        assert "\n" not in status.message
+        assert f"compressed:{panel.config().key}" not in state.session._derived  # nothing kept
+    finally:
+        panel.close()
