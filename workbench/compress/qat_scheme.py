@@ -32,9 +32,8 @@ _KERNEL_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
 _ACTIVATIONS = ("relu", "relu6", "swish", "gelu", "linear", "softmax", "sigmoid", "tanh")
 
 
-class OutputQuantized(_quantize.QuantizeConfig):
-    """8-bit asymmetric fake quantization of a layer's output, nothing else (what TF-MOT does for
-    Add and Concatenate, and what TFLite's int8 kernels do for a MUL, ADD or HARD_SWISH)."""
+class _Nothing(_quantize.QuantizeConfig):
+    """Quantizes nothing: the base of the configs below, each overriding what it quantizes."""
 
     def get_weights_and_quantizers(self, layer: Any) -> list:
         return []
@@ -49,42 +48,22 @@ class OutputQuantized(_quantize.QuantizeConfig):
         return None
 
     def get_output_quantizers(self, layer: Any) -> list:
-        quantizer = _quantize.quantizers.MovingAverageQuantizer
-        return [quantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+        return []
 
     def get_config(self) -> dict:
         return {}
 
 
-def annotated(model: Any, scheme: Any) -> Any:
-    """`model` (tf_keras) with every layer quantize-annotated: by `scheme`'s registry where it
-    has the layer, else `OutputQuantized` (a weightless layer) or a one-line error."""
-    keras, registry = tf_keras(), scheme.get_quantize_registry()
+class OutputQuantized(_Nothing):
+    """8-bit asymmetric fake quantization of a layer's output, nothing else (what TF-MOT does for
+    Add and Concatenate, and what TFLite's int8 kernels do for a MUL, ADD or HARD_SWISH)."""
 
-    def known(layer: Any) -> bool:
-        activation = getattr(getattr(layer, "activation", None), "__name__", None)
-        if isinstance(layer, keras.layers.Activation) and activation not in _ACTIVATIONS:
-            return False
-        try:  # the collaborative schemes' registries "support" any weightless layer, then
-            return registry.supports(layer) and bool(registry.get_quantize_config(layer))
-        except ValueError:  # refuse to give it a config
-            return False
-
-    def annotate(layer: Any) -> Any:
-        if known(layer):
-            return _quantize.quantize_annotate_layer(layer)
-        if layer.trainable_weights:
-            raise UnsupportedError(
-                f"layer {layer.name!r}: TF Model Optimization has no quantizer for the weights "
-                f"of {type(layer).__name__}; QAT cannot train it (use equalize, prune or cluster, "
-                "or post-training int8)"
-            )
-        return _quantize.quantize_annotate_layer(layer, OutputQuantized())
-
-    return keras.models.clone_model(model, clone_function=annotate)
+    def get_output_quantizers(self, layer: Any) -> list:
+        quantizer = _quantize.quantizers.MovingAverageQuantizer
+        return [quantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
 
 
-class WeightsOnly(_quantize.QuantizeConfig):
+class WeightsOnly(_Nothing):
     """`config`'s weight quantizers, and nothing on the layer's activation or output."""
 
     def __init__(self, config: Any) -> None:
@@ -95,18 +74,6 @@ class WeightsOnly(_quantize.QuantizeConfig):
 
     def set_quantize_weights(self, layer: Any, quantize_weights: Any) -> None:
         self.config.set_quantize_weights(layer, quantize_weights)
-
-    def get_activations_and_quantizers(self, layer: Any) -> list:
-        return []
-
-    def set_quantize_activations(self, layer: Any, quantize_activations: Any) -> None:
-        return None
-
-    def get_output_quantizers(self, layer: Any) -> list:
-        return []
-
-    def get_config(self) -> dict:
-        return {}
 
 
 class DepthwisePerChannel(_quantize.quantizers.LastValueQuantizer):
@@ -180,3 +147,31 @@ class KernelsQuantized(_quantize.QuantizeScheme):
 
     def get_quantize_registry(self) -> Any:
         return _Registry(self.scheme.get_quantize_registry())
+
+
+def annotated(model: Any, scheme: Any) -> Any:
+    """`model` (tf_keras) with every layer quantize-annotated: by `scheme`'s registry where it
+    has the layer, else `OutputQuantized` (a weightless layer) or a one-line error."""
+    keras, registry = tf_keras(), scheme.get_quantize_registry()
+
+    def known(layer: Any) -> bool:
+        activation = getattr(getattr(layer, "activation", None), "__name__", None)
+        if isinstance(layer, keras.layers.Activation) and activation not in _ACTIVATIONS:
+            return False
+        try:  # the collaborative schemes' registries "support" any weightless layer, then
+            return registry.supports(layer) and bool(registry.get_quantize_config(layer))
+        except ValueError:  # refuse to give it a config
+            return False
+
+    def annotate(layer: Any) -> Any:
+        if known(layer):
+            return _quantize.quantize_annotate_layer(layer)
+        if layer.trainable_weights:
+            raise UnsupportedError(
+                f"layer {layer.name!r}: TF Model Optimization has no quantizer for the weights "
+                f"of {type(layer).__name__}; QAT cannot train it (use equalize, prune or cluster, "
+                "or post-training int8)"
+            )
+        return _quantize.quantize_annotate_layer(layer, OutputQuantized())
+
+    return keras.models.clone_model(model, clone_function=annotate)
