@@ -6,7 +6,8 @@ first layer (BatchNorm folded, as the converter folds it) is divided by
 ``s_i = sqrt(r1_i / r2_i)`` and input channel i of the second multiplied by it, where r1 and r2
 are the channel's ranges in the two kernels: both end up with range ``sqrt(r1_i * r2_i)``, so one
 scale per tensor fits every channel. ReLU commutes with a positive scale; ReLU6's clip at 6 does
-not, so float outputs move a little where a channel exceeded 6 (measured and reported, never hidden).
+not, so float outputs move a little where a channel exceeded 6 (measured and reported, never
+hidden).
 
 Bias correction then subtracts from each layer's bias the mean shift its int8 per-tensor weight
 error causes, ``(W_q - W) E[x]``, with E[x] measured on the calibration data.
