@@ -266,3 +266,16 @@ def test_the_compression_panel_shows_the_one_line_error():
         assert f"compressed:{panel.config().key}" not in state.session._derived  # nothing kept
     finally:
         panel.close()
+
+
+def test_cli_compresses_from_an_npz_read_on_demand_and_compare_takes_the_result(tmp_path, capsys):
+    """An uncompressed .npz is read on demand (`LazyInputs`); Keras trains on it as arrays."""
+    mobilenet_v3_like().save(tmp_path / "v3.keras")
+    x, y = data()
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    out, npz = tmp_path / "v3-prune.keras", str(tmp_path / "data.npz")
+    arguments = ["compress", str(tmp_path / "v3.keras"), "--technique", "prune+qat"]
+    assert main([*arguments, "--steps", "2", "--data", npz, "-o", str(out)]) == 0
+    assert "prune 50 % + qat in" in capsys.readouterr().out
+    assert main(["compare", str(out), "--data", npz]) == 0
+    assert "int8 · per-channel" in capsys.readouterr().out
