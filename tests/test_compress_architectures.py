@@ -133,15 +133,12 @@ def test_pruning_skips_rescaling_and_normalization_and_qat_keeps_the_zeros():
     assert len(pruned) == 4 and all(f.zeros >= 0.49 for f in pruned), facts
 
 
-def test_structured_pruning_and_clustering_of_a_mobilenet_v3_block(v3_session):
+def test_structured_pruning_leaves_kernels_of_3_input_channels_alone(v3_session):
     pruned = v3_session.compressed(CompressConfig("prune", structured=True, **FEW))
     facts = {f.layer: f for f in pruned.kernel_facts(QuantConfig())}
-    # 2:4 groups run along input channels: the 3-channel stem is left alone
+    # 2:4 groups run along input channels: the 3-channel stem would get 1 zero in 3
     assert set(pruned.pruned) == {"se_reduce", "se_expand", "project", "logits"}
     assert all(facts[name].zeros >= 0.49 for name in pruned.pruned), facts
-    clustered = v3_session.compressed(CompressConfig("cluster+qat", clusters=4, **FEW))
-    facts = {f.layer: f for f in clustered.kernel_facts(QuantConfig())}
-    assert all(facts[name].distinct_per_channel <= 4 for name in clustered.clustered)
 
 
 def test_distilled_students_keep_the_classifier_and_the_squeeze_excite_reshape(v3_session):
