@@ -316,3 +316,74 @@ def test_a_model_the_converter_refuses_gets_a_row_per_refused_variant(scheduler,
     refused = [row for row in rows if row["mode"] != "float32"]
     assert refused and all("litert" in row["error"] for row in refused)
     assert not any(row["keep_float"] for row in rows)
+
+
+def _image_folder(folder: Path, count: int, size: int) -> Path:
+    """`count` random RGB images of `size` x `size` pixels in two class folders."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    for index, image in enumerate(pixels):
+        target = folder / f"class{index % 2}"
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(target / f"{index}.png")
+    return folder
+
+
+def _check_against_compare(rows: list[dict], compared, exact: tuple[str, ...]) -> None:
+    expected = {result.config.key: result.to_dict() for result in compared}
+    assert len(rows) == len(expected)
+    for row in rows:
+        assert row["error"] is None, row["error"]
+        assert {k: row[k] for k in exact} == {k: expected[row["key"]][k] for k in exact}
+
+
+def test_an_architecture_by_name_sweeps_as_session_compares_it(scheduler, tmp_path):
+    """`mobilenet_v3_small@32` (seeded random weights) on 48x48 images: the sweep resizes and
+    preprocesses them for the model as `Session` does, and gives compare's numbers (sizes
+    apart: the tensor names Keras gives per process differ by ~100 bytes in a 3-10 MB file);
+    rerun with `resume`, it finds every row done."""
+    from distributed import Client
+
+    from workbench import sweep
+    from workbench.session import Session
+
+    images = _image_folder(tmp_path / "images", 40, 48)
+    configs = [QuantConfig(mode="float32"), QuantConfig(mode="int8", calibration_samples=8)]
+    compared = Session("mobilenet_v3_small@32", images, weights="none").compare(configs)
+    rows_file = tmp_path / "rows.jsonl"
+    with Client(scheduler) as client:
+        options = {"weights": "none", "client": client, "json_path": rows_file}
+        rows = sweep(["mobilenet_v3_small@32"], configs, images, **options).rows
+        again = sweep(["mobilenet_v3_small@32"], configs, str(images), resume=True, **options)
+    _check_against_compare(rows, compared, tuple(k for k in NUMBERS if not k.startswith("size")))
+    assert {row["model"] for row in rows} == {"mobilenet_v3_small@32"}
+    sizes = {result.config.key: result.size_bytes for result in compared}
+    assert all(row["size_bytes"] == pytest.approx(sizes[row["key"]], rel=1e-4) for row in rows)
+    assert again.resumed == len(again) == 2 and _rows(rows_file) == rows
+
+
+def test_a_two_input_model_sweeps_with_an_npz_by_input_name(scheduler, tmp_path):
+    """A Keras model with inputs ("alpha", "zeta") swept on an `.npz` holding one array per
+    input name: the rows are `Session.compare`'s, bytes and all."""
+    import numpy as np
+    from distributed import Client
+    from test_multi_input import IMAGES, VECTORS, _two_inputs
+
+    from workbench import sweep
+    from workbench.session import Session
+
+    model = _two_inputs()
+    labels = np.argmax(model.predict([IMAGES, VECTORS], verbose=0), axis=1)
+    path, data = tmp_path / "two_inputs.keras", tmp_path / "inputs.npz"
+    model.save(path)
+    np.savez(data, zeta=VECTORS, y=labels, alpha=IMAGES)  # not in the model's input order
+    configs = [QuantConfig(mode="float32"), QuantConfig(mode="int8", calibration_samples=20)]
+    session = Session(str(path), str(data))
+    compared = session.compare(configs)
+    with Client(scheduler) as client:
+        rows = sweep([str(path)], configs, str(data), client=client).rows
+    _check_against_compare(rows, compared, NUMBERS)
+    shas = {c.key: hashlib.sha256(session.variant(c).tflite).hexdigest() for c in configs}
+    assert {row["key"]: row["tflite_sha256"] for row in rows} == shas
