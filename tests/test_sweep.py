@@ -241,13 +241,18 @@ def test_sharded_evaluation_equals_one_shard(scheduler):
 
 def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
     """For `sweep`, and for `search` on a cluster: one line, exit 2, nothing left running."""
-    listing = tmp_path / "models.txt"
+    listing, sized, weighted = (tmp_path / f"{n}.txt" for n in ("models", "sized", "weighted"))
     listing.write_text("# zoo\ndigits_cnn\nmissing.keras\n")
+    sized.write_text("mobilenet_v2@abc\n")
+    weighted.write_text("digits_cnn --weights none\n")
     port, closed = _free_port(), _free_port()
     sweep, search = ["sweep", "digits_cnn", "--modes", "float32"], ["search", "digits_cnn"]
     unreachable = ["--scheduler", f"tcp://127.0.0.1:{closed}"]
     cases = [
         (["sweep", "--models-file", str(listing)], f"{listing}:3: missing.keras"),
+        (["sweep", "--models-file", str(sized)], f"{sized}:1: model 'mobilenet_v2@abc': the"),
+        (["sweep", "--models-file", str(weighted)], f"{weighted}:1: --weights is for an arch"),
+        (["sweep", "mobilenet_v2@16", "--weights", "none"], "'mobilenet_v2@16': the input size"),
         ([*sweep, *unreachable], "no Dask scheduler answers"),
         ([*search, *unreachable], "no Dask scheduler answers"),
         ([*sweep, "--workers", "0"], "--workers: 0"),
@@ -260,7 +265,7 @@ def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
         from distributed import Client
 
         for index, (argv, message) in enumerate(cases):
-            if index == 5:
+            if index == 8:
                 Client(f"tcp://127.0.0.1:{port}", timeout=60).close()  # scheduler is up
             with leaves_no_process():
                 assert main(argv) == 2
@@ -268,6 +273,24 @@ def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
             assert error.startswith("error: ") and message in error and "\n" not in error
     finally:
         _stop([empty])
+
+
+def test_a_models_file_names_architectures_with_their_own_weights(tmp_path):
+    from workbench.commands.sweep import models_from_file
+    from workbench.models.pretrained import PretrainedSpec
+
+    (tmp_path / "mine.weights.h5").write_bytes(b"")
+    listing = tmp_path / "zoo.txt"
+    listing.write_text(
+        "mobilenet_v2@96 --weights none  # random\nefficientnet_b0@64\n"
+        "resnet50 --weights mine.weights.h5\ndigits_cnn\n"
+    )
+    assert models_from_file(listing) == [
+        PretrainedSpec("mobilenet_v2", 96, "none"),
+        "efficientnet_b0@64",  # the command's --weights
+        PretrainedSpec("resnet50", 224, str(tmp_path / "mine.weights.h5")),
+        "digits_cnn",
+    ]
 
 
 def test_embedded_cluster_stops_its_processes(tmp_path):
