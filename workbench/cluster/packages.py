@@ -83,8 +83,8 @@ def pack_model(spec: Any, weights: str | None = None) -> tuple[ModelPackage, Any
     with silenced():  # loading TensorFlow prints start-up chatter from C++
         source = load_model(architecture or spec, weights=weights)
     if architecture is not None:
-        package = _keras_package(source.keras_model, _architecture_key(architecture))
-        return dataclasses.replace(package, name=source.name), source
+        key = _architecture_key(architecture)
+        return _keras_package(source.keras_model, source.name, key), source
     if isinstance(spec, str) and spec in DEMO_MODELS:
         spec = DEMO_DIR / f"{spec}.keras"
     if isinstance(spec, str | Path) and source.saved_model_dir is None:
@@ -104,31 +104,29 @@ def _architecture_key(spec: Any) -> str:
     return _digest(repr((spec.name, weights, keras.__version__)).encode())
 
 
-def _keras_package(model: Any, key: str) -> ModelPackage:
+def _keras_package(model: Any, name: str, key: str) -> ModelPackage:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.keras"
         model.save(path)
         payload = path.read_bytes()
-    return ModelPackage(model.name, key, ".keras", payload)
+    return ModelPackage(name, key, ".keras", payload)
 
 
 def package_source(source: Any) -> ModelPackage:
     """The package of a loaded `ModelSource`: a Keras model saved as `.keras` (keyed by its
     fingerprint), a SavedModel folder as a tar, a `.tflite`'s bytes."""
     if source.keras_model is not None:
-        package = _keras_package(source.keras_model, source.fingerprint)
-    elif source.saved_model_dir is not None:
+        return _keras_package(source.keras_model, source.name, source.fingerprint)
+    if source.saved_model_dir is not None:
         payload = _tar(source.saved_model_dir)
-        package = ModelPackage(source.name, _digest(payload), SAVED_MODEL_SUFFIX, payload)
-    elif source.tflite_bytes is not None:
+        return ModelPackage(source.name, _digest(payload), SAVED_MODEL_SUFFIX, payload)
+    if source.tflite_bytes is not None:
         payload = source.tflite_bytes
-        package = ModelPackage(source.name, _digest(payload), ".tflite", payload)
-    else:
-        raise ModelFileError(
-            f"model {source.name!r}: a model given as concrete functions cannot travel to "
-            "workers; save it (.keras or a SavedModel folder) and give the file"
-        )
-    return dataclasses.replace(package, name=source.name)
+        return ModelPackage(source.name, _digest(payload), ".tflite", payload)
+    raise ModelFileError(
+        f"model {source.name!r}: a model given as concrete functions cannot travel to "
+        "workers; save it (.keras or a SavedModel folder) and give the file"
+    )
 
 
 def pack_data(spec: Any, how: Any, test_samples: int | None) -> DataPackage:
