@@ -410,3 +410,33 @@ def test_a_two_input_model_sweeps_with_an_npz_by_input_name(scheduler, tmp_path)
     _check_against_compare(rows, compared, NUMBERS)
     shas = {c.key: hashlib.sha256(session.variant(c).tflite).hexdigest() for c in configs}
     assert {row["key"]: row["tflite_sha256"] for row in rows} == shas
+
+
+def test_an_image_folder_travels_in_its_package(tmp_path):
+    """Workers on other machines do not have the client's files: a data package holds the
+    samples it measures (pixels as stored, uint8), with the fingerprint of the folder's view."""
+    import pickle
+    import shutil
+
+    import cloudpickle
+    import numpy as np
+
+    from workbench.cluster.packages import pack_data
+    from workbench.datasets import load_dataset
+    from workbench.datasets.for_model import Preparation
+
+    images = _image_folder(tmp_path / "images", 60, 40)
+    how = Preparation("a model", image_size=(32, 32))
+    package = pack_data(str(images), how, 8)
+    expected = load_dataset(str(images), image_size=(32, 32)).head_test(8)
+    x = expected.test.x
+    assert hasattr(x, "in_memory") and len(x) == 8  # the folder's files, read on demand
+    read = {split: np.asarray(getattr(expected, split).x) for split in ("calibration", "test")}
+    travelled = pickle.loads(cloudpickle.dumps(package))  # as Dask sends it
+    shutil.rmtree(images)
+    dataset = travelled.dataset
+    assert package.key == expected.fingerprint == dataset.fingerprint
+    assert len(dataset.test) == 8 and len(dataset.train) == 0
+    assert dataset.test.x[2:5].shape == (3, 32, 32, 3)
+    for split, values in read.items():
+        assert np.array_equal(np.asarray(getattr(dataset, split).x), values)

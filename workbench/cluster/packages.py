@@ -139,7 +139,23 @@ def pack_data(spec: Any, how: Any, test_samples: int | None) -> DataPackage:
 
 
 def _light(dataset: Any) -> DataPackage:
-    light = dataclasses.replace(dataset, train=dataset.train.head(0))
+    """Without the train split, and with inputs read from files (image folders, memory-mapped
+    `.npz`, spilled `tf.data`) read into the package: workers elsewhere do not have the files."""
+    from workbench.datasets.base import Split
+
+    def carried(split: Split) -> Split:
+        in_memory = getattr(split.x, "in_memory", None)
+        return split if in_memory is None else Split(in_memory(), split.y)
+
+    calibration = carried(dataset.calibration)
+    same = dataset.validation is dataset.calibration  # the default: one split, read once
+    light = dataclasses.replace(
+        dataset,
+        train=dataset.train.head(0),
+        calibration=calibration,
+        validation=calibration if same else carried(dataset.validation),
+        test=carried(dataset.test),
+    )
     return DataPackage(light.fingerprint, light)
 
 
