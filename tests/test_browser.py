@@ -48,7 +48,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-UPLOAD_CAP_MB = 1  # the dashboard's upload cap in these tests (WORKBENCH_MAX_UPLOAD_MB)
+UPLOAD_CAP_MB = 1  # the dashboard's upload cap in these tests (`--max-upload-mb`)
 CURRENT = '.wb-board tr[data-role="current"]'
 
 if not Path(CHROMIUM).exists() and os.environ.get("WORKBENCH_REQUIRE_BROWSER") != "1":
@@ -82,8 +82,7 @@ def dashboard(tmp_path_factory):
 
     port = _free_port()
     command = voila_command(find_notebook(), port=port, host="127.0.0.1", browser=False)
-    env = dashboard_env(MODEL, None)
-    env["WORKBENCH_MAX_UPLOAD_MB"] = str(UPLOAD_CAP_MB)
+    env = dashboard_env(MODEL, None, max_upload_mb=UPLOAD_CAP_MB)
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("jupyter-runtime"))
     # A static file: fetching the page itself would start a second kernel running the app.
     ready = f"http://127.0.0.1:{port}/voila/static/voila.js"

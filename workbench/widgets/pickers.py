@@ -9,7 +9,6 @@ upload goes too), and all of them on `close`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from workbench.app import max_upload_mb
 from workbench.errors import DataError, ModelFileError, WorkbenchError
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState, TaskStatus
@@ -24,8 +24,6 @@ from workbench.widgets.view import View, styled
 
 MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
 DATA_SUFFIXES = (".npz",)
-MAX_UPLOAD_ENV = "WORKBENCH_MAX_UPLOAD_MB"
-DEFAULT_MAX_UPLOAD_MB = 200
 OWN_DATA = ""  # the Data menu's value for "the model's own dataset"
 # What each kind of file starts with (a .tflite flatbuffer names itself at bytes 4-8).
 SIGNATURES = {
@@ -34,16 +32,6 @@ SIGNATURES = {
     ".h5": (0, b"\x89HDF\r\n\x1a\n", "an .h5 file is HDF5; save with model.save('m.h5')"),
     ".tflite": (4, b"TFL3", "a .tflite file is a TFLite flatbuffer"),
 }
-
-
-def max_upload_bytes() -> int:
-    """The upload size cap: `WORKBENCH_MAX_UPLOAD_MB` megabytes (default 200)."""
-    text = os.environ.get(MAX_UPLOAD_ENV, "")
-    try:
-        megabytes = float(text) if text else DEFAULT_MAX_UPLOAD_MB
-    except ValueError:
-        megabytes = DEFAULT_MAX_UPLOAD_MB
-    return int(megabytes * 1024 * 1024)
 
 
 def _uploaded(change_value: Any) -> tuple[str, bytes] | None:
@@ -62,12 +50,12 @@ def saved_upload(
     error = ModelFileError if what == "model" else DataError
     if not name.lower().endswith(suffixes):
         raise error(f"upload {name!r}: expected a {' / '.join(suffixes)} {what} file")
-    limit = max_upload_bytes()
-    if len(content) > limit:
+    limit = max_upload_mb()
+    if len(content) > limit * 2**20:
         raise error(
-            f"upload {name!r}: {len(content) / 2**20:.1f} MB is over the "
-            f"{limit / 2**20:.0f} MB upload limit; use a smaller file or ask the host to "
-            f"raise {MAX_UPLOAD_ENV}"
+            f"upload {name!r}: {len(content) / 2**20:.1f} MB is over the {limit:g} MB upload "
+            "limit; use a smaller file or ask the host to raise `workbench dashboard "
+            "--max-upload-mb`"
         )
     offset, magic, hint = SIGNATURES[Path(name).suffix.lower()]
     if content[offset : offset + len(magic)] != magic:
