@@ -188,6 +188,7 @@ class CompressionView(View):
             return 0
         config = self.config()
         self._points = []
+        self.curve.show(training_curve([]))  # not the last run's curve while this one starts
         return self.worker.submit(lambda job: self._run(job, session, config, quant), config.label)
 
     def wait(self, timeout: float | None = None) -> bool:
