@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.app import MESSAGE_MARGIN_MB
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(
@@ -438,6 +440,8 @@ def test_uploads_good_and_bad_files(page, tmp_path):
     text_npz.write_text("not an archive\n")
     oversize = tmp_path / "huge.keras"
     oversize.write_bytes(b"0" * (UPLOAD_CAP_MB * 2**20 + 1))
+    beyond = tmp_path / "beyond.keras"  # more than the server's websocket cap would let through
+    beyond.write_bytes(b"0" * (UPLOAD_CAP_MB + MESSAGE_MARGIN_MB + 1) * 2**20)
 
     page.wait_for_selector('.wb-status-line[data-idle="1"]')
     status = _status_after_upload(page, ".wb-data-upload", data)
@@ -447,9 +451,10 @@ def test_uploads_good_and_bad_files(page, tmp_path):
     status = _status_after_upload(page, ".wb-model-upload", model)
     assert status["state"] == "done", status
     page.wait_for_selector(f"{CURRENT}")
-    for bad in (text_keras, text_npz, oversize):
+    for bad in (text_keras, text_npz, oversize, beyond):
         selector = ".wb-data-upload" if bad.suffix == ".npz" else ".wb-model-upload"
         before = page.eval_on_selector(".wb-status-line", "e => e.outerHTML")
+        sent = page.eval_on_selector(selector, "e => e.textContent")  # "Upload model (1)"
         _choose_file(page, selector, bad)
         page.wait_for_function(
             """before => {
@@ -463,7 +468,8 @@ def test_uploads_good_and_bad_files(page, tmp_path):
         assert bad.name in text, text
         assert "allow_pickle" not in text
         page.wait_for_selector('.wb-status-line[data-idle="1"]')
-    assert "upload limit" in text
+    assert "upload limit" in text and "--max-upload-mb" in text
+    assert page.eval_on_selector(selector, "e => e.textContent") == sent  # refused unsent
     assert page.eval_on_selector(".wb-cancel", "e => e.getBoundingClientRect().width") > 60
 
     page.select_option(".wb-data select", label="(model's own)")  # a model without data
@@ -613,8 +619,9 @@ def test_a_real_architecture_ends_on_the_last_action(real_dashboard, real_files,
             ("current", label),
         ]
 
-        # Another model uploaded while float16 converts: its board, on the same toggles.
-        page.locator(".wb-mode button", has_text="float16").first.click()
+        # Another model uploaded while int16x8 converts (float16 may be in the cache: it was
+        # clicked during the first load): its board, on the same toggles.
+        page.locator(".wb-mode button", has_text="int16x8").first.click()
         page.wait_for_function(
             "() => document.querySelector('.wb-status-line').dataset.state === 'converting'",
             polling="raf",
@@ -625,7 +632,7 @@ def test_a_real_architecture_ends_on_the_last_action(real_dashboard, real_files,
             polling="raf",
         )
         label = _expected_label(page)
-        assert label == "float16 · litert"
+        assert label == "int16x8 · per-tensor · litert"
         _wait_settled(page, label)
         assert page.eval_on_selector(".wb-model select", "e => e.value") == "mnv3-again"
         assert _rows(page) == [
