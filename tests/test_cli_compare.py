@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from workbench.cli import main
 from workbench.qtyping import QuantConfig, VariantResult
 from workbench.tflite_file import read_tflite
@@ -63,3 +65,24 @@ def test_compare_tflite_input_writes_strict_json(tmp_path, digits_model):
 
     (record,) = json.loads(out.read_text(), parse_constant=refuse)
     assert record["snr_db"] is None and record["agreement"] == 1.0
+
+
+def test_test_samples_option_heading_and_intervals(tmp_path, capsys):
+    """`--test-samples` measures the first N test samples and says so; accuracy and drop carry
+    their 95 % intervals, the same ones the JSON records hold."""
+    out = tmp_path / "r.json"
+    argv = ["compare", "digits_cnn", "--modes", "int8", "--test-samples", "150", "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == (
+        "digits_cnn on digits, 150 test samples (the first 150 of 400; --test-samples all for "
+        "every one)"
+    )
+    records = json.loads(out.read_text())
+    assert {r["samples"] for r in records} == {150}
+    int8 = next(line for line in printed if line.startswith("int8"))
+    low, high = records[1]["accuracy_estimate"]["low"], records[1]["accuracy_estimate"]["high"]
+    assert f"[{low:.2f}, {high:.2f}]" in int8
+    with pytest.raises(SystemExit) as exit:
+        main(["compare", "digits_cnn", "--test-samples", "0"])
+    assert exit.value.code == 2 and "--test-samples" in capsys.readouterr().err

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKBENCH = [sys.executable, "-m", "workbench.cli"]
 
@@ -84,3 +86,19 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     assert code == 130, shown
     assert "Traceback" not in shown and shown.rstrip().endswith("interrupted"), shown[-300:]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_command_before_it_writes():
+    """TensorFlow can swallow a Ctrl-C (or print it as a SystemError and go on): the command
+    still stops at its next progress step, and at the latest when its work ends, before any
+    output is written."""
+    from workbench.commands.progress import INTERRUPTED, Progress
+
+    INTERRUPTED.set()
+    try:
+        with pytest.raises(KeyboardInterrupt), Progress(quiet=True) as progress:
+            progress.step("converting")
+        with pytest.raises(KeyboardInterrupt), Progress(quiet=True):
+            pass  # work that never reported a step
+    finally:
+        INTERRUPTED.clear()

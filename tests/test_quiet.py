@@ -94,3 +94,12 @@ def test_keras_messages_are_quiet_only_on_the_converting_thread():
         other.join()
     assert seen == [False, True]
     assert keras.config.is_interactive_logging_enabled()
+
+
+def test_the_quantizers_progress_bar_stays_off_the_screen(digits_model, digits, capsys):
+    """The LiteRT Quantizer draws a tqdm bar on `sys.stderr` while calibrating (a CLI run
+    showed it between our own progress lines); no LiteRT variant prints one."""
+    from workbench.qtyping import Route
+
+    Session(digits_model, digits).variant(QuantConfig(route=Route.LITERT, mode=Mode.INT8))
+    assert "Calibration" not in capsys.readouterr().err

@@ -286,3 +286,20 @@ def test_evaluation_is_capped_and_delivered_progressively(shapes_model, shapes):
     first = evaluate(variant, session.data.test.head(50), session.reference()[:50])
     assert results[0].accuracy == first.accuracy
     assert list(session.evaluate_progressively(config)) == [results[-1]]
+
+
+def test_more_test_samples_reuse_conversions_and_measure_afresh(digits_model, digits):
+    """`with_test_samples` shares the model's conversions and calibration; every number that
+    depends on the test split is measured again on the new samples."""
+    session = Session(digits_model, digits, test_samples=100)
+    config = QuantConfig(mode=Mode.INT8)
+    small = session.evaluate(config)
+    conversions = session.stats.conversions
+    seen = []
+    larger = session.with_test_samples(None)
+    larger.on_result(seen.append)
+    result = larger.evaluate(config)
+    assert (small.samples, result.samples) == (100, len(digits.test))
+    assert larger.stats.conversions == conversions and larger.stats.calibrations == 1
+    assert larger.reference().shape[0] == len(digits.test) != session.reference().shape[0]
+    assert seen == [result] and session.evaluate(config) is small

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from workbench import __version__
+from workbench.commands.progress import INTERRUPTED
 from workbench.engine.quiet import quiet_start
 from workbench.errors import WorkbenchError
 
@@ -34,29 +36,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _remembering_interrupts() -> Iterator[threading.Event]:
-    """Ctrl-C raises KeyboardInterrupt as usual and is remembered, so that a library that turns
-    it into another error on its way up (TensorFlow's converter can) still ends as one line."""
-    seen = threading.Event()
-    unraisable = sys.unraisablehook
+    """Ctrl-C raises KeyboardInterrupt as usual and is remembered (`progress.INTERRUPTED`), so
+    that a library that swallows it or turns it into another error on its way up (TensorFlow
+    can) still ends as one line: the command stops at its next progress step, and whatever a
+    library prints about it afterwards is not shown."""
+    INTERRUPTED.clear()
+    unraisable, stderr = sys.unraisablehook, sys.stderr
 
     def interrupt(signum: int, frame: object) -> None:
-        seen.set()
+        INTERRUPTED.set()
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed when the command ends
         raise KeyboardInterrupt
 
     def quiet_unraisable(info: Any) -> None:
-        if not (seen.is_set() and isinstance(info.exc_value, KeyboardInterrupt)):
+        if not INTERRUPTED.is_set():
             unraisable(info)  # Ctrl-C landing in a finalizer is no traceback worth showing
 
     if threading.current_thread() is not threading.main_thread():
-        yield seen
+        yield INTERRUPTED
         return
     previous = signal.signal(signal.SIGINT, interrupt)
     sys.unraisablehook = quiet_unraisable
     try:
-        yield seen
+        yield INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = unraisable
+        if sys.stderr is not stderr:
+            sys.stderr.close()
+            sys.stderr = stderr
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,10 +117,15 @@ class Session:
         )
         self._variants: OnceCache[Variant] = OnceCache()
         self._refusals: OnceCache[WorkbenchError] = OnceCache()  # conversions refused, kept
+        self._summaries: OnceCache[Any] = OnceCache()
+        self._start_measuring()
+
+    def _start_measuring(self) -> None:
+        """Empty caches for everything that depends on the test split, and no observers: the
+        one list of them, so that `with_test_samples` can never keep a stale one."""
         self._results: OnceCache[VariantResult] = OnceCache()  # without per-layer error
         self._detailed: OnceCache[VariantResult] = OnceCache()  # with per-layer error
         self._records: OnceCache[dict[str, Any]] = OnceCache()
-        self._summaries: OnceCache[Any] = OnceCache()
         self._derived: OnceCache[Any] = OnceCache()  # named values of the model and data
         self._outputs: OnceCache[np.ndarray] = OnceCache()  # a variant's outputs on a split
         self._lock = threading.Lock()
@@ -181,10 +186,7 @@ class Session:
         self._require_data("choosing test samples")
         twin = copy.copy(self)
         twin.data = self._all_data.head_test(test_samples)
-        twin._results, twin._detailed, twin._records = OnceCache(), OnceCache(), OnceCache()
-        twin._derived, twin._outputs = OnceCache(), OnceCache()
-        twin._lock = threading.Lock()
-        twin._callbacks, twin._stage_callbacks = [], []
+        twin._start_measuring()
         return twin
 
     def __repr__(self) -> str:

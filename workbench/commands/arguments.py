@@ -76,6 +76,32 @@ def add_calibration_samples(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=200, help="calibration samples")
 
 
+def add_test_samples(parser: argparse.ArgumentParser) -> None:
+    """`--test-samples N|all`: how many test samples each variant is measured on."""
+    from workbench.session import TEST_SAMPLES
+
+    parser.add_argument(
+        "--test-samples",
+        type=_test_samples,
+        default=TEST_SAMPLES,
+        metavar="N|all",
+        help=f"test samples each variant is measured on (the first {TEST_SAMPLES}; all: every one)",
+    )
+
+
+def _test_samples(text: str) -> int | None:
+    """A positive count, or `all` (None)."""
+    if text == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of samples or all")
+    return count
+
+
 def add_cluster(parser: argparse.ArgumentParser, workers: int | None, what: str) -> None:
     """`--scheduler ADDRESS` and `--workers N` (an embedded LocalCluster): where `what` runs."""
     parser.add_argument(

@@ -17,6 +17,7 @@ from workbench.commands.arguments import (
     add_calibration_samples,
     add_measured_model,
     add_quiet,
+    add_test_samples,
     names,
 )
 from workbench.errors import UnsupportedError
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
     )
     add_measured_model(parser)
     add_variant_options(parser)
+    add_test_samples(parser)
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--save-dir", metavar="DIR", help="write each variant's .tflite here")
     add_quiet(parser)
@@ -118,13 +120,34 @@ def _size(count: int) -> str:
     return ""
 
 
-def format_table(results: Sequence[VariantResult]) -> str:
-    """A plain-text table, one row per variant."""
+def format_heading(session: Any) -> str:
+    """The model, the data and how many of its test samples the numbers rest on."""
+    if session.data is None:
+        return f"{session.model.name} on no data"
+    measured, available = len(session.data.test), session.test_samples_available
+    of = f"the first {measured} of {available}; --test-samples all for every one"
+    samples = f"{measured} test samples" + (f" ({of})" if measured < available else "")
+    return f"{session.model.name} on {session.data.name}, {samples}"
 
-    def percent(value: float | None, signed: bool = False) -> str:
-        if value is None:
+
+def format_table(results: Sequence[VariantResult]) -> str:
+    """A plain-text table, one row per variant; accuracy and drop with their 95 % intervals,
+    and ≈ after a drop whose interval includes 0 (within the noise of the test samples)."""
+
+    def accuracy(result: VariantResult) -> str:
+        if result.accuracy is None:
             return "-"
-        return f"{value:+.2f} pt" if signed else f"{100 * value:.2f} %"
+        return f"{100 * result.accuracy:.2f} %" + _interval(result.accuracy_estimate)
+
+    def drop(result: VariantResult) -> str:
+        if result.accuracy_drop is None:
+            return "-"
+        if result.config.mode is Mode.FLOAT32:  # the baseline itself
+            return f"{result.accuracy_drop:+.2f} pt  "
+        estimate = result.drop_estimate
+        noisy = estimate is not None and estimate.low < estimate.high and estimate.contains(0.0)
+        noise = " ≈" if noisy else "  "
+        return f"{result.accuracy_drop:+.2f} pt" + _interval(estimate) + noise
 
     def measured(result: VariantResult, measurement: str, text: str) -> str:
         return "unavailable" if result.missing(measurement) else text
@@ -134,8 +157,8 @@ def format_table(results: Sequence[VariantResult]) -> str:
             r.label,
             measured(r, "conversion", _size(r.size_bytes)),
             measured(r, "conversion", f"{r.size_ratio:.2f}x"),
-            measured(r, "evaluation", percent(r.accuracy)),
-            measured(r, "evaluation", percent(r.accuracy_drop, signed=True)),
+            measured(r, "evaluation", accuracy(r)),
+            measured(r, "evaluation", drop(r)),
             measured(r, "evaluation", "-" if r.agreement is None else f"{100 * r.agreement:.1f} %"),
             measured(r, "latency", f"{r.latency_ms:.3f} ms"),
         )
@@ -148,7 +171,15 @@ def format_table(results: Sequence[VariantResult]) -> str:
         for row in rows
     ]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(row[4].endswith("≈") for row in rows):
+        lines.append(
+            "≈: the drop is within the noise of the test samples (its 95 % interval includes 0)"
+        )
     return "\n".join(lines)
+
+
+def _interval(estimate: Any) -> str:
+    return "" if estimate is None else f" [{estimate.low:.2f}, {estimate.high:.2f}]"
 
 
 def format_outputs(results: Sequence[VariantResult]) -> str:
@@ -215,11 +246,13 @@ def run(args: argparse.Namespace) -> int:
     save_dir = check_output(args.save_dir, "--save-dir", folder=True)
     with Progress(quiet=args.quiet) as progress:
         progress.step("loading the model and data")
-        session = Session(args.model, args.data, weights=args.weights)
+        session = Session(
+            args.model, args.data, weights=args.weights, test_samples=args.test_samples
+        )
         with progress.watch(session):
             configs = configs_from_args(args, session)  # may measure int8 to find a layer
             results = session.compare(configs)
-    print(f"{session.model.name} on {session.data.name if session.data else 'no data'}")
+    print(format_heading(session))
     print(format_table(results))
     kernels = format_kernels(results, session)
     for text in (format_outputs(results), kernels, format_notes(results, session)):

@@ -19,6 +19,15 @@ from typing import IO, Any
 
 from workbench.qtyping import QuantConfig, VariantResult
 
+INTERRUPTED = threading.Event()  # set by the CLI's Ctrl-C handler (`workbench.cli`)
+
+
+def stop_if_interrupted() -> None:
+    """Raise `KeyboardInterrupt` once Ctrl-C was pressed, on whichever thread asks: TensorFlow
+    can swallow the first one or turn it into another error, and the command must still stop."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
 
 def is_terminal(stream: IO[str]) -> bool:
     try:
@@ -56,14 +65,15 @@ class Progress:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._stream is None:
-            return
-        self._closing.set()
-        self._ticker.join()
-        with self._lock:
-            self._bar.close()
-            self._stream.close()
-            self._stream = None
+        if self._stream is not None:
+            self._closing.set()
+            self._ticker.join()
+            with self._lock:
+                self._bar.close()
+                self._stream.close()
+                self._stream = None
+        if exc_info[0] is None:
+            stop_if_interrupted()  # nothing is written after a Ctrl-C the work did not notice
 
     def _tick(self) -> None:
         """Redraw once a second, so the elapsed time moves during a long conversion."""
@@ -80,6 +90,7 @@ class Progress:
 
     def step(self, text: str) -> None:
         """Show what the command is doing now; the elapsed time restarts."""
+        stop_if_interrupted()
         if self._stream is None:
             return
         with self._lock:
@@ -89,6 +100,7 @@ class Progress:
 
     def stage(self, config: QuantConfig, stage: str) -> None:
         """A variant's stage: converting, evaluating, per-layer error, or done (one line)."""
+        stop_if_interrupted()
         if self._stream is None:
             return
         with self._lock:
@@ -107,10 +119,8 @@ class Progress:
 
     @contextlib.contextmanager
     def watch(self, session: Any) -> Iterator[None]:
-        """Show the stages of every variant `session` works on inside the block."""
-        if self._stream is None:
-            yield
-            return
+        """Show the stages of every variant `session` works on inside the block (and stop at
+        the next stage after a Ctrl-C, even when nothing is shown)."""
         self.step(session.model.name)
         unsubscribe = [session.on_stage(self.stage), session.on_result(self._finished)]
         try:

@@ -12,10 +12,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_cluster
+from workbench.commands.arguments import add_cluster, add_test_samples
 from workbench.commands.compare import add_variant_options, check_variant_options, configs_from_args
 from workbench.errors import ModelFileError, UnsupportedError
-from workbench.session import TEST_SAMPLES
 
 
 def register(subparsers: Any) -> None:
@@ -45,13 +44,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--lifetime", metavar="TIME", help="restart each embedded worker after this, e.g. 20m"
     )
-    parser.add_argument(
-        "--test-samples",
-        type=_samples,
-        default=TEST_SAMPLES,
-        metavar="N|all",
-        help=f"test samples each variant is measured on ({TEST_SAMPLES})",
-    )
+    add_test_samples(parser)
     parser.add_argument(
         "--shards", type=int, help="score each variant's test samples in N pieces on the workers"
     )
@@ -64,19 +57,6 @@ def register(subparsers: Any) -> None:
         "--resume", action="store_true", help="keep the finished rows of --json/--csv, run the rest"
     )
     parser.set_defaults(run=run)
-
-
-def _samples(text: str) -> int | None:
-    """A positive count, or `all` (None)."""
-    if text == "all":
-        return None
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of samples or all")
-    return count
 
 
 def models_from_file(path: Path) -> list[str]:

@@ -11,8 +11,10 @@ variant. `recipe` gives the quantizer's own JSON recipe of a variant. `.tflite` 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from workbench.engine.calibration import Calibration
@@ -24,6 +26,20 @@ from workbench.models.source import ModelSource, SourceKind
 from workbench.qtyping import Granularity, IOType, LayerPrecision, Mode, QuantConfig, Route
 
 INT4_OPS = ("CONV_2D", "FULLY_CONNECTED")  # what the quantizer's static_wi4_ai8 policy allows
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """The quantizer's own tqdm bars off: they write to `sys.stderr`, which `silenced()` (file
+    descriptors only) leaves alone. Inside `silenced()`, whose lock makes it one call at a time."""
+    from litert_quantizer.utils import progress_utils
+
+    original = progress_utils.ProgressBar
+    progress_utils.ProgressBar = functools.partial(original, enable=False)
+    try:
+        yield
+    finally:
+        progress_utils.ProgressBar = original
 
 
 def _granularity(config: QuantConfig) -> Any:
@@ -135,7 +151,7 @@ class LitertRoute:
         result = None
         if config.mode.needs_calibration:
             result = self.calibration_result(model, config.calibration_samples, calibration)
-        with silenced() as capture:
+        with silenced() as capture, _no_progress_bars():
             try:
                 quantizer = self._quantizer(model, float_bytes, config)
                 quantized = quantizer.quantize(result, enable_progress_report=False)
@@ -198,7 +214,7 @@ class LitertRoute:
             signatures = Interpreter(model_content=float_bytes).get_signature_list()
             key = next(iter(signatures))
             names = [name for name, _ in model_inputs(float_bytes)]  # in the order of x's
-            with silenced():
+            with silenced(), _no_progress_bars():
                 quantizer = Quantizer(float_bytes)
                 quantizer.add_static_config(".*", "*", 8, 8)
                 feeds = [
