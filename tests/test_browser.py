@@ -516,10 +516,11 @@ def real_files(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def real_dashboard(real_files, tmp_path_factory):
     """`workbench dashboard mnv3.keras --data images`, started as a user starts it; its URL
-    and the server's log (Voila's and the kernels' output)."""
+    and the server's log (Voila's and the kernels' output). Stopped after its test, so its
+    kernels hold no memory while the next tests run."""
     from servers import descendants, free_port, read_banner, stop
 
     port, log = free_port(), tmp_path_factory.mktemp("real-log") / "voila.log"
