@@ -241,13 +241,18 @@ def test_sharded_evaluation_equals_one_shard(scheduler):
 
 def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
     """For `sweep`, and for `search` on a cluster: one line, exit 2, nothing left running."""
-    listing = tmp_path / "models.txt"
+    listing, sized, weighted = (tmp_path / f"{n}.txt" for n in ("models", "sized", "weighted"))
     listing.write_text("# zoo\ndigits_cnn\nmissing.keras\n")
+    sized.write_text("mobilenet_v2@abc\n")
+    weighted.write_text("digits_cnn --weights none\n")
     port, closed = _free_port(), _free_port()
     sweep, search = ["sweep", "digits_cnn", "--modes", "float32"], ["search", "digits_cnn"]
     unreachable = ["--scheduler", f"tcp://127.0.0.1:{closed}"]
     cases = [
         (["sweep", "--models-file", str(listing)], f"{listing}:3: missing.keras"),
+        (["sweep", "--models-file", str(sized)], f"{sized}:1: model 'mobilenet_v2@abc': the"),
+        (["sweep", "--models-file", str(weighted)], f"{weighted}:1: --weights is for an arch"),
+        (["sweep", "mobilenet_v2@16", "--weights", "none"], "'mobilenet_v2@16': the input size"),
         ([*sweep, *unreachable], "no Dask scheduler answers"),
         ([*search, *unreachable], "no Dask scheduler answers"),
         ([*sweep, "--workers", "0"], "--workers: 0"),
@@ -260,7 +265,7 @@ def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
         from distributed import Client
 
         for index, (argv, message) in enumerate(cases):
-            if index == 5:
+            if index == 8:
                 Client(f"tcp://127.0.0.1:{port}", timeout=60).close()  # scheduler is up
             with leaves_no_process():
                 assert main(argv) == 2
@@ -268,6 +273,24 @@ def test_bad_input_is_one_line_and_quick(tmp_path, capsys):
             assert error.startswith("error: ") and message in error and "\n" not in error
     finally:
         _stop([empty])
+
+
+def test_a_models_file_names_architectures_with_their_own_weights(tmp_path):
+    from workbench.commands.sweep import models_from_file
+    from workbench.models.pretrained import PretrainedSpec
+
+    (tmp_path / "mine.weights.h5").write_bytes(b"")
+    listing = tmp_path / "zoo.txt"
+    listing.write_text(
+        "mobilenet_v2@96 --weights none  # random\nefficientnet_b0@64\n"
+        "resnet50 --weights mine.weights.h5\ndigits_cnn\n"
+    )
+    assert models_from_file(listing) == [
+        PretrainedSpec("mobilenet_v2", 96, "none"),
+        "efficientnet_b0@64",  # the command's --weights
+        PretrainedSpec("resnet50", 224, str(tmp_path / "mine.weights.h5")),
+        "digits_cnn",
+    ]
 
 
 def test_embedded_cluster_stops_its_processes(tmp_path):
@@ -316,3 +339,104 @@ def test_a_model_the_converter_refuses_gets_a_row_per_refused_variant(scheduler,
     refused = [row for row in rows if row["mode"] != "float32"]
     assert refused and all("litert" in row["error"] for row in refused)
     assert not any(row["keep_float"] for row in rows)
+
+
+def _image_folder(folder: Path, count: int, size: int) -> Path:
+    """`count` random RGB images of `size` x `size` pixels in two class folders."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    for index, image in enumerate(pixels):
+        target = folder / f"class{index % 2}"
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(target / f"{index}.png")
+    return folder
+
+
+def _check_against_compare(rows: list[dict], compared, exact: tuple[str, ...]) -> None:
+    expected = {result.config.key: result.to_dict() for result in compared}
+    assert len(rows) == len(expected)
+    for row in rows:
+        assert row["error"] is None, row["error"]
+        assert {k: row[k] for k in exact} == {k: expected[row["key"]][k] for k in exact}
+
+
+def test_an_architecture_by_name_sweeps_as_session_compares_it(scheduler, tmp_path):
+    """`mobilenet_v3_small@32` (seeded random weights) on 48x48 images: the sweep resizes and
+    preprocesses them for the model as `Session` does, and gives compare's numbers (sizes
+    apart: the tensor names Keras gives per process differ by ~100 bytes in a 3-10 MB file);
+    rerun with `resume`, it finds every row done."""
+    from distributed import Client
+
+    from workbench import sweep
+    from workbench.session import Session
+
+    images = _image_folder(tmp_path / "images", 40, 48)
+    configs = [QuantConfig(mode="float32"), QuantConfig(mode="int8", calibration_samples=8)]
+    compared = Session("mobilenet_v3_small@32", images, weights="none").compare(configs)
+    rows_file = tmp_path / "rows.jsonl"
+    with Client(scheduler) as client:
+        options = {"weights": "none", "client": client, "json_path": rows_file}
+        rows = sweep(["mobilenet_v3_small@32"], configs, images, **options).rows
+        again = sweep(["mobilenet_v3_small@32"], configs, str(images), resume=True, **options)
+    _check_against_compare(rows, compared, tuple(k for k in NUMBERS if not k.startswith("size")))
+    assert {row["model"] for row in rows} == {"mobilenet_v3_small@32"}
+    sizes = {result.config.key: result.size_bytes for result in compared}
+    assert all(row["size_bytes"] == pytest.approx(sizes[row["key"]], rel=1e-4) for row in rows)
+    assert again.resumed == len(again) == 2 and _rows(rows_file) == rows
+
+
+def test_a_two_input_model_sweeps_with_an_npz_by_input_name(scheduler, tmp_path):
+    """A Keras model with inputs ("alpha", "zeta") swept on an `.npz` holding one array per
+    input name: the rows are `Session.compare`'s, bytes and all."""
+    import numpy as np
+    from distributed import Client
+    from test_multi_input import IMAGES, VECTORS, _two_inputs
+
+    from workbench import sweep
+    from workbench.session import Session
+
+    model = _two_inputs()
+    labels = np.argmax(model.predict([IMAGES, VECTORS], verbose=0), axis=1)
+    path, data = tmp_path / "two_inputs.keras", tmp_path / "inputs.npz"
+    model.save(path)
+    np.savez(data, zeta=VECTORS, y=labels, alpha=IMAGES)  # not in the model's input order
+    configs = [QuantConfig(mode="float32"), QuantConfig(mode="int8", calibration_samples=20)]
+    session = Session(str(path), str(data))
+    compared = session.compare(configs)
+    with Client(scheduler) as client:
+        rows = sweep([str(path)], configs, str(data), client=client).rows
+    _check_against_compare(rows, compared, NUMBERS)
+    shas = {c.key: hashlib.sha256(session.variant(c).tflite).hexdigest() for c in configs}
+    assert {row["key"]: row["tflite_sha256"] for row in rows} == shas
+
+
+def test_an_image_folder_travels_in_its_package(tmp_path):
+    """Workers on other machines do not have the client's files: a data package holds the
+    samples it measures (pixels as stored, uint8), with the fingerprint of the folder's view."""
+    import pickle
+    import shutil
+
+    import cloudpickle
+    import numpy as np
+
+    from workbench.cluster.packages import pack_data
+    from workbench.datasets import load_dataset
+    from workbench.datasets.for_model import Preparation
+
+    images = _image_folder(tmp_path / "images", 60, 40)
+    how = Preparation("a model", image_size=(32, 32))
+    package = pack_data(str(images), how, 8)
+    expected = load_dataset(str(images), image_size=(32, 32)).head_test(8)
+    x = expected.test.x
+    assert hasattr(x, "in_memory") and len(x) == 8  # the folder's files, read on demand
+    read = {split: np.asarray(getattr(expected, split).x) for split in ("calibration", "test")}
+    travelled = pickle.loads(cloudpickle.dumps(package))  # as Dask sends it
+    shutil.rmtree(images)
+    dataset = travelled.dataset
+    assert package.key == expected.fingerprint == dataset.fingerprint
+    assert len(dataset.test) == 8 and len(dataset.train) == 0
+    assert dataset.test.x[2:5].shape == (3, 32, 32, 3)
+    for split, values in read.items():
+        assert np.array_equal(np.asarray(getattr(dataset, split).x), values)

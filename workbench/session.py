@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +99,7 @@ class Session:
         none or a file); image data is resized to the model's input and preprocessed its way.
         Variants are measured on the first `test_samples` of the test split (None: all)."""
         quiet_start()
+        from workbench.datasets import load_for_model
         from workbench.models import DEFAULT_MODEL, DEMO_MODELS, load_model
 
         spec = DEFAULT_MODEL if model is None else model
@@ -107,7 +107,7 @@ class Session:
             data = DEMO_MODELS[spec]
         with silenced():  # loading TensorFlow prints start-up chatter from C++
             self.model = load_model(spec, weights=weights)
-            self._all_data = None if data is None else self._load_data(data)
+            self._all_data = None if data is None else load_for_model(data, self.model)
         self.data = None if self._all_data is None else self._all_data.head_test(test_samples)
         if self.data is not None and self.model.input_count == 1:
             self.data.check_fits(self.model.input_shape, self.model.num_classes)
@@ -131,46 +131,6 @@ class Session:
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[VariantResult], None]] = []
         self._stage_callbacks: list[Callable[[QuantConfig, str], None]] = []
-
-    def _load_data(self, data: Any) -> Any:
-        from workbench.datasets import load_dataset
-
-        if self.model.input_count > 1:
-            return self._load_inputs(data)
-        shape = self.model.input_shape
-        known = len(shape) == 4 and None not in shape[1:3]
-        return load_dataset(
-            data,
-            image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
-            preprocessing=self.model.preprocessing,
-        )
-
-    def _load_inputs(self, data: Any) -> Any:
-        """Data for a model with several inputs: ``(xs, y)`` or ``xs``, with `xs` one
-        array per input (a list in the model's input order, or a dict by input name), or an
-        `.npz` file holding one array per input name (and `y`)."""
-        from workbench.datasets.multi import from_input_arrays
-
-        keras_model, count = self.model.keras_model, self.model.input_count
-        if keras_model is not None:
-            names = [tensor.name for tensor in keras_model.inputs]
-            shapes = [tuple(tensor.shape) for tensor in keras_model.inputs]
-        else:  # a .tflite (or SavedModel): its float file's inputs, by signature name
-            from workbench.engine.evaluation import model_inputs
-
-            inputs = model_inputs(self.float_bytes)
-            names, shapes = [n for n, _ in inputs], [(None, *shape) for _, shape in inputs]
-        if isinstance(data, str | Path) and str(data).endswith(".npz"):
-            with np.load(data) as npz:  # one array per input name, and y
-                data = ({n: npz[n] for n in names if n in npz}, npz["y"] if "y" in npz else None)
-        labelled = isinstance(data, tuple) and len(data) == 2
-        xs, y = data if labelled and isinstance(data[0], list | tuple | dict) else (data, None)
-        if not isinstance(xs, list | tuple | dict):
-            raise DataError(
-                f"data: model {self.model.name!r} has {count} inputs ({', '.join(names)}); give "
-                "(xs, y) or xs, with xs one array per input: a list in that order or a dict by name"
-            )
-        return from_input_arrays(xs, y, names=names, shapes=shapes)
 
     @property
     def test_samples_available(self) -> int:

@@ -33,8 +33,11 @@ def _standard(session: Any) -> list[QuantConfig]:
 
 
 def _packages(
-    models: Sequence[Any], data: Any, test_samples: int | None
+    models: Sequence[Any], data: Any, weights: str | None, test_samples: int | None
 ) -> list[tuple[ModelPackage, DataPackage]]:
+    """Each model loaded and packed, with its data prepared for it (resized, preprocessed, one
+    array per input) and packed once per preparation."""
+    from workbench.datasets.for_model import preparation
     from workbench.models import DEMO_MODELS
 
     if not models:
@@ -42,17 +45,18 @@ def _packages(
     packed: list[tuple[ModelPackage, DataPackage]] = []
     datasets: dict[Any, DataPackage] = {}
     for spec in models:
-        model = pack_model(spec)
-        source = data.get(model.name) if isinstance(data, Mapping) else data
-        if source is None and isinstance(spec, str):
-            source = DEMO_MODELS.get(spec)
-        if source is None:
+        model, source = pack_model(spec, weights)
+        found = data.get(model.name) if isinstance(data, Mapping) else data
+        if found is None and isinstance(spec, str):
+            found = DEMO_MODELS.get(spec)
+        if found is None:
             raise DataError(
                 f"model {model.name!r}: give data (--data) to sweep a model that is not a demo"
             )
-        token = source if isinstance(source, str | Path) else id(source)
+        how = preparation(source)
+        token = (found if isinstance(found, str | Path) else id(found), how)
         if token not in datasets:
-            datasets[token] = pack_data(source, test_samples)
+            datasets[token] = pack_data(found, how, test_samples)
         packed.append((model, datasets[token]))
     names = [model.name for model, _ in packed]
     return [
@@ -90,6 +94,7 @@ def sweep(
     configs: Configs = None,
     data: Any = None,
     *,
+    weights: str | None = None,
     client: Any = None,
     scheduler: str | None = None,
     workers: int = 2,
@@ -106,11 +111,15 @@ def sweep(
 ) -> SweepTable:
     """Convert and measure `configs` for every model on a Dask cluster; one row per pair.
 
-    `configs`: QuantConfigs for all models, or a function of a model's `Session` returning
-    them; None means each model's `standard_configs()`. `data`: one dataset for all models, or
-    a mapping of model name to dataset (a demo model without one uses its own). `client`: an
-    existing `distributed.Client`; else one on `scheduler`, else an embedded LocalCluster of
-    `workers` processes. `shards` (a count): score each variant's test set in that many pieces
+    `models`: anything `Session` takes as a model (a demo name, an architecture name such as
+    ``mobilenet_v2@96`` with `weights`, imagenet, none or a file, unless it is a
+    `PretrainedSpec` with its own; a model file or folder; a Keras model), each loaded here
+    first. `configs`: QuantConfigs for all models, or a function of a model's `Session`
+    returning them; None means each model's `standard_configs()`. `data`: one dataset for all
+    models, or a mapping of model name to dataset (a demo model without one uses its own),
+    prepared for each model as `Session` prepares it. `client`: an existing
+    `distributed.Client`; else one on `scheduler`, else an embedded LocalCluster of `workers`
+    processes. `shards` (a count): score each variant's test set in that many pieces
     across the workers, combined from exact sums. `test_samples`: measure the first this many
     test samples, as `Session` does (None: all). Rows go to `json_path` (JSON lines) and
     `csv_path` as they arrive; `save_dir` receives the `.tflite` files. `progress` shows Dask's
@@ -118,7 +127,7 @@ def sweep(
     """
     models = [models] if isinstance(models, str | Path) else list(models)
     table = SweepTable(json_path, csv_path, resume=resume)
-    packed = _packages(models, data, test_samples)
+    packed = _packages(models, data, weights, test_samples)
     say = report or (lambda text: None)
     if table.resumed:
         say(f"resuming: {table.resumed} finished rows kept")

@@ -35,13 +35,17 @@ def add_model(
     """The optional positional MODEL (None means the default demo model) and, unless the
     command has its own, `--weights` for an architecture named as MODEL."""
     parser.add_argument("model", nargs="?", default=None, help=help)
-    if not weights:
-        return
+    if weights:
+        add_weights(parser, "an architecture named as MODEL")
+
+
+def add_weights(parser: argparse.ArgumentParser, which: str) -> None:
+    """`--weights imagenet|none|FILE` for `which` architectures."""
     parser.add_argument(
         "--weights",
         metavar="imagenet|none|FILE",
-        help="weights of an architecture named as MODEL: imagenet (the default; Keras' cache "
-        "or a download), none (random) or a file saved with model.save_weights()",
+        help=f"weights of {which}: imagenet (the default; Keras' cache or a download), none "
+        "(random, seeded) or a file saved with model.save_weights()",
     )
 
 

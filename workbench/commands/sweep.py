@@ -8,11 +8,12 @@ crash or Ctrl-C, the same command with `--resume` runs only the rows that are mi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
 
-from workbench.commands.arguments import add_cluster, add_test_samples
+from workbench.commands.arguments import add_cluster, add_test_samples, add_weights
 from workbench.commands.compare import add_variant_options, check_variant_options, configs_from_args
 from workbench.errors import ModelFileError, UnsupportedError
 
@@ -28,11 +29,19 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "models", nargs="*", metavar="MODEL", help="demo model names, model files or folders"
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="demo model names, architecture names (mobilenet_v2, efficientnet_b0@64, ...), "
+        "model files or folders",
     )
     parser.add_argument(
-        "--models-file", type=Path, metavar="FILE", help="a text file of models, one per line"
+        "--models-file",
+        type=Path,
+        metavar="FILE",
+        help="a text file of models, one per line (an architecture may add --weights ...)",
     )
+    add_weights(parser, "the architectures named as MODEL or in --models-file")
     parser.add_argument(
         "--data", metavar="NAME_OR_PATH", help="dataset for all models (default: a demo's own)"
     )
@@ -59,19 +68,34 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def models_from_file(path: Path) -> list[str]:
-    """The models a models file names: one per line, `#` comments, paths relative to the file."""
-    from workbench.models import DEMO_MODELS
+def models_from_file(path: Path) -> list[Any]:
+    """The models a models file names: one per line, `#` comments, paths relative to the file.
+    An architecture name may be followed by ``--weights imagenet|none|FILE`` (a `PretrainedSpec`
+    then, whose weights win over the command's)."""
+    from workbench.models import DEMO_MODELS, pretrained
 
     try:
         lines = path.read_text().splitlines()
     except OSError as error:
         raise ModelFileError(f"--models-file {path}: cannot read it ({error.strerror})") from None
-    models = []
+    models: list[Any] = []
     for number, line in enumerate(lines, start=1):
-        entry = line.split("#", 1)[0].strip()
+        entry, _, weights = line.split("#", 1)[0].partition(" --weights ")
+        entry, weights = entry.strip(), weights.strip()
         if not entry:
             continue
+        try:
+            architecture = pretrained.parse_spec(entry, weights or None)
+        except ModelFileError as error:
+            raise ModelFileError(f"{path}:{number}: {error}") from None
+        if architecture is not None:
+            models.append(_with_weights(architecture, path, number) if weights else entry)
+            continue
+        if weights:
+            raise ModelFileError(
+                f"{path}:{number}: --weights is for an architecture name "
+                f"({', '.join(pretrained.ARCHITECTURES)}), not {entry}"
+            )
         if entry in DEMO_MODELS:
             models.append(entry)
             continue
@@ -82,6 +106,19 @@ def models_from_file(path: Path) -> list[str]:
             )
         models.append(str(target))
     return models
+
+
+def _with_weights(architecture: Any, path: Path, number: int) -> Any:
+    """An architecture of a models file line with its own weights (a file relative to it)."""
+    if architecture.weights in ("imagenet", "none"):
+        return architecture
+    target = path.parent / architecture.weights
+    if not target.is_file():
+        raise ModelFileError(
+            f"{path}:{number}: --weights {architecture.weights}: no such file; give imagenet, "
+            "none or a file saved with model.save_weights()"
+        )
+    return dataclasses.replace(architecture, weights=str(target))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             models or [DEFAULT_MODEL],
             configs,
             args.data,
+            weights=args.weights,
             scheduler=args.scheduler,
             workers=args.workers,
             memory_limit=args.memory_limit,

@@ -1,6 +1,7 @@
 """Datasets: the bundled `digits`, the generated `shapes`, and user data of several kinds.
 
-`load_dataset` takes any of them and returns a `Dataset` of model-ready float32 arrays.
+`load_dataset` takes any of them and returns a `Dataset` of model-ready float32 arrays;
+`load_for_model` prepares them for one model (its input size, preprocessing and inputs).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from workbench.datasets.base import Dataset, Preprocessing, Split
+from workbench.datasets.for_model import load_for_model
 from workbench.errors import DataError
 
 DATASET_NAMES = ("digits", "shapes")
 
-__all__ = ["DATASET_NAMES", "Dataset", "Preprocessing", "Split", "load_dataset"]
+__all__ = ["DATASET_NAMES", "Dataset", "Preprocessing", "Split", "load_dataset", "load_for_model"]
 
 
 def load_dataset(

@@ -33,12 +33,15 @@ class LazyInputs:
         sample_shape: tuple[int, ...],
         preprocessing: Preprocessing,
         fingerprint: str,
+        *,
+        view: str | None = None,
     ) -> None:
         self._read = read
         self.indices = np.asarray(indices, dtype=np.int64)
         self.sample_shape = tuple(sample_shape)
         self.preprocessing = preprocessing
         self._source = fingerprint
+        self._view = view  # the fingerprint of the view an `in_memory` copy was made of
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -57,6 +60,8 @@ class LazyInputs:
     @property
     def fingerprint(self) -> str:
         """The source's content hash and the samples this view holds."""
+        if self._view is not None:
+            return self._view
         digest = hashlib.sha256(self._source.encode())
         digest.update(self.indices.tobytes())
         digest.update(repr(self.preprocessing).encode())
@@ -66,6 +71,30 @@ class LazyInputs:
         """A view of the samples at `positions` (of this view), still unread."""
         return LazyInputs(
             self._read, self.indices[positions], self.sample_shape, self.preprocessing, self._source
+        )
+
+    def in_memory(self) -> LazyInputs:
+        """The same samples read now, kept in memory as stored (image pixels stay uint8, a
+        quarter of float32) and preprocessed on demand as before, with the same fingerprint:
+        a copy that can travel to another machine without the files behind it."""
+        order = np.argsort(self.indices, kind="stable")
+        raw: np.ndarray | None = None
+        for start in range(0, len(order), samples_per_batch(self.sample_shape)):
+            chunk = order[start : start + samples_per_batch(self.sample_shape)]
+            values = self._read(self.indices[chunk])
+            if raw is None:
+                raw = np.empty((len(order), *values.shape[1:]), values.dtype)
+            raw[chunk] = values
+        if raw is None:
+            return self
+        kept = raw
+        return LazyInputs(
+            lambda indices: kept[indices],
+            np.arange(len(kept)),
+            self.sample_shape,
+            self.preprocessing,
+            self._source,
+            view=self.fingerprint,
         )
 
     def __getitem__(self, key: Any) -> np.ndarray:

@@ -3,7 +3,8 @@
 A spec is an architecture name, optionally ``@SIZE`` for a square input of SIZE pixels
 (default 224). Weights are ``"imagenet"`` (from Keras' own cache, downloaded there when the
 machine has internet; the default, unless ``WORKBENCH_WEIGHTS`` names another), ``"none"``
-(random initialisation) or a weights file saved with ``model.save_weights()``. Each
+(random initialisation, the same one every time: seeded) or a weights file saved with
+``model.save_weights()``. Each
 architecture declares the preprocessing it expects of 8-bit images, which image data loaded
 for it gets instead of the default 0..1 scaling.
 """
@@ -11,7 +12,9 @@ for it gets instead of the default 0..1 scaling.
 from __future__ import annotations
 
 import os
+import random
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ from workbench.errors import ModelFileError
 DEFAULT_SIZE = 224
 WEIGHTS_ENV = "WORKBENCH_WEIGHTS"  # the default weights (set by `workbench dashboard --weights`)
 KERAS_CACHE = Path("~/.keras/models")
+RANDOM_SEED = 0  # "none" weights: one fixed random initialisation, the same in every process
+_seeding = threading.Lock()
 
 # What each architecture expects of RGB bytes 0..255 (keras.applications' preprocess_input).
 TORCH_LIKE = Preprocessing(scale=1 / 127.5, offset=-1.0, description="RGB bytes to -1..1")
@@ -95,12 +100,24 @@ def build(spec: PretrainedSpec) -> Any:
         except Exception as error:  # Keras raises several types, offline or for a bad size
             raise ModelFileError(_imagenet_failure(spec, str(error))) from None
     try:
-        model = builder(weights=None, input_shape=shape)
+        model = _seeded(builder, shape)
     except ValueError as error:
         raise ModelFileError(f"{spec.name}: {str(error).splitlines()[0][:200]}") from None
     if spec.weights != "none":
         _load_weights(model, Path(spec.weights), spec.name)
     return model
+
+
+def _seeded(builder: Any, shape: tuple[int, int, int]) -> Any:
+    """`builder` with random weights drawn from `RANDOM_SEED`: Keras seeds each unseeded
+    initializer from Python's `random`, whose state is set for the build and then restored."""
+    with _seeding:
+        state = random.getstate()
+        random.seed(RANDOM_SEED)
+        try:
+            return builder(weights=None, input_shape=shape)
+        finally:
+            random.setstate(state)
 
 
 def _imagenet_failure(spec: PretrainedSpec, message: str) -> str:
