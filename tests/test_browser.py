@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.app import MESSAGE_MARGIN_MB
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(
@@ -48,7 +50,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-UPLOAD_CAP_MB = 1  # the dashboard's upload cap in these tests (WORKBENCH_MAX_UPLOAD_MB)
+UPLOAD_CAP_MB = 1  # the dashboard's upload cap in these tests (`--max-upload-mb`)
 CURRENT = '.wb-board tr[data-role="current"]'
 
 if not Path(CHROMIUM).exists() and os.environ.get("WORKBENCH_REQUIRE_BROWSER") != "1":
@@ -82,8 +84,7 @@ def dashboard(tmp_path_factory):
 
     port = _free_port()
     command = voila_command(find_notebook(), port=port, host="127.0.0.1", browser=False)
-    env = dashboard_env(MODEL, None)
-    env["WORKBENCH_MAX_UPLOAD_MB"] = str(UPLOAD_CAP_MB)
+    env = dashboard_env(MODEL, None, max_upload_mb=UPLOAD_CAP_MB)
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("jupyter-runtime"))
     # A static file: fetching the page itself would start a second kernel running the app.
     ready = f"http://127.0.0.1:{port}/voila/static/voila.js"
@@ -118,8 +119,8 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def page(dashboard, browser):
+def _open(browser, url: str):
+    """A page on `url` that records the console's errors in `page.console_errors`."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(180_000)
     page.console_errors = []
@@ -127,7 +128,13 @@ def page(dashboard, browser):
         "console",
         lambda m: m.type == "error" and page.console_errors.append(m.text),
     )
-    page.goto(dashboard)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(dashboard, browser):
+    page = _open(browser, dashboard)
     yield page
     page.close()
 
@@ -433,6 +440,8 @@ def test_uploads_good_and_bad_files(page, tmp_path):
     text_npz.write_text("not an archive\n")
     oversize = tmp_path / "huge.keras"
     oversize.write_bytes(b"0" * (UPLOAD_CAP_MB * 2**20 + 1))
+    beyond = tmp_path / "beyond.keras"  # more than the server's websocket cap would let through
+    beyond.write_bytes(b"0" * (UPLOAD_CAP_MB + MESSAGE_MARGIN_MB + 1) * 2**20)
 
     page.wait_for_selector('.wb-status-line[data-idle="1"]')
     status = _status_after_upload(page, ".wb-data-upload", data)
@@ -442,9 +451,10 @@ def test_uploads_good_and_bad_files(page, tmp_path):
     status = _status_after_upload(page, ".wb-model-upload", model)
     assert status["state"] == "done", status
     page.wait_for_selector(f"{CURRENT}")
-    for bad in (text_keras, text_npz, oversize):
+    for bad in (text_keras, text_npz, oversize, beyond):
         selector = ".wb-data-upload" if bad.suffix == ".npz" else ".wb-model-upload"
         before = page.eval_on_selector(".wb-status-line", "e => e.outerHTML")
+        sent = page.eval_on_selector(selector, "e => e.textContent")  # "Upload model (1)"
         _choose_file(page, selector, bad)
         page.wait_for_function(
             """before => {
@@ -458,7 +468,8 @@ def test_uploads_good_and_bad_files(page, tmp_path):
         assert bad.name in text, text
         assert "allow_pickle" not in text
         page.wait_for_selector('.wb-status-line[data-idle="1"]')
-    assert "upload limit" in text
+    assert "upload limit" in text and "--max-upload-mb" in text
+    assert page.eval_on_selector(selector, "e => e.textContent") == sent  # refused unsent
     assert page.eval_on_selector(".wb-cancel", "e => e.getBoundingClientRect().width") > 60
 
     page.select_option(".wb-data select", label="(model's own)")  # a model without data
@@ -477,6 +488,170 @@ def test_uploads_good_and_bad_files(page, tmp_path):
         polling="raf",
     )
     page.wait_for_selector(".wb-weight-ranges .bars path")  # this model's weight ranges
+
+
+# --- a real architecture through `workbench dashboard` ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_files(tmp_path_factory):
+    """keras.applications' MobileNetV3Small (random weights, 32x32, 10 classes: 164 layers,
+    names up to 37 characters) saved twice, and 1500 generated images in class folders (a test
+    split of 300)."""
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("real")
+    model = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), weights=None, classes=10)
+    model.save(folder / "mnv3.keras")
+    shutil.copy(folder / "mnv3.keras", folder / "mnv3-again.keras")
+    rng = np.random.default_rng(0)
+    for label in range(10):
+        images = folder / "images" / f"class{label}"
+        images.mkdir(parents=True)
+        for index in range(150):
+            pixels = rng.integers(0, 60, (32, 32, 3)) + 19 * label
+            Image.fromarray(pixels.astype(np.uint8)).save(images / f"{index}.png")
+    return folder
+
+
+@pytest.fixture
+def real_dashboard(real_files, tmp_path_factory):
+    """`workbench dashboard mnv3.keras --data images`, started as a user starts it; its URL
+    and the server's log (Voila's and the kernels' output). Stopped after its test, so its
+    kernels hold no memory while the next tests run."""
+    from servers import descendants, free_port, read_banner, stop
+
+    port, log = free_port(), tmp_path_factory.mktemp("real-log") / "voila.log"
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path_factory.mktemp("jupyter-runtime")))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "workbench.cli", "dashboard", "mnv3.keras"]
+    command += ["--data", "images", "--no-browser", "--port", str(port)]
+    with log.open("w") as stderr:
+        launcher = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=real_files
+        )
+    try:
+        read_banner(launcher, log)
+        yield f"http://127.0.0.1:{port}/", log
+    finally:
+        processes = descendants(launcher.pid)
+        launcher.terminate()  # the launcher stops Voila and its kernels
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            launcher.wait(60)
+        stop(launcher, processes)
+
+
+def _rows(page) -> list[tuple[str, str, str]]:
+    """(role, label, samples) of every board row."""
+    return [
+        tuple(row)
+        for row in page.eval_on_selector_all(
+            ".wb-board tr[data-role]",
+            """rows => rows.map(row => [row.dataset.role, row.dataset.label,
+                row.querySelector('td[data-col="samples"]')?.textContent])""",
+        )
+    ]
+
+
+def _plot_height(page, chart: str) -> float:
+    """The height of a plotly chart's plotting area (without its axes' labels), in pixels."""
+    return page.eval_on_selector(
+        f"{chart} .nsewdrag", "area => area.getBoundingClientRect().height"
+    )
+
+
+def test_a_real_architecture_ends_on_the_last_action(real_dashboard, real_files, browser):
+    """MobileNetV3Small through `workbench dashboard`: toggles clicked while the first page is
+    still loading, Test samples changed while a variant's numbers stream in, and a model
+    uploaded while a conversion runs each end showing the last action; its 37-character layer
+    names leave the layer charts room for their bars; no console error, no traceback."""
+    url, log = real_dashboard
+    page = _open(browser, url)
+    try:
+        page.wait_for_selector(".wb-granularity button")
+        for group, text in (
+            ("wb-granularity", "per-tensor"),
+            ("wb-route", "LiteRT Quantizer"),
+            ("wb-mode", "float16"),
+            ("wb-mode", "int8"),
+        ):
+            page.locator(f".{group} button", has_text=text).first.click()
+        assert page.locator(CURRENT).count() == 0  # the clicks came before the first numbers
+        label = "int8 · per-tensor · litert"  # (the toggles may flicker while the kernel
+        _wait_settled(page, label)  # answers the four clicks in turn)
+        assert _expected_label(page) == label
+        assert [role for role, *_ in _rows(page)] == ["baseline", "current"]
+        assert _rows(page)[0][1] == "float32 · litert"
+
+        page.wait_for_selector(".wb-layer-error-chart .bars path")
+        page.wait_for_selector(".wb-weight-ranges .bars path")
+        for chart in (".wb-layer-error-chart", ".wb-weight-ranges"):
+            assert _plot_height(page, chart) > 150, chart  # 60-80 px when names squashed it
+
+        # Test samples to 250 the moment the first partial row of a new variant is drawn.
+        page.evaluate(
+            """() => {
+                const board = document.querySelector('.wb-board');
+                const observer = new MutationObserver(() => {
+                    if (!board.querySelector('tr[data-role="current"][data-partial="1"]')) return;
+                    observer.disconnect();
+                    const select = document.querySelector('.wb-test-samples select');
+                    select.selectedIndex = [...select.options]
+                        .findIndex(option => option.textContent === '250');
+                    select.dispatchEvent(new Event('change', {bubbles: true}));
+                    window.__wbResampled = true;
+                });
+                observer.observe(board, {childList: true, subtree: true});
+            }"""
+        )
+        page.locator(".wb-mode button", has_text="dynamic").first.click()
+        label = _expected_label(page)
+        page.wait_for_function("() => window.__wbResampled", polling="raf")
+        _wait_settled(page, label)
+        page.wait_for_function(  # the baseline too, measured again on the first 250
+            """() => [...document.querySelectorAll('.wb-board tr[data-role]')].every(row =>
+                row.querySelector('td[data-col="samples"]').textContent === '250')""",
+            polling="raf",
+        )
+        assert [row[:2] for row in _rows(page)] == [
+            ("baseline", "float32 · litert"),
+            ("current", label),
+        ]
+
+        # Another model uploaded while int16x8 converts (float16 may be in the cache: it was
+        # clicked during the first load): its board, on the same toggles.
+        page.evaluate(  # every state the status line shows, even between two frames
+            """() => {
+                const status = document.querySelector('.wb-status');
+                new MutationObserver(() => {
+                    const line = status.querySelector('.wb-status-line');
+                    window.__wbBusy ||= ['converting', 'evaluating'].includes(
+                        line?.dataset.state) && line.textContent.includes('int16x8');
+                }).observe(status, {childList: true, subtree: true, characterData: true});
+            }"""
+        )
+        page.locator(".wb-mode button", has_text="int16x8").first.click()
+        page.wait_for_function("() => window.__wbBusy", polling="raf")
+        _choose_file(page, ".wb-model-upload", real_files / "mnv3-again.keras")
+        page.wait_for_function(
+            "() => document.querySelector('.wb-status-line').textContent.includes('mnv3-again')",
+            polling="raf",
+        )
+        label = _expected_label(page)
+        assert label == "int16x8 · per-tensor · litert"
+        _wait_settled(page, label)
+        assert page.eval_on_selector(".wb-model select", "e => e.value") == "mnv3-again"
+        assert _rows(page) == [
+            ("baseline", "float32 · litert", "250"),
+            ("current", label, "250"),
+        ]
+        errors = [e for e in page.console_errors if not e.startswith("Failed to load resource")]
+        assert not errors, errors  # (offline, Voila's template cannot fetch its CDN fonts)
+    finally:
+        page.close()
+    assert "Traceback" not in log.read_text()
 
 
 # --- JupyterLab ------------------------------------------------------------------------------

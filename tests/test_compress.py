@@ -267,3 +267,28 @@ def test_qat_quantizes_depthwise_kernels_per_output_channel(per_tensor):
     widths = np.abs(kernel).max(axis=(0, 1)).reshape(-1)  # output channel c * 2 + m
     expected = widths.max() if per_tensor else widths
     np.testing.assert_allclose(np.broadcast_to(high, np.shape(expected)), expected, rtol=1e-5)
+
+
+def test_training_reads_an_image_folder_in_batches(tmp_path):
+    """Data read on demand (an image folder) trains batch by batch on both Keras versions: it
+    failed inside tf_keras, which cannot index the lazy inputs."""
+    import keras
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (90, 40, 40, 3), dtype=np.uint8)
+    for index, image in enumerate(pixels):
+        folder = tmp_path / "images" / f"class{index % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{index}.png")
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(x))
+    session = Session(model, str(tmp_path / "images"))
+    assert type(session.data.train.x).__name__ == "LazyInputs"
+    seen = []
+    for technique in ("qat", "distill"):  # tf_keras (TF-MOT) and Keras 3
+        config = CompressConfig(technique=technique, **FEW)
+        compressed = session.compressed(config, progress=seen.append)
+        assert compressed.session.model.fingerprint != session.model.fingerprint
+    assert any(p.val_accuracy is not None for p in seen)

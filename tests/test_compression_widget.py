@@ -51,6 +51,7 @@ def test_training_draws_the_curve_and_cancel_keeps_the_session(panel):
     before = panel.board.value
     panel.sparsity.value = 0.7
     panel.train.click()
+    assert not panel.curve.figure.data[0].y  # not the last run's curve
     panel.cancel.click()
     assert panel.wait(TIMEOUT)
     assert panel.worker.status.state is TaskState.CANCELLED

@@ -27,7 +27,9 @@ from servers import (
     wait_for,
 )
 
+from workbench.app import MAX_UPLOAD_ENV, websocket_message_bytes
 from workbench.cli import main
+from workbench.errors import WorkbenchError
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]+)"')
@@ -60,6 +62,57 @@ def test_launcher_refuses_in_one_line_before_starting_voila(capsys, args, messag
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert captured.out == ""  # no URL printed: nothing was started
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    (folder / "notes.keras").write_text("these are notes, not a model\n")
+    (folder / "notes.npz").write_text("these are notes, not arrays\n")
+    (folder / "no-classes").mkdir()
+    (folder / "no-saved-model").mkdir()
+    return folder
+
+
+BAD_INPUTS = {
+    "text-named-keras": (["notes.keras"], "notes.keras: not a .keras archive"),
+    "missing-model-file": (["missing.keras"], "'missing.keras': no such file"),
+    "folder-not-a-saved-model": (["no-saved-model"], "without saved_model.pb"),
+    "text-named-npz": (["digits_cnn", "--data", "notes.npz"], "notes.npz: not a readable .npz"),
+    "folder-without-classes": (["digits_cnn", "--data", "no-classes"], "no class sub-folders"),
+    "model-file-as-data": (["digits_cnn", "--data", "notes.keras"], "not a dataset"),
+    "missing-weights-file": (["mobilenet_v2", "--weights", "gone.h5"], "--weights gone.h5"),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_launcher_refuses_bad_files_before_starting_voila(
+    bad_inputs, capsys, monkeypatch, args, message
+):
+    """A file the kernel could not open fails at start in one line, not in the browser."""
+    monkeypatch.chdir(bad_inputs)
+    assert main(["dashboard", *args, "--no-browser", "--port", str(free_port())]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert captured.out == ""
+
+
+def test_one_upload_cap_for_the_server_and_the_upload_buttons(monkeypatch, tmp_path):
+    """`--max-upload-mb` sizes the server's websocket cap and reaches the kernel, whose upload
+    buttons take a file of exactly that size and refuse one byte more, naming the option."""
+    from workbench.commands.dashboard import Serving, dashboard_env
+    from workbench.widgets.pickers import MODEL_SUFFIXES, saved_upload
+
+    config = Serving(max_upload_mb=2).config()
+    websocket = config["Voila"]["tornado_settings"]["websocket_max_message_size"]
+    env = dashboard_env("digits_cnn", None, max_upload_mb=2)
+    monkeypatch.setenv(MAX_UPLOAD_ENV, env[MAX_UPLOAD_ENV])
+    exactly = b"PK\x03\x04" + b"\0" * (2 * 2**20 - 4)  # a .keras file's first bytes
+    assert websocket > len(exactly) + 2**16  # the file and its message's fields get through
+    assert saved_upload("m.keras", exactly, MODEL_SUFFIXES, "model", tmp_path).is_file()
+    with pytest.raises(WorkbenchError, match=r"over the 2 MB upload limit.*--max-upload-mb"):
+        saved_upload("m.keras", exactly + b"\0", MODEL_SUFFIXES, "model", tmp_path)
 
 
 def test_launcher_refuses_a_taken_port(capsys, taken_port):
@@ -107,7 +160,8 @@ def test_served_room_token_cap_culling_and_sigterm(tmp_path):
         status, refused = get(port, f"/?token={token}")  # a second visitor, over the cap
         assert status == 503 and "full (1 dashboards open)" in refused
         channels = f"/api/kernels/{kernel}/channels?token={token}"
-        assert close_code_after_sending(port, channels, 2**20 + 1) == 1009  # upload over the cap
+        too_big = websocket_message_bytes(1) + 1  # an upload the buttons could not even see
+        assert close_code_after_sending(port, channels, too_big) == 1009
 
         def culled() -> bool:
             return get(port, f"/api/kernels/{kernel}?token={token}")[0] == 404

@@ -395,6 +395,20 @@ def test_board_after_a_failure_marks_no_old_row_current():
     assert board.pin.disabled  # the row on screen is not the configuration asked for
 
 
+def test_a_failed_model_switch_still_measures_the_toggle_it_superseded(app):
+    """A toggle, then at once a model that cannot open on this data: the board ends on the
+    toggle's variant of the model still open, and the status on the load's one-line error."""
+    session = app.state.session
+    app.state.config = QuantConfig(mode=Mode.DYNAMIC)
+    app.pickers.model.value = "shapes_mobilenet"  # its 32x32x3 input does not fit 8x8x1 digits
+    assert app.wait(TIMEOUT), app.state.status
+    assert app.state.status.state is TaskState.FAILED, app.state.status
+    assert "shapes_mobilenet" in app.state.status.label and "(8, 8, 1)" in app.status.line.value
+    assert app.state.session is session and app.pickers.model.value == session.model.name
+    assert app.state.result.config == app.state.config
+    assert _board_label(app) == app.state.config.label
+
+
 def test_keep_in_float_starts_on_the_worst_layer_and_has_its_own_selection(app):
     errors = app.state.result.layer_errors
     worst = max(errors, key=lambda e: e.rmse_per_scale).layer

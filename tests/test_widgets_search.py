@@ -28,10 +28,14 @@ def _points(view) -> dict[str, list]:
 
 def test_search_draws_every_trial_and_marks_the_chosen(panel):
     panel.max_drop.value, panel.budget.value = 2.0, 5
+    assert panel.stop.disabled and not panel.start.disabled
     drawn = []
     panel.chart.widget.observe(lambda _: drawn.append(1), "_data")
     panel.start.click()
+    assert panel.start.disabled and not panel.stop.disabled  # Search again would restart it
+    assert "searching" in panel.status.value  # at once, before the first trial
     assert panel.wait(TIMEOUT) and panel.worker.status.state is TaskState.DONE
+    assert panel.stop.disabled and not panel.start.disabled
     result = panel.result
     assert result is not None and result.validations <= 5
     points = _points(panel)
@@ -79,6 +83,7 @@ def test_stop_ends_the_search_and_keeps_the_best_so_far(panel):
 
     panel.status.observe(stop_after_first, "value")
     panel.start.click()
+    assert not any(len(trace.x) for trace in panel.chart.figure.data)  # the last search's
     assert panel.wait(TIMEOUT)
     panel.status.unobserve(stop_after_first, "value")
     result = panel.result

@@ -1,11 +1,12 @@
 """`workbench dashboard [MODEL]`: serve the workbench as a Voila app.
 
-Everything is checked before Voila starts: the model and data names, the port, the host and
-whether the port is free (Voila would silently move to another port). On an address other than
-loopback a token is required (generated unless `--token` gives one) and printed in the URL, as
-Jupyter does. Voila runs with a private config file: the token, the upload cap (largest
-websocket message), the kernel cap and kernel culling. SIGTERM, SIGHUP and Ctrl-C stop Voila,
-which shuts its kernels down.
+Everything is checked before Voila starts: the model, data and weights (names, and files: that
+they exist and are what their suffix says), the port, the host and whether the port is free
+(Voila would silently move to another port). On an address other than loopback a token is
+required (generated unless `--token` gives one) and printed in the URL, as Jupyter does. Voila
+runs with a private config file: the token, the upload cap (largest websocket message; the
+kernel's upload buttons get the same cap), the kernel cap and kernel culling. SIGTERM, SIGHUP
+and Ctrl-C stop Voila, which shuts its kernels down.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.commands.arguments import add_data, add_model
+from workbench.app import (
+    DEFAULT_MAX_UPLOAD_MB,
+    MAX_UPLOAD_ENV,
+    MESSAGE_MARGIN_MB,
+    websocket_message_bytes,
+)
+from workbench.commands.arguments import DATA_HELP, add_data, add_model
 from workbench.errors import DataError, ModelFileError, UnsupportedError
 
 MODEL_ENV = "WORKBENCH_MODEL"  # read by workbench/app/dashboard.ipynb
@@ -44,7 +51,7 @@ class Serving:
     """How Voila serves the room: access token, caps and culling."""
 
     token: str = ""
-    max_upload_mb: int = 100
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
     max_kernels: int = 0
     cull_after: int = 900
 
@@ -53,7 +60,9 @@ class Serving:
         return {
             "Voila": {
                 "token": self.token,
-                "tornado_settings": {"websocket_max_message_size": self.max_upload_mb * 2**20},
+                "tornado_settings": {
+                    "websocket_max_message_size": websocket_message_bytes(self.max_upload_mb)
+                },
             },
             "VoilaConfiguration": {
                 "multi_kernel_manager_class": "workbench.app.kernels.CappedKernelManager",
@@ -99,30 +108,48 @@ def voila_command(
 
 
 def dashboard_env(
-    model: str | None, data: str | None, weights: str | None = None
+    model: str | None,
+    data: str | None,
+    weights: str | None = None,
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB,
 ) -> dict[str, str]:
+    """The kernel's environment: what to open, and the upload cap its upload buttons enforce
+    (the same the server's websocket cap is sized for)."""
     env = dict(os.environ)
     for name, value in ((MODEL_ENV, model), (DATA_ENV, data), (WEIGHTS_ENV, weights)):
         if value:
             path = Path(value)
             env[name] = str(path.resolve()) if path.exists() else value
+    env[MAX_UPLOAD_ENV] = str(max_upload_mb)
     return env
 
 
-def check_sources(model: str | None, data: str | None) -> None:
-    """Refuse an unknown model or data name now, not in the browser a minute later."""
-    from workbench.datasets import DATASET_NAMES
-    from workbench.models import DEMO_MODELS
-    from workbench.models.pretrained import parse_spec
+def check_sources(model: str | None, data: str | None, weights: str | None = None) -> None:
+    """Refuse a model, data or weights the kernel could not open now, not in the browser a
+    minute later: unknown names, missing files, files that are not what their suffix says (a
+    text file named .keras), data folders without images. Nothing is loaded: a model file's
+    first bytes are read, a data folder is listed and its first image opened (a compressed
+    .npz is read whole)."""
+    from workbench.datasets import DATASET_NAMES, load_dataset
+    from workbench.models import DEMO_MODELS, check_model_path
+    from workbench.models.pretrained import check_weights, parse_spec
 
-    known = model in DEMO_MODELS or parse_spec(model, "none") is not None
-    if model and not Path(model).exists() and not known:
+    architecture = parse_spec(model, "none") is not None
+    if model and Path(model).exists():
+        check_model_path(Path(model))
+    elif model and model not in DEMO_MODELS and not architecture:
         names = ", ".join(DEMO_MODELS)
         raise ModelFileError(
             f"model {model!r}: no such file, not a demo ({names}) and not an architecture "
             "(mobilenet_v2, resnet50@160, ...)"
         )
-    if data and not Path(data).exists() and data not in DATASET_NAMES:
+    check_weights(weights)
+    if data and Path(data).exists():
+        try:
+            load_dataset(data)
+        except DataError as error:
+            raise DataError(f"--data {error}") from None
+    elif data and data not in DATASET_NAMES:
         names = ", ".join(DATASET_NAMES)
         raise DataError(f"--data {data!r}: no such file or folder and not a dataset name ({names})")
 
@@ -236,7 +263,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_sources(args.model, args.data)
+    check_sources(args.model, args.data, args.weights)
     if args.cull_after < 1:
         raise UnsupportedError(f"--cull-after {args.cull_after}: give a number of seconds >= 1")
     if args.max_kernels is not None and args.max_kernels < 0:
@@ -255,7 +282,8 @@ def run(args: argparse.Namespace) -> int:
         command = voila_command(
             notebook, port=args.port, host=args.host, browser=False, config_dir=folder
         )
-        process = subprocess.Popen(command, env=dashboard_env(args.model, args.data, args.weights))
+        env = dashboard_env(args.model, args.data, args.weights, serving.max_upload_mb)
+        process = subprocess.Popen(command, env=env)
 
         def stop_on_signal(signum: int, frame: object) -> None:
             raise SystemExit(0)  # unwinds to the `finally` below, which stops Voila
@@ -293,8 +321,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "On an address other than loopback a token is required and printed in the URL."
         ),
     )
-    add_model(parser, "demo name or model file (default: demo)")
-    add_data(parser, "dataset name or .npz file (default: the model's own)")
+    add_model(parser)
+    add_data(parser, DATA_HELP)
     parser.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     parser.add_argument(
         "--host",
@@ -321,9 +349,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-upload-mb",
         type=int,
-        default=100,
+        default=DEFAULT_MAX_UPLOAD_MB,
         metavar="MB",
-        help="largest file a visitor can upload, in MB (default 100)",
+        help=f"largest file a visitor can upload, in MB (default {DEFAULT_MAX_UPLOAD_MB}); the "
+        "upload buttons refuse a larger one with a message, the server drops a message "
+        f"more than {MESSAGE_MARGIN_MB} MB larger",
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.set_defaults(run=run)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from workbench.compress.config import CompressConfig
+from workbench.datasets.lazy import batches as batches_of
+from workbench.datasets.lazy import is_lazy
 from workbench.errors import WorkbenchError
 
 
@@ -64,18 +66,44 @@ def fit(
     batches = batches_per_epoch(len(x), config)
     model.compile(optimizer=keras_module.optimizers.Adam(config.learning_rate), loss=loss)
     reporter = _reporter(keras_module, config, batches, validation, progress, cancel)
+    steps = batches if config.steps is not None else None
+    if is_lazy(x):  # read on demand (an image folder): each batch is read when trained on
+        arrays: dict[str, Any] = {"x": _streamed(keras_module, x, y, config)}
+    else:
+        arrays = {"x": x, "y": y, "batch_size": config.batch_size, "shuffle": True}
     model.fit(
-        x,
-        y,
-        batch_size=config.batch_size,
+        **arrays,
         epochs=config.epochs,
-        steps_per_epoch=batches if config.steps is not None else None,
-        shuffle=True,
+        steps_per_epoch=steps,
         verbose=0,
         callbacks=[*callbacks, reporter],
     )
     if reporter.cancelled:
         raise Cancelled("training cancelled; the model was left as it was")
+
+
+def _streamed(keras_module: Any, x: Any, y: np.ndarray, config: CompressConfig) -> Any:
+    """Shuffled batches of `x` (`LazyInputs`) read as Keras asks for them, reshuffled by the
+    config's seed every epoch: a folder of images never held in memory whole."""
+    size = config.batch_size
+
+    class Batches(keras_module.utils.Sequence):
+        def __init__(self) -> None:
+            super().__init__()
+            self.random = np.random.default_rng(config.seed)
+            self.order = self.random.permutation(len(x))
+
+        def __len__(self) -> int:
+            return -(-len(x) // size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            positions = np.sort(self.order[index * size : (index + 1) * size])
+            return x.take(positions)[:], y[positions]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.random.permutation(len(x))
+
+    return Batches()
 
 
 def _reporter(
@@ -107,8 +135,9 @@ def _reporter(
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             if self.cancelled or progress is None:
                 return
-            x, y = validation
-            predictions = self.model.predict(x, batch_size=256, verbose=0)
+            x, y = validation  # in batches: the split may be read from files
+            parts = [self.model(part, training=False) for part in batches_of(x, 256)]
+            predictions = np.concatenate([np.asarray(part) for part in parts])
             score = float(np.mean(np.argmax(predictions, axis=-1) == y))
             progress(TrainingProgress(**{**self.last.__dict__, "val_accuracy": score}))
 

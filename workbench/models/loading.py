@@ -50,7 +50,10 @@ def load_model(spec: Any, *, name: str | None = None, weights: str | None = None
     )
 
 
-def _from_path(path: Path, name: str | None) -> ModelSource:
+def check_model_path(path: Path) -> None:
+    """Refuse, without loading anything, a path that cannot be a model: missing, a folder
+    without saved_model.pb, an unknown suffix, or bytes that are not the container the suffix
+    promises (what `workbench dashboard` checks before it starts the server)."""
     if not path.exists():
         raise ModelFileError(
             f"{path}: no such file or folder; give a .keras, .h5 or .tflite file, a SavedModel "
@@ -58,18 +61,32 @@ def _from_path(path: Path, name: str | None) -> ModelSource:
             "(mobilenet_v2, resnet50@160, ...)"
         )
     if path.is_dir():
+        if not (path / "saved_model.pb").exists():
+            raise ModelFileError(f"{path}: a folder without saved_model.pb is not a SavedModel")
+        return
+    if path.suffix not in (".tflite", ".keras", ".h5", ".hdf5"):
+        raise ModelFileError(
+            f"{path}: unknown model format; use .keras, .h5, .tflite or a SavedModel"
+        )
+    if path.suffix == ".tflite":
+        with path.open("rb") as file:
+            _check_tflite(file.read(8), str(path))
+    else:
+        _check_keras_container(path)
+
+
+def _from_path(path: Path, name: str | None) -> ModelSource:
+    check_model_path(path)
+    if path.is_dir():
         return _from_saved_model(path, name or path.name)
     if path.suffix == ".tflite":
         return _from_tflite(path.read_bytes(), name or path.name, path)
-    if path.suffix in (".keras", ".h5", ".hdf5"):
-        return _from_keras_file(path, name or path.stem)
-    raise ModelFileError(f"{path}: unknown model format; use .keras, .h5, .tflite or a SavedModel")
+    return _from_keras_file(path, name or path.stem)
 
 
 def _from_keras_file(path: Path, name: str) -> ModelSource:
     import keras
 
-    _check_keras_container(path)
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a corrupt file
@@ -83,11 +100,17 @@ def _check_keras_container(path: Path) -> None:
     """Refuse a file whose bytes are not the container its suffix promises."""
     import zipfile
 
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"{path}: not a .keras archive (a .keras file is the zip archive model.save() "
-            "writes); save the model with model.save('model.keras')"
-        )
+    if path.suffix == ".keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                holds_config = "config.json" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            holds_config = False
+        if not holds_config:
+            raise ModelFileError(
+                f"{path}: not a .keras archive (a .keras file is the zip archive model.save() "
+                "writes, with a config.json); save the model with model.save('model.keras')"
+            )
     with path.open("rb") as file:
         signature = file.read(len(HDF5_SIGNATURE))
     if path.suffix in (".h5", ".hdf5") and signature != HDF5_SIGNATURE:
@@ -136,8 +159,6 @@ def _from_keras(model: Any, name: str) -> ModelSource:
 def _from_saved_model(path: Path, name: str) -> ModelSource:
     import tensorflow as tf
 
-    if not (path / "saved_model.pb").exists():
-        raise ModelFileError(f"{path}: a folder without saved_model.pb is not a SavedModel")
     try:
         loaded = tf.saved_model.load(str(path))
         function = loaded.signatures["serving_default"]
@@ -177,14 +198,19 @@ def _from_concrete_functions(functions: tuple[Any, ...], name: str) -> ModelSour
     )
 
 
+def _check_tflite(head: bytes, where: str) -> None:
+    """Refuse bytes that do not start as a TFLite flatbuffer (its identifier at bytes 4-8)."""
+    if head[4:8] != TFLITE_MAGIC:
+        raise ModelFileError(
+            f"{where}: not a .tflite flatbuffer; convert the model to .tflite first"
+        )
+
+
 def _from_tflite(data: bytes, name: str, path: Path | None = None) -> ModelSource:
     from ai_edge_litert.interpreter import Interpreter
 
     where = str(path) if path else f"model {name!r}"
-    if data[4:8] != TFLITE_MAGIC:
-        raise ModelFileError(
-            f"{where}: not a .tflite flatbuffer; convert the model to .tflite first"
-        )
+    _check_tflite(data, where)
     try:
         interpreter = Interpreter(model_content=data)
     except Exception as error:

@@ -133,12 +133,17 @@ def _imagenet_failure(spec: PretrainedSpec, message: str) -> str:
     )
 
 
-def _load_weights(model: Any, path: Path, name: str) -> None:
-    if not path.is_file():
+def check_weights(weights: str | None) -> None:
+    """Refuse `--weights` that is neither imagenet, none nor an existing file."""
+    if weights not in (None, "imagenet", "none") and not Path(weights).is_file():
         raise ModelFileError(
-            f"--weights {path}: no such file; give imagenet, none or a file saved with "
+            f"--weights {weights}: no such file; give imagenet, none or a file saved with "
             "model.save_weights()"
         )
+
+
+def _load_weights(model: Any, path: Path, name: str) -> None:
+    check_weights(str(path))
     try:
         model.load_weights(path)
     except Exception as error:  # h5py and Keras raise many types for a wrong file

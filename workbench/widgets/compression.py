@@ -30,7 +30,7 @@ from workbench.compress.readback import gzip_size
 from workbench.compress.training import TrainingProgress
 from workbench.qtyping import Mode, QuantConfig, VariantResult
 from workbench.widgets import html
-from workbench.widgets.figures import BLUE, GREY, ORANGE, titled
+from workbench.widgets.figures import BLUE, GREY, ORANGE, layer_axis, titled
 from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
@@ -65,9 +65,8 @@ def kernel_chart(facts: Sequence[Any], title: str) -> go.Figure:
     names = [f.layer for f in facts]
     fig.add_trace(go.Bar(x=names, y=[100 * f.zeros for f in facts], marker_color=BLUE), 1, 1)
     fig.add_trace(go.Bar(x=names, y=[f.distinct for f in facts], marker_color=ORANGE), 1, 2)
-    fig.update_xaxes(tickangle=-40)
     fig.update_yaxes(type="log", row=1, col=2)
-    return titled(fig, title, 320)
+    return titled(fig, title, layer_axis(fig, names))
 
 
 def equalization_chart(pair: Any) -> go.Figure:
@@ -189,6 +188,7 @@ class CompressionView(View):
             return 0
         config = self.config()
         self._points = []
+        self.curve.show(training_curve([]))  # not the last run's curve while this one starts
         return self.worker.submit(lambda job: self._run(job, session, config, quant), config.label)
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -23,6 +23,7 @@ IDEAL_RMSE_PER_SCALE = 1 / math.sqrt(12)  # uniform rounding error, in units of 
 BLUE, ORANGE, GREY, RED, GREEN = "#0072B2", "#E69F00", "#9aa5b1", "#D55E00", "#009E73"
 VARIANT_COLOURS = (BLUE, ORANGE, GREEN, "#CC79A7", "#56B4E9", RED, "#F0E442", "#000000")
 _MARGIN = {"l": 50, "r": 20, "t": 40, "b": 40}
+LABEL_PX_PER_CHAR = 4.5  # height of a tick label at -40 degrees, per character (12 px font)
 
 
 def titled(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
@@ -61,9 +62,17 @@ def range_bars(
         )
     )
     fig.add_hline(y=0, line_color=GREY, line_width=1)
-    fig.update_xaxes(tickangle=-40, title_text="layer")
     fig.update_yaxes(title_text="value")
-    return titled(fig, title)
+    return titled(fig, title, layer_axis(fig, names))
+
+
+def layer_axis(fig: go.Figure, names: Sequence[str], height: int = 320) -> int:
+    """Put the layer names under the bars at -40 degrees; return the figure's height, grown
+    by what the longest name takes, so long names (MobileNetV3's
+    "expanded_conv_10_squeeze_excite_conv_1") do not squash the bars."""
+    fig.update_xaxes(tickangle=-40, title_text="layer", automargin=True)
+    longest = max((len(name) for name in names), default=0)
+    return height + int(LABEL_PX_PER_CHAR * max(0, longest - 8))
 
 
 def empty(title: str, message: str, height: int = 320) -> go.Figure:
@@ -272,9 +281,9 @@ def layer_error_chart(
         annotation_text="ideal rounding 1/√12 ≈ 0.29",
         annotation_position="top right",
     )
-    fig.update_xaxes(tickangle=-40, title_text="layer")
     fig.update_yaxes(title_text="RMSE / scale")
-    return titled(fig, "Per-layer error against float")
+    height = layer_axis(fig, [e.layer for e in items])
+    return titled(fig, "Per-layer error against float", height)
 
 
 def affine_mapping(

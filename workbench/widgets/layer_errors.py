@@ -27,7 +27,10 @@ class LayerErrorView(View):
             self.select,
         )
         self.sort = styled(w.Checkbox(value=True, description="sort by error"), "wb-error-sort")
-        self.layer = styled(w.Dropdown(description="Layer", options=[]), "wb-error-layer")
+        self.layer = styled(
+            w.Dropdown(description="Layer", options=[], layout={"width": "420px"}),
+            "wb-error-layer",
+        )
         self.keep = styled(w.Button(description="Keep in float", icon="lock"), "wb-keep-float")
         self.note = styled(w.HTML(), "wb-error-note")
         self.widget = styled(

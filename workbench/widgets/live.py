@@ -127,11 +127,20 @@ class LiveController:
         from workbench.session import Session
 
         job.step(TaskState.CONVERTING, "loading the model")
-        session = (
-            model
-            if isinstance(model, Session)
-            else Session(model, data, test_samples=self.state.test_samples)
-        )
+        try:
+            session = (
+                model
+                if isinstance(model, Session)
+                else Session(model, data, test_samples=self.state.test_samples)
+            )
+        except Exception:
+            # The open model stays; measure the config this load superseded (a toggle clicked
+            # just before), so the board does not keep a variant the controls no longer show,
+            # then fail with the load's message.
+            current = self.state.session
+            if current is not None and current.data is not None:
+                self._measure(job, current, self.state.config)
+            raise
         source = session.model
 
         def apply() -> None:

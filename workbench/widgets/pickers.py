@@ -1,7 +1,9 @@
 """Model and data pickers: demo names, or an uploaded .keras / .h5 / .tflite / .npz file.
 
 Uploads are checked (suffix, size cap, the first bytes of that kind of file) before they are
-written, so a mislabelled file gets a message naming it, not the server's temporary path. Each
+written, so a mislabelled file gets a message naming it, not the server's temporary path. A file
+over the cap is refused in the browser already (`UploadGuard`): it is never sent, since the
+server drops a websocket message much over the cap without a word to the page. Each
 goes into its own folder under one private temporary folder per picker; a folder is removed
 once its file is not the current data (models are in memory once loaded; a failed or replaced
 upload goes too), and all of them on `close`.
@@ -9,14 +11,16 @@ upload goes too), and all of them on `close`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import anywidget
 import ipywidgets as w
+import traitlets
 
+from workbench.app import max_upload_mb
 from workbench.errors import DataError, ModelFileError, WorkbenchError
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState, TaskStatus
@@ -24,8 +28,6 @@ from workbench.widgets.view import View, styled
 
 MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
 DATA_SUFFIXES = (".npz",)
-MAX_UPLOAD_ENV = "WORKBENCH_MAX_UPLOAD_MB"
-DEFAULT_MAX_UPLOAD_MB = 200
 OWN_DATA = ""  # the Data menu's value for "the model's own dataset"
 # What each kind of file starts with (a .tflite flatbuffer names itself at bytes 4-8).
 SIGNATURES = {
@@ -36,14 +38,44 @@ SIGNATURES = {
 }
 
 
-def max_upload_bytes() -> int:
-    """The upload size cap: `WORKBENCH_MAX_UPLOAD_MB` megabytes (default 200)."""
-    text = os.environ.get(MAX_UPLOAD_ENV, "")
-    try:
-        megabytes = float(text) if text else DEFAULT_MAX_UPLOAD_MB
-    except ValueError:
-        megabytes = DEFAULT_MAX_UPLOAD_MB
-    return int(megabytes * 1024 * 1024)
+GUARD = """\
+export default {
+  render({ model, el }) {
+    // Capturing at the document, before the upload button's own handler reads the file.
+    const guard = (event) => {
+      const input = event.target;
+      if (!(input instanceof HTMLInputElement) || input.type !== "file") return;
+      const pickers = el.closest(".wb-pickers");
+      if (!pickers || !pickers.contains(input)) return;
+      const big = [...(input.files || [])].find((file) => file.size > model.get("max_bytes"));
+      if (!big) return;
+      event.stopImmediatePropagation();
+      input.value = "";
+      model.send({ type: "too-big", name: big.name, size: big.size });
+    };
+    document.addEventListener("change", guard, true);
+    return () => document.removeEventListener("change", guard, true);
+  },
+};
+"""
+
+
+class UploadGuard(anywidget.AnyWidget):
+    """Invisible; in the browser, refuses a chosen file over `max_bytes` before it is sent and
+    tells the kernel its name and size (a `{"type": "too-big"}` message)."""
+
+    _esm = GUARD
+    max_bytes = traitlets.Int(0).tag(sync=True)
+
+
+def check_upload_size(name: str, size: int, error: type[WorkbenchError]) -> None:
+    """Refuse an upload of `size` bytes over the cap (`workbench dashboard --max-upload-mb`)."""
+    limit = max_upload_mb()
+    if size > limit * 2**20:
+        raise error(
+            f"upload {name!r}: {size / 2**20:.1f} MB is over the {limit:g} MB upload limit; "
+            "use a smaller file or ask the host to raise `workbench dashboard --max-upload-mb`"
+        )
 
 
 def _uploaded(change_value: Any) -> tuple[str, bytes] | None:
@@ -62,13 +94,7 @@ def saved_upload(
     error = ModelFileError if what == "model" else DataError
     if not name.lower().endswith(suffixes):
         raise error(f"upload {name!r}: expected a {' / '.join(suffixes)} {what} file")
-    limit = max_upload_bytes()
-    if len(content) > limit:
-        raise error(
-            f"upload {name!r}: {len(content) / 2**20:.1f} MB is over the "
-            f"{limit / 2**20:.0f} MB upload limit; use a smaller file or ask the host to "
-            f"raise {MAX_UPLOAD_ENV}"
-        )
+    check_upload_size(name, len(content), error)
     offset, magic, hint = SIGNATURES[Path(name).suffix.lower()]
     if content[offset : offset + len(magic)] != magic:
         raise error(f"upload {name!r}: not a {Path(name).suffix} file ({hint})")
@@ -105,9 +131,11 @@ class PickerView(View):
             w.FileUpload(accept=",".join(DATA_SUFFIXES), description="Upload .npz"),
             "wb-data-upload",
         )
+        self.guard = UploadGuard(max_bytes=int(max_upload_mb() * 2**20), layout={"display": "none"})
+        self.guard.on_msg(self._on_too_big)
         self.widget = styled(
             w.HBox(
-                [self.model, self.model_upload, self.data, self.data_upload],
+                [self.model, self.model_upload, self.data, self.data_upload, self.guard],
                 layout={"flex_flow": "row wrap"},
             ),
             "wb-pickers",
@@ -180,6 +208,17 @@ class PickerView(View):
         session = self.state.session
         if not self._syncing and session is not None:
             self._load(session.model, self._data_spec(), self.data.label)
+
+    def _on_too_big(self, _widget: Any, content: Any, _buffers: list) -> None:
+        """The browser refused a file over the cap: say so as the kernel would."""
+        if not isinstance(content, dict) or content.get("type") != "too-big":
+            return
+        name = str(content.get("name", ""))
+        error = ModelFileError if name.lower().endswith(MODEL_SUFFIXES) else DataError
+        try:
+            check_upload_size(name, int(content.get("size", 0)), error)
+        except WorkbenchError as refused:
+            self._fail(str(refused))
 
     def _on_model_upload(self, change: dict[str, Any]) -> None:
         upload = _uploaded(change["new"])

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from workbench.search import Objective, SearchConfig, SearchResult, Trial
 from workbench.search.result import pareto_front
+from workbench.widgets.html import status_line
 from workbench.widgets.plot import ClickPlot
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
@@ -96,7 +97,9 @@ class SearchView(View):
             "wb-search-budget",
         )
         self.start = styled(w.Button(description="Search", icon="search"), "wb-search-start")
-        self.stop = styled(w.Button(description="Stop", icon="stop"), "wb-search-stop")
+        self.stop = styled(
+            w.Button(description="Stop", icon="stop", disabled=True), "wb-search-stop"
+        )
         self.status = styled(w.HTML(), "wb-search-status")
         self.chart = ClickPlot(
             pareto_scatter((), Objective.SIZE, None, 1.0), "wb-search-chart", self.select
@@ -144,7 +147,8 @@ class SearchView(View):
         config = self.config()
         self._stop.set()  # a search still running stops; the new one gets its own event
         self._stop = stop = threading.Event()
-        self.result = None
+        self.trials, self.result = (), None  # the last search's points go at once
+        self.chart.show(pareto_scatter((), config.objective, None, config.max_drop))
         return self.worker.submit(lambda job: self._search(job, session, config, stop), "searching")
 
     def _search(self, job: Job, session: Any, config: SearchConfig, stop: threading.Event) -> None:
@@ -186,8 +190,14 @@ class SearchView(View):
             self.state.config = max(near, key=lambda t: t.accuracy.value).config
 
     def _on_status(self, status: TaskStatus) -> None:
+        """Until the first trial, what the search is doing; a failure's message; Search and
+        Stop enabled only when they can act."""
         if status.state is TaskState.FAILED:
             self.status.value = html.escape(f"search failed: {status.message}")
+        elif status.state.busy and not self.trials:
+            self.status.value = status_line(status)
+        self.start.disabled = status.state.busy
+        self.stop.disabled = not status.state.busy
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.worker.wait(timeout)
