@@ -276,3 +276,6 @@ def test_cli_compresses_from_an_npz_read_on_demand_and_compare_takes_the_result(
     assert "prune 50 % + qat in" in capsys.readouterr().out
     assert main(["compare", str(out), "--data", npz]) == 0
     assert "int8 · per-channel" in capsys.readouterr().out
+    student = tmp_path / "v3-distill.keras"
+    arguments = ["compress", str(tmp_path / "v3.keras"), "--technique", "distill"]
+    assert main([*arguments, "--steps", "2", "--data", npz, "-o", str(student)]) == 0

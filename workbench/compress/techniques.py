@@ -43,10 +43,7 @@ class Run:
                 "give labelled data (an .npz with y, an image folder or (x, y))"
             )
         validation = self.data.calibration
-        # Keras fits arrays: inputs read on demand (`LazyInputs`, image data of an
-        # architecture) are read here, once
-        train_x, validation_x = np.asarray(self.data.train.x), np.asarray(validation.x)
-        return (train_x, self.data.train.y), (validation_x, validation.y)
+        return (self.data.train.x, self.data.train.y), (validation.x, validation.y)
 
     def fit(
         self, model: Any, keras_module: Any, what: str, targets: Any = None, **options: Any
