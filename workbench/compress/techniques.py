@@ -140,9 +140,7 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
         kernel = getattr(layer, "kernel", None)
         if config.structured and kernel is not None and kernel.shape[-2] % 4:
             return layer  # 2:4 groups run along input channels: a 3-channel stem would get 1:3
-        return mot.sparsity.keras.prune_low_magnitude(
-            layer, pruning_schedule=schedule, **options
-        )
+        return mot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule, **options)
 
     pruned = _wrapped("prune", lambda: tf_keras().models.clone_model(model, clone_function=wrap))
     names = tuple(
