@@ -45,7 +45,8 @@ def _remembering_interrupts() -> Iterator[threading.Event]:
 
     def interrupt(signum: int, frame: object) -> None:
         INTERRUPTED.set()
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed when the command ends
+        if sys.stderr is stderr:  # a second Ctrl-C keeps the first one's sink
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed when the command ends
         raise KeyboardInterrupt
 
     def quiet_unraisable(info: Any) -> None:

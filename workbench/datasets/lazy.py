@@ -79,8 +79,9 @@ class LazyInputs:
         a copy that can travel to another machine without the files behind it."""
         order = np.argsort(self.indices, kind="stable")
         raw: np.ndarray | None = None
-        for start in range(0, len(order), samples_per_batch(self.sample_shape)):
-            chunk = order[start : start + samples_per_batch(self.sample_shape)]
+        size = samples_per_batch(self.sample_shape)
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
             values = self._read(self.indices[chunk])
             if raw is None:
                 raw = np.empty((len(order), *values.shape[1:]), values.dtype)
