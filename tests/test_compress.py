@@ -81,6 +81,10 @@ def test_prune_leaves_zeros_in_the_tflite_and_keeps_them_through_qat(session):
     assert pruned.session.model.fingerprint != session.model.fingerprint
     both = session.compressed(CompressConfig(technique="prune+qat", sparsity=0.5, **FEW))
     assert all(f.zeros >= 0.49 for f in both.kernel_facts(PER_CHANNEL))
+    one_step = session.compressed(
+        CompressConfig(technique="prune", sparsity=0.5, epochs=1, steps=1)
+    )
+    assert all(f.zeros >= 0.49 for f in one_step.kernel_facts(PER_CHANNEL))  # not a 0-step decay
 
 
 def test_cluster_leaves_few_values_and_keeps_them_through_qat(session):

@@ -51,6 +51,7 @@ REFUSALS = {
     "foreign-address": (["--host", "192.0.2.1"], "not an address of this machine"),
     "empty-token-off-loopback": (["--host", "0.0.0.0", "--token", ""], "--token"),
     "cull-after-zero": (["--cull-after", "0"], "--cull-after"),
+    "closed-after-negative": (["--closed-after", "-1"], "--closed-after"),
 }
 
 
@@ -211,3 +212,31 @@ def test_simultaneous_visitors_do_not_pass_the_kernel_cap():
     refused = [o for o in outcomes if isinstance(o, HTTPError)]
     assert len(refused) == 1 and refused[0].status_code == 503, outcomes
     assert sum(isinstance(o, str) for o in outcomes) == 1
+
+
+def test_a_closed_page_frees_its_kernel_after_the_grace_a_reconnected_one_keeps_it():
+    """Voila starts a kernel per page and never shuts one down when the page closes: the
+    manager does, `closed_grace` seconds after the last connection went, unless one came back."""
+    from workbench.app.kernels import CappedKernelManager
+    from workbench.commands.dashboard import Serving
+
+    assert Serving(closed_after=7).config()["CappedKernelManager"]["closed_grace"] == 7
+
+    async def two_pages():
+        manager = CappedKernelManager(closed_grace=1)
+        try:
+            kept, closed = [await manager.start_kernel() for _ in range(2)]
+            for kernel in (kept, closed):  # both pages connect, then their connections drop
+                manager.notify_connect(kernel)
+                manager.notify_disconnect(kernel)
+            manager.notify_connect(kept)  # one page reconnects within the grace
+            assert closed in manager
+            for _ in range(600):  # its timer fired after the kept kernel's (which did nothing)
+                if closed not in manager:
+                    break
+                await asyncio.sleep(0.1)
+            return kept in manager, closed in manager
+        finally:
+            await manager.shutdown_all(now=True)
+
+    assert asyncio.run(two_pages()) == (True, False)

@@ -53,8 +53,12 @@ def interval_text(estimate: Estimate | None, sign: bool = False, digits: int = 2
     "-" when there is none)."""
     if estimate is None:
         return "-"
-    value = f"{estimate.value:{'+' if sign else ''}.{digits}f}"
-    return f"{value} [{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
+    return f"{estimate.value:{'+' if sign else ''}.{digits}f} {bounds_text(estimate, digits)}"
+
+
+def bounds_text(estimate: Estimate, digits: int = 2) -> str:
+    """The 95 % interval alone, e.g. ``[-0.22, 0.82]``."""
+    return f"[{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
 
 
 def _snr(value: float) -> str:

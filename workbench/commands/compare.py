@@ -20,8 +20,10 @@ from workbench.commands.arguments import (
     add_test_samples,
     names,
 )
+from workbench.display import bounds_text
 from workbench.errors import UnsupportedError
 from workbench.qtyping import Granularity, Mode, QuantConfig, Route, VariantResult
+from workbench.statistics import Estimate
 
 COLUMNS = ("variant", "size", "ratio", "accuracy", "drop", "agreement", "latency")
 
@@ -178,8 +180,8 @@ def format_table(results: Sequence[VariantResult]) -> str:
     return "\n".join(lines)
 
 
-def _interval(estimate: Any) -> str:
-    return "" if estimate is None else f" [{estimate.low:.2f}, {estimate.high:.2f}]"
+def _interval(estimate: Estimate | None) -> str:
+    return "" if estimate is None else f" {bounds_text(estimate)}"
 
 
 def format_outputs(results: Sequence[VariantResult]) -> str:

@@ -5,8 +5,8 @@ they exist and are what their suffix says), the port, the host and whether the p
 (Voila would silently move to another port). On an address other than loopback a token is
 required (generated unless `--token` gives one) and printed in the URL, as Jupyter does. Voila
 runs with a private config file: the token, the upload cap (largest websocket message; the
-kernel's upload buttons get the same cap), the kernel cap and kernel culling. SIGTERM, SIGHUP
-and Ctrl-C stop Voila, which shuts its kernels down.
+kernel's upload buttons get the same cap), the kernel cap, kernel culling and the grace after
+a page closes. SIGTERM, SIGHUP and Ctrl-C stop Voila, which shuts its kernels down.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Serving:
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
     max_kernels: int = 0
     cull_after: int = 900
+    closed_after: int = 120
 
     def config(self) -> dict:
         """Voila's traitlets configuration (written to a private `voila.json`)."""
@@ -72,6 +73,7 @@ class Serving:
                 "cull_idle_timeout": self.cull_after,
                 "cull_interval": max(1, min(60, self.cull_after // 3)),
                 "cull_connected": True,
+                "closed_grace": self.closed_after,
             },
         }
 
@@ -262,10 +264,18 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def _closed_text(seconds: int) -> str:
+    return f", closed pages' after {seconds} s" if seconds else ""
+
+
 def run(args: argparse.Namespace) -> int:
     check_sources(args.model, args.data, args.weights)
     if args.cull_after < 1:
         raise UnsupportedError(f"--cull-after {args.cull_after}: give a number of seconds >= 1")
+    if args.closed_after < 0:
+        raise UnsupportedError(
+            f"--closed-after {args.closed_after}: give 0 (never) or more seconds"
+        )
     if args.max_kernels is not None and args.max_kernels < 0:
         raise UnsupportedError(f"--max-kernels {args.max_kernels}: give 0 (no limit) or more")
     if args.max_upload_mb < 1:
@@ -276,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
         max_upload_mb=args.max_upload_mb,
         max_kernels=default_max_kernels() if args.max_kernels is None else args.max_kernels,
         cull_after=args.cull_after,
+        closed_after=args.closed_after,
     )
     notebook = find_notebook()
     with config_folder(serving) as folder:
@@ -298,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"at most {serving.max_kernels or 'unlimited'} dashboards at once, uploads up "
                 f"to {serving.max_upload_mb} MB, idle dashboards closed after "
-                f"{serving.cull_after} s",
+                f"{serving.cull_after} s{_closed_text(serving.closed_after)}",
                 flush=True,
             )
             if not args.no_browser:
@@ -339,6 +350,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=900,
         metavar="SECONDS",
         help="close a dashboard's kernel after this long idle, page open or not (default 900)",
+    )
+    parser.add_argument(
+        "--closed-after",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="close a dashboard's kernel this long after its page closed, unless the page "
+        "reconnects (default 120; 0: only when idle for --cull-after)",
     )
     parser.add_argument(
         "--max-kernels",

@@ -125,13 +125,16 @@ def _prune(run: Run, model: Any) -> tuple[Any, tuple[str, ...]]:
     total = config.epochs * training.batches_per_epoch(len(run.data.train), config)
     frequency = max(1, (total - 1) // 10)
     end = max(frequency * ((total - 1) // frequency), 0)
-    schedule = mot.sparsity.keras.PolynomialDecay(
-        initial_sparsity=0.0,
-        final_sparsity=config.sparsity,
-        begin_step=0,
-        end_step=end,
-        frequency=frequency,
-    )
+    if end == 0:  # one training step: a decay from step 0 to step 0 would prune nothing
+        schedule = mot.sparsity.keras.ConstantSparsity(config.sparsity, begin_step=0, frequency=1)
+    else:
+        schedule = mot.sparsity.keras.PolynomialDecay(
+            initial_sparsity=0.0,
+            final_sparsity=config.sparsity,
+            begin_step=0,
+            end_step=end,
+            frequency=frequency,
+        )
     options = {"sparsity_m_by_n": (2, 4)} if config.structured else {}
 
     def wrap(layer: Any) -> Any:  # layers TF-MOT cannot prune (Rescaling, ...) stay as they are
