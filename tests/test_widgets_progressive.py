@@ -70,3 +70,27 @@ def test_raising_the_sample_cap_remeasures_without_converting_again(app):
     app.board.test_samples.value = 0  # all of them again
     assert app.wait(TIMEOUT), app.state.status
     assert app.state.test_samples is None and app.state.result.samples == 400
+
+
+def test_cancel_while_partial_numbers_show_brings_back_the_full_result(app):
+    """Cancel as the first partial numbers are drawn: nothing more is coming, so the board
+    does not keep "32 of 400 …" but the full result it showed before."""
+    from workbench.widgets.tasks import TaskState
+
+    before = app.state.result
+
+    def on_partial(change):
+        if change["new"]:
+            app.state.unobserve(on_partial, "partial")
+            app.status.cancel.click()
+
+    app.state.observe(on_partial, "partial")
+    app.state.config = QuantConfig(mode=Mode.DYNAMIC)
+    assert app.wait(TIMEOUT), app.state.status
+    assert app.state.status.state is TaskState.CANCELLED, app.state.status
+    assert not app.state.partial and app.state.result is before
+    assert app.state.summary is app.session.cached_summary(before.config)
+    table = app.board.table.value
+    assert 'data-partial="1"' not in table and " of 400" not in table
+    assert f'data-key="{before.key}" data-role="previous"' in table
+    assert 'data-idle="1"' in app.status.line.value

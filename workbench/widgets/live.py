@@ -40,6 +40,7 @@ class LiveController:
         self.details = Worker(self._on_detail_status, deliveries)
         self.warmup = Worker(self._on_warmup_status, deliveries)
         self._warmed: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+        self._before_partial: VariantResult | None = None  # the full result a partial replaced
         state.observe(self._on_config, "config")
         state.observe(lambda change: self.resample(change["new"]), "test_samples")
 
@@ -77,7 +78,7 @@ class LiveController:
     def cancel(self) -> None:
         """Stop what the request and detail workers are doing (an idle one keeps its status)."""
         if self.worker.status.state.busy:
-            self.worker.cancel()
+            self.worker.cancel(self._drop_partial)
         self._cancel_details()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -277,6 +278,19 @@ class LiveController:
         self.state.baseline = result
         self.state.results = {**self.state.results, result.config.key: result}
 
+    def _drop_partial(self) -> None:
+        """A cancelled variant's numbers on its first test samples would say more are coming:
+        show the full result they replaced instead (none after a new model)."""
+        if not self.state.partial:
+            return
+        previous, session = self._before_partial, self.state.session
+        with self.state.hold_trait_notifications():
+            self.state.partial = False
+            self.state.result = previous
+            self.state.summary = (
+                session.cached_summary(previous.config) if previous is not None else None
+            )
+
     def _apply_result(
         self, session: Any, result: VariantResult, summary: Any, partial: bool = False
     ) -> None:
@@ -288,6 +302,8 @@ class LiveController:
             if not partial:
                 self.state.results = {**self.state.results, result.config.key: result}
             if result.config == self.state.config:
+                if partial and not self.state.partial:
+                    self._before_partial = self.state.result
                 self.state.summary = summary
                 self.state.result = result
                 self.state.partial = partial

@@ -138,11 +138,15 @@ class Worker:
                 apply()
             if status is not None:
                 self._emit(replace(status, generation=generation))
+            with self._lock:  # only now: `wait()` returns once the screen shows it
+                if self.generation == generation:
+                    self.finished.set()
         return generation
 
-    def cancel(self) -> None:
-        """Stop the newest job; the screen keeps the previous result."""
-        self.supersede(status=TaskStatus(TaskState.CANCELLED, label=self.status.label))
+    def cancel(self, apply: Callable[[], Any] | None = None) -> None:
+        """Stop the newest job; the screen keeps the previous result (`apply`, run under the
+        delivery lock, may restore it)."""
+        self.supersede(apply, TaskStatus(TaskState.CANCELLED, label=self.status.label))
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)
@@ -153,6 +157,7 @@ class Worker:
         with self._lock:
             self._closed = True
             self._drop_all()
+            self.finished.set()
         if timeout > 0:
             self.join(timeout)
 
@@ -167,14 +172,13 @@ class Worker:
 
     def _drop_all(self) -> int:
         """With `_lock` held: a new generation, the queued job dropped, the running one asked
-        to cancel, `finished` set; returns the new generation."""
+        to cancel; returns the new generation."""
         self.generation += 1
         if self._pending is not None:
             self._pending[0].cancel_event.set()
             self._pending = None
         if self._running is not None:
             self._running.cancel_event.set()
-        self.finished.set()
         return self.generation
 
     def _loop(self) -> None:
