@@ -8,7 +8,7 @@ idle for a moment while the board showed a variant the page was no longer asking
 `InFlight(watched)` is an invisible widget that, in the browser, counts what each watched
 widget has sent and the kernel has not yet answered with "idle" (ipywidgets' own count of
 unanswered updates, `_pending_msgs`, and any merged update waiting behind them, plus custom
-messages such as button clicks), and while that is not zero sets `data-idle="0"` (and
+button clicks, which are custom messages), and while that is not zero sets `data-idle="0"` (and
 `data-sending="1"`) on the app's status lines; the kernel's own value is kept in
 `data-kernel-idle`. A front end without those counters leaves the line as the kernel wrote it.
 """
@@ -51,6 +51,8 @@ export default {
       }
     };
     const track = (m) => {
+      models.push(m);
+      if (m.get("_model_name") !== "ButtonModel") return;  // clicks are custom messages
       const send = m.send.bind(m);
       m.send = (content, callbacks, buffers) => {
         custom += 1;
@@ -67,7 +69,6 @@ export default {
         watch();
         return result;
       };
-      models.push(m);
     };
     for (const id of model.get("watched")) {
       try {

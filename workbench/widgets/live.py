@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from pathlib import Path
 from typing import Any
 
-from workbench.errors import DataError
+from workbench.errors import DataError, WorkbenchError
 from workbench.inspection.report import Inspection
 from workbench.qtyping import Mode, QuantConfig, Route, VariantResult
 from workbench.widgets.state import AppState
@@ -134,13 +135,15 @@ class LiveController:
                 if isinstance(model, Session)
                 else Session(model, data, test_samples=self.state.test_samples)
             )
-        except Exception:
+        except Exception as error:
             # The open model stays; measure the config this load superseded (a toggle clicked
             # just before), so the board does not keep a variant the controls no longer show,
             # then fail with the load's message.
             current = self.state.session
             if current is not None and current.data is not None:
                 self._measure(job, current, self.state.config)
+            if isinstance(error, WorkbenchError):
+                raise WorkbenchError(_by_name(str(error), model, data)) from error
             raise
         source = session.model
 
@@ -313,6 +316,15 @@ def _summary(session: Any, config: QuantConfig) -> Any:
     """What got quantized in the variant of `config`; None when its conversion was refused
     (the result says why)."""
     return session.summary(config) if session.converts(config) else None
+
+
+def _by_name(message: str, *sources: Any) -> str:
+    """`message` with each file given as a `Path` (an upload, in a private temporary folder)
+    named by its file name, as the user knows it."""
+    for source in sources:
+        if isinstance(source, Path):
+            message = message.replace(str(source), source.name)
+    return message
 
 
 def _quantized(config: QuantConfig) -> bool:

@@ -39,22 +39,45 @@ SIGNATURES = {
 
 
 GUARD = """\
+// The upload button's file input is never in the document (ipywidgets 8 keeps it detached),
+// so a listener on the document never sees its change: arm on a click of one of this app's
+// upload buttons, then put a capturing listener on the input the button opens. On its own
+// target a capturing listener runs before the button's, so refusing stops the upload.
+const armed = new WeakSet();
+let arming = null;
+const click = HTMLInputElement.prototype.click;
+if (!click.wbGuarded) {
+  HTMLInputElement.prototype.click = function (...args) {
+    if (this.type === "file" && arming !== null) {
+      const guard = arming;
+      arming = null;
+      if (!armed.has(this)) {
+        armed.add(this);
+        this.addEventListener("change", (event) => guard(event), true);
+      }
+    }
+    return click.apply(this, args);
+  };
+  HTMLInputElement.prototype.click.wbGuarded = true;
+}
+
 export default {
   render({ model, el }) {
-    // Capturing at the document, before the upload button's own handler reads the file.
-    const guard = (event) => {
+    const refuse = (event) => {
       const input = event.target;
-      if (!(input instanceof HTMLInputElement) || input.type !== "file") return;
-      const pickers = el.closest(".wb-pickers");
-      if (!pickers || !pickers.contains(input)) return;
       const big = [...(input.files || [])].find((file) => file.size > model.get("max_bytes"));
       if (!big) return;
       event.stopImmediatePropagation();
       input.value = "";
       model.send({ type: "too-big", name: big.name, size: big.size });
     };
-    document.addEventListener("change", guard, true);
-    return () => document.removeEventListener("change", guard, true);
+    const arm = (event) => {
+      const pickers = el.closest(".wb-pickers");
+      const button = event.target.closest?.(".widget-upload");
+      if (pickers && button && pickers.contains(button)) arming = refuse;
+    };
+    document.addEventListener("click", arm, true);
+    return () => document.removeEventListener("click", arm, true);
   },
 };
 """
