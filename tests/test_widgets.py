@@ -632,3 +632,18 @@ def test_dashboard_command_rejects_unknown_model(capsys):
 
     assert main(["dashboard", "no_such_model", "--no-browser"]) == 2
     assert "no_such_model" in capsys.readouterr().err
+
+
+def test_a_broken_upload_is_named_by_its_file_name_not_a_server_path(app):
+    """A zip named .keras that is no model: the load fails with the file's name, never the
+    private temporary folder it was written to."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.txt", "not a model")
+    _upload(app.pickers.model_upload, "zipped.keras", buffer.getvalue())
+    assert app.wait(TIMEOUT)
+    message = app.state.status.message
+    assert app.state.status.state is TaskState.FAILED and "zipped.keras" in message, message
+    assert str(app.pickers.upload_folder) not in message and "/tmp" not in message, message
