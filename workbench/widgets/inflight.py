@@ -9,8 +9,9 @@ idle for a moment while the board showed a variant the page was no longer asking
 widget has sent and the kernel has not yet answered with "idle" (ipywidgets' own count of
 unanswered updates, `_pending_msgs`, and any merged update waiting behind them, plus custom
 button clicks, which are custom messages), and while that is not zero sets `data-idle="0"` (and
-`data-sending="1"`) on the app's status lines; the kernel's own value is kept in
-`data-kernel-idle`. A front end without those counters leaves the line as the kernel wrote it.
+`data-sending="1"`) on the app's status lines, keeping the kernel's own value in
+`data-kernel-idle`; once all is answered the line is again exactly as the kernel wrote it.
+A front end without those counters leaves the line alone.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ export default {
       const root = el.closest(".wb-app") || document;
       const sending = busy();
       for (const line of root.querySelectorAll(".wb-status-line")) {
-        if (line.dataset.kernelIdle === undefined) line.dataset.kernelIdle = line.dataset.idle;
-        const idle = sending ? "0" : line.dataset.kernelIdle;
-        if (line.dataset.idle !== idle) line.dataset.idle = idle;
-        const flag = sending ? "1" : "0";
-        if (line.dataset.sending !== flag) line.dataset.sending = flag;
+        if (sending && line.dataset.kernelIdle === undefined) {
+          line.dataset.kernelIdle = line.dataset.idle;
+          line.dataset.sending = "1";
+          line.dataset.idle = "0";
+        } else if (!sending && line.dataset.kernelIdle !== undefined) {
+          line.dataset.idle = line.dataset.kernelIdle;  // the line as the kernel wrote it
+          delete line.dataset.kernelIdle;
+          delete line.dataset.sending;
+        }
       }
       return sending;
     };
