@@ -7,10 +7,11 @@ through them (ipywidgets sends one update at a time and merges the rest), so the
 idle for a moment while the board showed a variant the page was no longer asking for.
 `InFlight(watched)` is an invisible widget that, in the browser, counts what each watched
 widget has sent and the kernel has not yet answered with "idle" (ipywidgets' own count of
-unanswered updates, `_pending_msgs`, and any merged update waiting behind them, plus custom
-button clicks, which are custom messages), and while that is not zero sets `data-idle="0"` (and
-`data-sending="1"`) on the app's status lines, keeping the kernel's own value in
-`data-kernel-idle`; once all is answered the line is again exactly as the kernel wrote it.
+unanswered updates, `_pending_msgs`, and any merged update waiting behind them, plus button
+clicks, which are custom messages), and while that is not zero sets `data-idle="0"` (and
+`data-sending="1"`) on the app's status lines that say "done" (a failed one already says the
+last thing tried went wrong), keeping the kernel's own value in `data-kernel-idle`; once all
+is answered the line is again exactly as the kernel wrote it.
 A front end without those counters leaves the line alone.
 """
 
@@ -32,7 +33,7 @@ export default {
       const root = el.closest(".wb-app") || document;
       const sending = busy();
       for (const line of root.querySelectorAll(".wb-status-line")) {
-        if (sending && line.dataset.kernelIdle === undefined) {
+        if (sending && line.dataset.kernelIdle === undefined && line.dataset.state === "done") {
           line.dataset.kernelIdle = line.dataset.idle;
           line.dataset.sending = "1";
           line.dataset.idle = "0";
