@@ -647,3 +647,23 @@ def test_a_broken_upload_is_named_by_its_file_name_not_a_server_path(app):
     message = app.state.status.message
     assert app.state.status.state is TaskState.FAILED and "zipped.keras" in message, message
     assert str(app.pickers.upload_folder) not in message and "/tmp" not in message, message
+
+
+def test_a_demo_opened_by_name_switches_to_another_demo_with_its_own_data(tmp_path):
+    """`workbench dashboard digits_cnn`, then shapes_mobilenet chosen in the Model menu: the
+    Data menu said "(model's own)", so shapes_mobilenet opens on its own shapes data (it was
+    given digits, whose 8x8x1 images it cannot take)."""
+    from workbench.widgets import Workbench
+    from workbench.widgets.pickers import OWN_DATA
+
+    app = Workbench("digits_cnn", config=QuantConfig(mode=Mode.FLOAT16), layer_errors=False)
+    try:
+        assert app.wait(TIMEOUT), app.state.status
+        assert app.pickers.data.value == OWN_DATA
+        app.pickers.model.value = "shapes_mobilenet"
+        assert app.wait(TIMEOUT), app.state.status
+        assert app.state.status.state is TaskState.DONE, app.state.status
+        assert app.session.model.name == "shapes_mobilenet"
+        assert app.session.data.name == "shapes" and app.pickers.data.value == OWN_DATA
+    finally:
+        app.close(timeout=TIMEOUT)

@@ -152,7 +152,9 @@ class LiveController:
                 self.state.session = session
                 self.state.model_name = source.name
                 self.state.dataset_name = session.data.name if session.data is not None else ""
-                self.state.data_source = data
+                # What the Data menu shows and a model switch keeps; None: the model's own.
+                opened = isinstance(model, Session) and session.data is not None
+                self.state.data_source = session.data.name if opened else data
                 self.state.result = None
                 self.state.partial = False
                 self.state.baseline = None

@@ -190,10 +190,7 @@ class PickerView(View):
             if name and name not in self.model.options:
                 self.model.options = [*self.model.options, name]
             self.model.value = name or None
-            source = self.state.data_source
-            session = self.state.session
-            if source is None and session is not None and session.data is not None:
-                source = session.data.name  # a Session the caller opened with its data
+            source = self.state.data_source  # None: the model's own dataset
             value = str(source) if isinstance(source, str | Path) else OWN_DATA
             options = list(self._datasets)
             if value not in {v for _, v in options}:
