@@ -19,7 +19,7 @@ def panel():
     state.session = Session("digits_cnn")
     view = CompressionView(state)
     yield view
-    view.close()
+    view.close(timeout=TIMEOUT)  # a cancelled training ends before the next test (or exit)
 
 
 def test_equalize_pins_both_rows_and_draws_ranges(panel):
@@ -81,3 +81,31 @@ def test_compressed_rows_stand_on_the_comparison_board(panel):
     assert f"digits_cnn-{compressed.key.replace(':', '-')}.tflite" in board.links.value
     board.unpin.click()
     assert panel.state.board_rows() == []
+
+
+def test_a_new_model_during_training_stops_it_and_pins_nothing_of_the_old_one(panel):
+    """Another model opened while a training runs: the run is cancelled, nothing of the old
+    model reaches the new board, the panel is cleared; other test samples keep it."""
+    panel.state.pin_compressed([])
+    panel.technique.value, panel.epochs.value = "prune", 3
+    started = []
+
+    def switch_on_first_batch(change):
+        if change["new"].message == "training" and not started:
+            started.append(True)
+            panel.state.session = Session("digits_cnn")  # a new model object
+            panel.state.clear_pins()  # as the dashboard's load does
+
+    panel.worker.listener = lambda status: (
+        CompressionView._on_status(panel, status),
+        switch_on_first_batch({"new": status}),
+    )
+    panel.train.click()
+    assert panel.wait(TIMEOUT)
+    assert started and panel.worker.status.state is TaskState.CANCELLED, panel.worker.status
+    assert panel.state.compressed == () and panel.compression is None
+    assert panel.board.value == "" and not panel.rows
+    twin = panel.state.session.with_test_samples(100)  # the same model: the panel stays
+    panel.rows = [["kept"]]
+    panel.state.session = twin
+    assert panel.rows == [["kept"]]

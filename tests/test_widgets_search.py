@@ -103,3 +103,27 @@ def test_a_new_model_clears_the_panel(panel):
     assert not any(len(trace.x) for trace in view.chart.figure.data)
     assert view.result is None and view.status.value == ""
     view.close()
+
+
+def test_a_new_model_during_a_search_never_draws_the_old_models_result(digits_session):
+    from workbench.widgets.search import SearchView
+    from workbench.widgets.state import AppState
+
+    state = AppState(config=QuantConfig(), session=digits_session)
+    view = SearchView(state)
+    view.max_drop.value, view.budget.value = 1.25, 20  # not all cached by the other tests
+
+    def switch_after_first_trial(change):
+        if change["new"] and "trial  1" in change["new"]:
+            view.status.unobserve(switch_after_first_trial, "value")
+            state.session = None  # another model is being opened
+
+    view.status.observe(switch_after_first_trial, "value")
+    try:
+        view.start.click()
+        assert view.wait(TIMEOUT)
+        assert view.worker.status.state is TaskState.CANCELLED, view.worker.status
+        assert view.result is None and view.status.value == ""
+        assert not any(len(trace.x) for trace in view.chart.figure.data)
+    finally:
+        view.close(timeout=TIMEOUT)

@@ -111,8 +111,8 @@ class Workbench(View):
         """Stop the background work (waiting at most `timeout` s for the threads to end),
         remove uploaded files and close the widgets."""
         self.controller.close(timeout)
-        self.compression.close()
-        self.search.close()
+        self.compression.close(timeout)
+        self.search.close(timeout)
         self.pickers.close()
         self.widget.close()
 

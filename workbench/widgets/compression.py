@@ -82,6 +82,12 @@ def equalization_chart(pair: Any) -> go.Figure:
     return fig
 
 
+def _model_and_data(session: Any) -> tuple[Any, str | None]:
+    """The model object and the dataset name of a session (None for no session or data)."""
+    data = getattr(session, "data", None)
+    return getattr(session, "model", None), data.name if data is not None else None
+
+
 def _board_row(label: str, result: VariantResult, tflite: bytes) -> list[str]:
     cells = html.board_cells(result)
     gzip_text = f"{gzip_size(tflite) / 1024:.1f}"
@@ -166,6 +172,22 @@ class CompressionView(View):
             "wb-compression",
         )
         self._show_controls()
+        state.observe(self._on_session, "session")
+
+    def _on_session(self, change: dict) -> None:
+        """Another model or dataset (not the same ones measured on other test samples): stop
+        a run on the old one, whose rows would land on the new board, and clear its results."""
+        old, new = (_model_and_data(change[key]) for key in ("old", "new"))
+        if old[0] is new[0] and old[1] == new[1]:
+            return
+        self.compression, self.rows, self._points = None, [], []
+        self.board.value = ""
+        self.curve.show(training_curve([]))
+        self.kernels.show(kernel_chart([], "Kernels of the compressed int8 file"))
+        self.pair.options = []
+        self._show_pair()
+        if self.worker.status.state.busy:
+            self.worker.cancel()
 
     def config(self) -> CompressConfig:
         """The compression run the controls describe."""
@@ -195,8 +217,9 @@ class CompressionView(View):
         """Block until the newest run has finished; False on timeout."""
         return self.worker.wait(timeout)
 
-    def close(self) -> None:
-        self.worker.close()
+    def close(self, timeout: float = 0.0) -> None:
+        """Cancel the run; wait at most `timeout` s for its thread to end."""
+        self.worker.close(timeout)
 
     def _run(self, job: Job, session: Any, config: CompressConfig, quant: QuantConfig) -> None:
         job.step(TaskState.CONVERTING, "training" if config.technique.trains else "equalizing")

@@ -159,7 +159,7 @@ class LiveController:
                 self.state.partial = False
                 self.state.baseline = None
                 self.state.results = {}
-                self.state.pinned = ()
+                self.state.clear_pins()  # variants (and compressed ones) of the old model
                 self.state.summary = None
                 self.state.float_summary = None
                 self.state.inspection = None

@@ -127,11 +127,14 @@ class SearchView(View):
         state.observe(lambda _: self._reset(), "session")
 
     def _reset(self) -> None:
-        """A new model: stop a running search and clear the last one's points."""
+        """A new model: stop a running search (its result is never drawn) and clear the last
+        one's points."""
         self._stop.set()
         self.trials, self.result = (), None
         self.chart.show(pareto_scatter((), Objective(self.objective.value), None, 1.0))
         self.status.value = ""
+        if self.worker.status.state.busy:
+            self.worker.cancel()
 
     def config(self) -> SearchConfig:
         return SearchConfig(
@@ -202,5 +205,6 @@ class SearchView(View):
     def wait(self, timeout: float | None = None) -> bool:
         return self.worker.wait(timeout)
 
-    def close(self) -> None:
-        self.worker.close()
+    def close(self, timeout: float = 0.0) -> None:
+        """Cancel the run; wait at most `timeout` s for its thread to end."""
+        self.worker.close(timeout)
