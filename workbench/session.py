@@ -190,8 +190,8 @@ class Session:
     def _require_data(self, what: str) -> Any:
         if self.data is None:
             raise DataError(
-                f"{what} needs data; create the Session with data= (a dataset name, .npz file, "
-                "image folder or arrays)"
+                f"data: {what} needs data; give data (--data on the command line, data= in "
+                "Python): a dataset name, .npz file, image folder or arrays"
             )
         return self.data
 

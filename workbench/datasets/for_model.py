@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from workbench.datasets.base import Dataset, Preprocessing
 from workbench.errors import DataError
 
@@ -81,8 +79,12 @@ def _several_inputs(data: Any, how: Preparation) -> Dataset:
     from workbench.datasets.multi import from_input_arrays
 
     names = [name for name, _ in how.inputs]
+    label = "arrays"
     if isinstance(data, str | Path) and str(data).endswith(".npz"):
-        with np.load(data) as npz:  # one array per input name, and y
+        from workbench.datasets.user import npz_archive
+
+        label = Path(data).stem
+        with npz_archive(Path(data)) as npz:  # one array per input name, and y
             data = ({n: npz[n] for n in names if n in npz}, npz["y"] if "y" in npz else None)
     labelled = isinstance(data, tuple) and len(data) == 2
     xs, y = data if labelled and isinstance(data[0], list | tuple | dict) else (data, None)
@@ -91,4 +93,5 @@ def _several_inputs(data: Any, how: Preparation) -> Dataset:
             f"data: model {how.model!r} has {len(names)} inputs ({', '.join(names)}); give "
             "(xs, y) or xs, with xs one array per input: a list in that order or a dict by name"
         )
-    return from_input_arrays(xs, y, names=names, shapes=[shape for _, shape in how.inputs])
+    shapes = [shape for _, shape in how.inputs]
+    return from_input_arrays(xs, y, names=names, shapes=shapes, name=label)

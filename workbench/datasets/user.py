@@ -7,7 +7,9 @@ preprocess) the samples a slice asks for, so data larger than memory flows throu
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,15 +112,12 @@ def _labels(y: Any, count: int, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def load_npz(
-    path: Path,
-    *,
-    name: str | None = None,
-    seed: int = 0,
-    preprocessing: Preprocessing | None = None,
-) -> Dataset:
-    """An `.npz` with an `x` array and optionally `y` labels; `x` is memory-mapped and read in
-    batches when stored uncompressed (`numpy.savez`), read whole when compressed."""
+@contextlib.contextmanager
+def npz_archive(path: Path) -> Iterator[Any]:
+    """The open `.npz` archive at `path`; one-line `DataError`s for a file that is missing, not
+    an `.npz`, unreadable or holding Python objects (never loaded: unsafe)."""
+    if not path.is_file():
+        raise DataError(f"data {str(path)!r}: no such file; give an .npz file or an image folder")
     if not zipfile.is_zipfile(path):
         raise DataError(
             f"{path}: not a readable .npz archive (numpy.savez writes a zip of .npy arrays); "
@@ -126,10 +125,7 @@ def load_npz(
         )
     try:
         with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            labels = archive["y"] if "y" in names else None
-            mapped = sources.npz_member(path, "x") if "x" in names else None
-            x = archive["x"] if "x" in names and mapped is None else None
+            yield archive
     except ValueError as error:
         if "pickle" in str(error):  # object arrays: loading them would run pickled code
             raise DataError(
@@ -141,6 +137,22 @@ def load_npz(
         raise DataError(
             f"{path}: not a readable .npz archive ({error}); save with numpy.savez"
         ) from None
+
+
+def load_npz(
+    path: Path,
+    *,
+    name: str | None = None,
+    seed: int = 0,
+    preprocessing: Preprocessing | None = None,
+) -> Dataset:
+    """An `.npz` with an `x` array and optionally `y` labels; `x` is memory-mapped and read in
+    batches when stored uncompressed (`numpy.savez`), read whole when compressed."""
+    with npz_archive(path) as archive:
+        names = set(archive.files)
+        labels = archive["y"] if "y" in names else None
+        mapped = sources.npz_member(path, "x") if "x" in names else None
+        x = archive["x"] if "x" in names and mapped is None else None
     if "x" not in names:
         raise DataError(
             f"{path}: no array named 'x' (found {sorted(names)}); save with "
