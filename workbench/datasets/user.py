@@ -108,7 +108,11 @@ def _labels(y: Any, count: int, name: str) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.number) or not np.isfinite(y).all():
         raise DataError(f"data {name!r}: labels must be finite class numbers 0..N-1")
     if (y < 0).any() or (y != np.round(y)).any():
-        raise DataError(f"data {name!r}: labels must be whole numbers 0..N-1, found {y.min()}")
+        found = y[(y < 0) | (y != np.round(y))][0]
+        raise DataError(
+            f"data {name!r}: labels must be class numbers 0..N-1, found {found}; for a model "
+            "that is not a classifier, save the data without y (outputs are compared with float)"
+        )
     return y.astype(np.int64)
 
 

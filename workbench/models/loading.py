@@ -90,9 +90,15 @@ def _from_keras_file(path: Path, name: str) -> ModelSource:
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a corrupt file
-        raise ModelFileError(
-            f"{path}: Keras cannot load this file: {keras_reason(error)}"
-        ) from None
+        reason = keras_reason(error)
+        if "safe_mode" in str(error) or "`Lambda` layer" in reason:
+            reason = (
+                "it holds a Lambda layer's Python code, which Keras runs only when told to trust "
+                "the file; if you do, load it with keras.models.load_model(path, "
+                "safe_mode=False) and pass the model to workbench.Session, or rebuild the model "
+                "without Lambda layers"
+            )
+        raise ModelFileError(f"{path}: Keras cannot load this file: {reason}") from None
     return _from_keras(model, name)
 
 
