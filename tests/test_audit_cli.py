@@ -1,0 +1,201 @@
+"""A new user's own models and files through the CLI: inputs of any size, recurrent text models,
+integer inputs, several outputs or inputs, Lambda layers, regression targets and contradictory
+options. Each either gives a measured result or one line `error: ...` (exit 2), never a
+traceback or a crashed process. The tiny models are built here."""
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from workbench.cli import main
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory):
+    """Tiny Keras models of the kinds users bring, saved as .keras, and data for each."""
+    import keras
+    from keras import layers
+
+    folder = tmp_path_factory.mktemp("own-models")
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+
+    def save(name, inputs, outputs):
+        keras.Model(inputs, outputs, name=name).save(folder / f"{name}.keras")
+
+    def head(x, classes=4):
+        x = layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3, activation="relu")(x))
+        return layers.Dense(classes, activation="softmax")(x)
+
+    image = keras.Input((None, None, 3))
+    save("any_size", image, head(image))
+    tokens = keras.Input((6,), dtype="int32")
+    recurrent = layers.GRU(4)(layers.Embedding(20, 4)(tokens))
+    save("gru", tokens, layers.Dense(3, activation="softmax")(recurrent))
+    pixels = keras.Input((8, 8, 3), dtype="uint8")
+    save("raw_pixels", pixels, head(layers.Rescaling(1 / 255)(pixels)))
+    image = keras.Input((8, 8, 3))
+    pooled = layers.GlobalAveragePooling2D()(image)
+    save(
+        "two_outputs",
+        image,
+        [layers.Dense(3, activation="softmax")(pooled), layers.Dense(2)(pooled)],
+    )
+    image = keras.Input((8, 8, 3))
+    save("plain", image, head(image))
+    save("lambda", image, head(layers.Lambda(lambda t: t * 2.0 - 1.0)(image)))
+    second = keras.Input((2,))
+    joined = layers.Concatenate()([layers.GlobalAveragePooling2D()(image), second])
+    save("two_inputs", [image, second], layers.Dense(3, activation="softmax")(joined))
+
+    np.savez(
+        folder / "images.npz", x=rng.random((30, 12, 12, 3), np.float32), y=rng.integers(0, 4, 30)
+    )
+    np.savez(
+        folder / "small.npz", x=rng.random((30, 8, 8, 3), np.float32), y=rng.integers(0, 4, 30)
+    )
+    np.savez(folder / "targets.npz", x=rng.random((30, 8, 8, 3), np.float32), y=rng.random(30))
+    np.savez(folder / "tokens.npz", x=rng.integers(0, 20, (30, 6)), y=rng.integers(0, 3, 30))
+    np.savez(folder / "bytes.npz", x=rng.integers(0, 256, (30, 8, 8, 3), dtype=np.uint8))
+    (folder / "corrupt.npz").write_bytes(b"PK\x03\x04 not really")
+    return folder
+
+
+def _run(capsys, *argv):
+    """Exit code, stdout and the last stderr line of `workbench ARGV`."""
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert "Traceback" not in captured.err
+    return code, captured.out, lines[-1] if lines else ""
+
+
+def _records(path):
+    return {record["label"]: record for record in json.loads(path.read_text())}
+
+
+def test_inputs_of_any_size_run_at_the_datas_size(own, capsys, tmp_path):
+    out = tmp_path / "any.json"
+    code, _, _ = _run(
+        capsys,
+        "compare",
+        own / "any_size.keras",
+        "--data",
+        own / "images.npz",
+        "-q",
+        "--modes",
+        "float32,int8",
+        "--json",
+        out,
+    )
+    assert code == 0
+    for record in _records(out).values():
+        assert record["accuracy"] is not None and record["latency_ms"] is not None, record
+        assert not record["unavailable"], record["unavailable"]
+
+
+def test_recurrent_text_model_measures_float_and_refuses_integer_calibration(own, capsys, tmp_path):
+    out = tmp_path / "gru.json"
+    code, _, _ = _run(
+        capsys,
+        "compare",
+        own / "gru.keras",
+        "--data",
+        own / "tokens.npz",
+        "-q",
+        "--route",
+        "converter,litert",
+        "--modes",
+        "float32,dynamic,int8",
+        "--json",
+        out,
+    )
+    assert code == 0  # before: every variant failed (TensorListReserve), int8 crashed TF
+    records = _records(out)
+    assert records["float32"]["accuracy"] is not None
+    assert records["dynamic · per-channel"]["agreement"] is not None
+    refused = records["int8 · per-channel"]["unavailable"]["conversion"]
+    assert "WHILE loop" in refused
+    assert (
+        "LiteRT Quantizer failed"
+        in records["int8 · per-channel · litert"]["unavailable"]["conversion"]
+    )
+
+
+def test_integer_input_takes_values_as_stored_and_calibrates(own, capsys, tmp_path):
+    out = tmp_path / "raw.json"
+    code, _, _ = _run(
+        capsys,
+        "compare",
+        own / "raw_pixels.keras",
+        "--data",
+        own / "bytes.npz",
+        "-q",
+        "--modes",
+        "float32,int8",
+        "--json",
+        out,
+    )
+    assert code == 0
+    int8 = _records(out)["int8 · per-channel"]
+    assert not int8["unavailable"], int8["unavailable"]  # calibration fed uint8, not float32
+    from workbench.session import Session
+
+    session = Session(str(own / "raw_pixels.keras"), str(own / "bytes.npz"))
+    assert session.data.preprocessing.description == "values used as given"
+    assert float(np.asarray(session.data.test.x).max()) > 1  # not scaled to 0..1
+
+
+CASES = {
+    "compress-two-outputs": (
+        ["compress", "two_outputs.keras", "--technique", "prune", "--data", "small.npz"],
+        "compression trains a model with one output",
+    ),
+    "two-inputs-corrupt-npz": (
+        ["compare", "two_inputs.keras", "--data", "corrupt.npz"],
+        "not a readable .npz archive",
+    ),
+    "two-inputs-missing-npz": (
+        ["compare", "two_inputs.keras", "--data", "missing.npz"],
+        "'missing.npz': no such file",
+    ),
+    "two-inputs-x-y-npz": (
+        ["compare", "two_inputs.keras", "--data", "small.npz"],
+        "data 'small': no array for model",
+    ),
+    "no-data": (["compare", "plain.keras"], "give data (--data on the command line"),
+    "granularity-without-modes": (
+        ["compare", "plain.keras", "--data", "small.npz", "--granularity", "per-tensor"],
+        "--granularity: applies to the modes named with --modes",
+    ),
+    "keep-float-no-layer": (
+        ["compare", "plain.keras", "--data", "small.npz", "--modes", "int8", "--keep-float", "x"],
+        "--keep-float: no layer named 'x'",
+    ),
+    "lambda-layer": (["inspect", "lambda.keras"], "keras.models.load_model(path, safe_mode=False)"),
+    "regression-targets": (
+        ["compare", "plain.keras", "--data", "targets.npz"],
+        "save the data without y",
+    ),
+}
+
+
+@pytest.mark.parametrize(("argv", "message"), CASES.values(), ids=CASES.keys())
+def test_own_files_that_cannot_work_are_one_line(own, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(own)
+    code, _, last = _run(capsys, *argv, "-q") if argv[0] != "compress" else _run(capsys, *argv)
+    assert code == 2
+    assert last.startswith("error: ") and message in last, last
+
+
+def test_int4_order_without_weight_statistics_warns_nothing():
+    from workbench.search.space import LayerInfo, int4_order
+
+    layers = [LayerInfo(f"l{i}", ("CONV_2D",), 64 * (i + 1), True, math.nan) for i in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ordered = int4_order(layers, seed=0)
+    assert {layer.name for layer in ordered} == {"l0", "l1", "l2"}
