@@ -61,6 +61,13 @@ def own(tmp_path_factory):
     np.savez(folder / "tokens.npz", x=rng.integers(0, 20, (30, 6)), y=rng.integers(0, 3, 30))
     np.savez(folder / "bytes.npz", x=rng.integers(0, 256, (30, 8, 8, 3), dtype=np.uint8))
     (folder / "corrupt.npz").write_bytes(b"PK\x03\x04 not really")
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (folder / "gray" / label).mkdir(parents=True)
+        for index in range(4):
+            pixels = rng.integers(0, 256, (10, 10), dtype=np.uint8)
+            Image.fromarray(pixels, "L").save(folder / "gray" / label / f"{index}.png")
     return folder
 
 
@@ -199,3 +206,28 @@ def test_int4_order_without_weight_statistics_warns_nothing():
         warnings.simplefilter("error")
         ordered = int4_order(layers, seed=0)
     assert {layer.name for layer in ordered} == {"l0", "l1", "l2"}
+
+
+def test_inspect_prepares_image_folders_for_the_model(own, capsys, tmp_path):
+    """Gray 10x10 images for an RGB 8x8 model are converted and resized, as compare does."""
+    out = tmp_path / "inspect.json"
+    code, _, _ = _run(
+        capsys, "inspect", own / "plain.keras", "--data", own / "gray", "-q", "--json", out
+    )
+    assert code == 0
+    activations = json.loads(out.read_text())["activations"]
+    assert isinstance(activations, list) and activations
+
+
+def test_inspect_of_a_two_input_model_reports_its_ranges_unavailable(own, capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    data, out = tmp_path / "two.npz", tmp_path / "two.json"
+    from workbench.models import load_model
+
+    names = [tensor.name for tensor in load_model(str(own / "two_inputs.keras")).keras_model.inputs]
+    np.savez(data, **{names[0]: rng.random((12, 8, 8, 3)), names[1]: rng.random((12, 2))})
+    code, _, _ = _run(
+        capsys, "inspect", own / "two_inputs.keras", "--data", data, "-q", "--json", out
+    )
+    assert code == 0
+    assert "one input" in json.loads(out.read_text())["activations"]["unavailable"]

@@ -21,13 +21,15 @@ Shape = tuple[int | None, ...]
 
 @dataclass(frozen=True)
 class Preparation:
-    """How data is made ready for a model: images resized to `image_size` (width, height) and
-    put through `preprocessing`; or, for a model with several inputs, one array per entry of
-    `inputs` (input name and shape, in the model's input order). `model` names the model in
-    error messages only (two models with equal preparations share their data)."""
+    """How data is made ready for a model: images resized to `image_size` (width, height),
+    with the model's `channels`, and put through `preprocessing`; or, for a model with several
+    inputs, one array per entry of `inputs` (input name and shape, in the model's input order).
+    `model` names the model in error messages only (two models with equal preparations share
+    their data)."""
 
     model: str = field(compare=False)
     image_size: tuple[int, int] | None = None
+    channels: int | None = None  # images converted to gray (1) or RGB (3); None: as stored
     preprocessing: Preprocessing | None = None
     inputs: tuple[tuple[str, Shape], ...] = ()
 
@@ -41,6 +43,7 @@ def preparation(model: Any) -> Preparation:
     return Preparation(
         model.name,
         image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
+        channels=shape[3] if len(shape) == 4 and shape[3] in (1, 3) else None,
         preprocessing=model.preprocessing,
     )
 
@@ -69,7 +72,9 @@ def prepare(data: Any, how: Preparation) -> Dataset:
         return data
     if how.inputs:
         return _several_inputs(data, how)
-    return load_dataset(data, image_size=how.image_size, preprocessing=how.preprocessing)
+    return load_dataset(
+        data, image_size=how.image_size, channels=how.channels, preprocessing=how.preprocessing
+    )
 
 
 def _several_inputs(data: Any, how: Preparation) -> Dataset:

@@ -182,10 +182,12 @@ def load_image_folder(
     name: str | None = None,
     seed: int = 0,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
     preprocessing: Preprocessing | None = None,
 ) -> Dataset:
     """One sub-folder per class; images resized to `image_size` (width, height) or to the first
-    image's size. Only the first image is opened here; the rest are read batch by batch."""
+    image's size, and converted to gray (`channels` 1) or RGB (3; by default as the first image
+    is). Only the first image is opened here; the rest are read batch by batch."""
     from PIL import Image, UnidentifiedImageError
 
     classes = sorted(entry.name for entry in path.iterdir() if entry.is_dir())
@@ -201,7 +203,9 @@ def load_image_folder(
         raise DataError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class folders")
     try:
         with Image.open(files[0]) as image:
-            mode = "L" if image.mode in ("L", "1") else "RGB"
+            mode = {1: "L", 3: "RGB"}.get(channels or 0) or (
+                "L" if image.mode in ("L", "1") else "RGB"
+            )
             size = tuple(image_size or image.size)
     except (OSError, UnidentifiedImageError):
         raise DataError(f"{files[0]}: not a readable image; remove or replace it") from None
