@@ -102,6 +102,13 @@ def test_inputs_of_any_size_run_at_the_datas_size(own, capsys, tmp_path):
     for record in _records(out).values():
         assert record["accuracy"] is not None and record["latency_ms"] is not None, record
         assert not record["unavailable"], record["unavailable"]
+    tflite, report = tmp_path / "any.tflite", tmp_path / "inspect.json"
+    code, _, _ = _run(capsys, "convert", own / "any_size.keras", "--mode", "float32", "-o", tflite)
+    assert code == 0
+    code, _, _ = _run(
+        capsys, "inspect", tflite, "--data", own / "images.npz", "-q", "--json", report
+    )
+    assert code == 0 and isinstance(json.loads(report.read_text())["activations"], list)
 
 
 def test_recurrent_text_model_measures_float_and_refuses_integer_calibration(own, capsys, tmp_path):
