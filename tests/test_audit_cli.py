@@ -238,3 +238,23 @@ def test_inspect_of_a_two_input_model_reports_its_ranges_unavailable(own, capsys
     )
     assert code == 0
     assert "one input" in json.loads(out.read_text())["activations"]["unavailable"]
+
+
+def test_compress_writes_its_default_output_here_named_after_the_model(
+    own, capsys, monkeypatch, tmp_path
+):
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "compress",
+        own / "plain.keras",
+        "--technique",
+        "prune",
+        "--epochs",
+        "1",
+        "--steps",
+        "1",
+    ]
+    code, out, _ = _run(capsys, *argv, "--data", own / "small.npz")
+    assert code == 0 and out.startswith("plain-prune.keras: ")
+    assert (tmp_path / "plain-prune.keras").is_file()
+    assert not list(own.glob("*-prune.keras"))  # before: ../plain.keras-prune.keras, beside it
