@@ -189,6 +189,14 @@ CASES = {
         ["compare", "plain.keras", "--data", "small.npz", "--modes", "int8", "--keep-float", "x"],
         "--keep-float: no layer named 'x'",
     ),
+    "sweep-memory-limit": (
+        ["sweep", "plain.keras", "--data", "small.npz", "--memory-limit", "abc"],
+        "--memory-limit: 'abc'; give a size",
+    ),
+    "sweep-lifetime": (
+        ["sweep", "plain.keras", "--data", "small.npz", "--lifetime", "soon"],
+        "--lifetime: 'soon'; give a time",
+    ),
     "lambda-layer": (["inspect", "lambda.keras"], "keras.models.load_model(path, safe_mode=False)"),
     "regression-targets": (
         ["compare", "plain.keras", "--data", "targets.npz"],
@@ -200,7 +208,8 @@ CASES = {
 @pytest.mark.parametrize(("argv", "message"), CASES.values(), ids=CASES.keys())
 def test_own_files_that_cannot_work_are_one_line(own, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(own)
-    code, _, last = _run(capsys, *argv, "-q") if argv[0] != "compress" else _run(capsys, *argv)
+    quiet = ["-q"] if argv[0] in ("compare", "inspect") else []
+    code, _, last = _run(capsys, *argv, *quiet)
     assert code == 2
     assert last.startswith("error: ") and message in last, last
 
