@@ -267,3 +267,21 @@ def test_compress_writes_its_default_output_here_named_after_the_model(
     assert code == 0 and out.startswith("plain-prune.keras: ")
     assert (tmp_path / "plain-prune.keras").is_file()
     assert not list(own.glob("*-prune.keras"))  # before: ../plain.keras-prune.keras, beside it
+
+
+def test_image_folders_without_classes_or_with_classes_one_level_down(tmp_path):
+    from PIL import Image
+
+    from workbench.datasets import load_dataset
+    from workbench.errors import DataError
+
+    rng = np.random.default_rng(2)
+    for folder in (tmp_path / "flat", tmp_path / "nested" / "train" / "cat"):
+        folder.mkdir(parents=True)
+        for index in range(6):
+            pixels = rng.integers(0, 256, (9, 9, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{index}.jpg")
+    flat = load_dataset(tmp_path / "flat")  # calibration images: unlabelled data
+    assert flat.test.y is None and np.asarray(flat.test.x).shape[1:] == (9, 9, 3)
+    with pytest.raises(DataError, match="one level deeper: give .*nested/train$"):
+        load_dataset(tmp_path / "nested")

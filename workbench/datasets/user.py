@@ -185,22 +185,36 @@ def load_image_folder(
     channels: int | None = None,
     preprocessing: Preprocessing | None = None,
 ) -> Dataset:
-    """One sub-folder per class; images resized to `image_size` (width, height) or to the first
-    image's size, and converted to gray (`channels` 1) or RGB (3; by default as the first image
-    is). Only the first image is opened here; the rest are read batch by batch."""
+    """One sub-folder per class (or images directly in `path`: unlabelled); images resized to
+    `image_size` (width, height) or to the first image's size, and converted to gray
+    (`channels` 1) or RGB (3; by default as the first image is). Only the first image is opened
+    here; the rest are read batch by batch."""
     from PIL import Image, UnidentifiedImageError
 
+    def images(folder: Path) -> list[Path]:
+        return [file for file in sorted(folder.iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES]
+
     classes = sorted(entry.name for entry in path.iterdir() if entry.is_dir())
-    if not classes:
-        raise DataError(f"{path}: no class sub-folders; put images in {path}/<class>/<image>")
     files, labels = [], []
     for label, class_name in enumerate(classes):
-        for file in sorted((path / class_name).iterdir()):
-            if file.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(file)
-                labels.append(label)
+        found = images(path / class_name)
+        files += found
+        labels += [label] * len(found)
+    if not classes:  # images with no class folders: unlabelled data (calibration, agreement)
+        files, labels = images(path), None
+        if not files:
+            raise DataError(
+                f"{path}: no class sub-folders and no images; put images in "
+                f"{path}/<class>/<image> (or directly in it, unlabelled)"
+            )
     if not files:
-        raise DataError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class folders")
+        deeper = next(
+            (f for f in sorted(path.glob("*/*/*")) if f.suffix.lower() in IMAGE_SUFFIXES), None
+        )
+        hint = f"; they are one level deeper: give {deeper.parent.parent}" if deeper else ""
+        raise DataError(
+            f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class folders{hint}"
+        )
     try:
         with Image.open(files[0]) as image:
             mode = {1: "L", 3: "RGB"}.get(channels or 0) or (
