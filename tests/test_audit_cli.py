@@ -285,3 +285,21 @@ def test_image_folders_without_classes_or_with_classes_one_level_down(tmp_path):
     assert flat.test.y is None and np.asarray(flat.test.x).shape[1:] == (9, 9, 3)
     with pytest.raises(DataError, match="one level deeper: give .*nested/train$"):
         load_dataset(tmp_path / "nested")
+
+
+def test_python_api_wrong_arguments_are_one_line(own):
+    from workbench import QuantConfig
+    from workbench.errors import WorkbenchError
+    from workbench.session import Session
+
+    data = str(own / "small.npz")
+    session = Session(str(own / "plain.keras"), data)
+    for wrong in ({"mode": "int8"}, "int8", None):
+        with pytest.raises(WorkbenchError, match="give a QuantConfig"):
+            session.variant(wrong)
+    with pytest.raises(WorkbenchError, match="^config: a str; give a QuantConfig"):
+        session.compare(["int8"])
+    assert len(session.compare(QuantConfig())) == 2  # one config, not a list, and float32
+    for count in (0, -1, 2.5):
+        with pytest.raises(WorkbenchError, match="^test_samples: .*give a positive number"):
+            Session(str(own / "plain.keras"), data, test_samples=count)

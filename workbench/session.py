@@ -156,6 +156,11 @@ class Session:
     # -- cached building blocks -------------------------------------------------------------
 
     def _key(self, config: QuantConfig) -> tuple[str, ...]:
+        if not isinstance(config, QuantConfig):
+            raise UnsupportedError(
+                f"config: a {type(config).__name__}; give a QuantConfig, e.g. "
+                "QuantConfig(mode='int8')"
+            )
         return (self.model.fingerprint, config.key, self.calibration.fingerprint)
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
@@ -483,6 +488,9 @@ class Session:
         Two at a time, the slowest first: TensorFlow conversions hold the GIL and run one at a
         time, while the interpreter releases it, so evaluations overlap conversions.
         """
+        configs = [configs] if isinstance(configs, str | QuantConfig) else list(configs)
+        for config in configs:
+            self._key(config)  # anything but a QuantConfig: one line saying so
         configs = list(dict.fromkeys(configs))
         route = configs[0].route if configs else Route.CONVERTER
         if not any(c.mode is Mode.FLOAT32 for c in configs):
