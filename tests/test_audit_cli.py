@@ -80,26 +80,19 @@ def _run(capsys, *argv):
     return code, captured.out, lines[-1] if lines else ""
 
 
-def _records(path):
-    return {record["label"]: record for record in json.loads(path.read_text())}
+def _compare(capsys, model, data, out, *options):
+    """`workbench compare MODEL --data DATA -q --json OUT OPTIONS`: the records by label."""
+    code, _, last = _run(capsys, "compare", model, "--data", data, "-q", "--json", out, *options)
+    assert code == 0, last
+    return {record["label"]: record for record in json.loads(out.read_text())}
 
 
 def test_inputs_of_any_size_run_at_the_datas_size(own, capsys, tmp_path):
     out = tmp_path / "any.json"
-    code, _, _ = _run(
-        capsys,
-        "compare",
-        own / "any_size.keras",
-        "--data",
-        own / "images.npz",
-        "-q",
-        "--modes",
-        "float32,int8",
-        "--json",
-        out,
+    records = _compare(
+        capsys, own / "any_size.keras", own / "images.npz", out, "--modes", "float32,int8"
     )
-    assert code == 0
-    for record in _records(out).values():
+    for record in records.values():
         assert record["accuracy"] is not None and record["latency_ms"] is not None, record
         assert not record["unavailable"], record["unavailable"]
     tflite, report = tmp_path / "any.tflite", tmp_path / "inspect.json"
@@ -112,23 +105,11 @@ def test_inputs_of_any_size_run_at_the_datas_size(own, capsys, tmp_path):
 
 
 def test_recurrent_text_model_measures_float_and_refuses_integer_calibration(own, capsys, tmp_path):
-    out = tmp_path / "gru.json"
-    code, _, _ = _run(
-        capsys,
-        "compare",
-        own / "gru.keras",
-        "--data",
-        own / "tokens.npz",
-        "-q",
-        "--route",
-        "converter,litert",
-        "--modes",
-        "float32,dynamic,int8",
-        "--json",
-        out,
+    options = ["--route", "converter,litert", "--modes", "float32,dynamic,int8"]
+    records = _compare(
+        capsys, own / "gru.keras", own / "tokens.npz", tmp_path / "gru.json", *options
     )
-    assert code == 0  # before: every variant failed (TensorListReserve), int8 crashed TF
-    records = _records(out)
+    # before: every variant failed (TensorListReserve), and int8 crashed TensorFlow
     assert records["float32"]["accuracy"] is not None
     assert records["dynamic · per-channel"]["agreement"] is not None
     refused = records["int8 · per-channel"]["unavailable"]["conversion"]
@@ -141,20 +122,10 @@ def test_recurrent_text_model_measures_float_and_refuses_integer_calibration(own
 
 def test_integer_input_takes_values_as_stored_and_calibrates(own, capsys, tmp_path):
     out = tmp_path / "raw.json"
-    code, _, _ = _run(
-        capsys,
-        "compare",
-        own / "raw_pixels.keras",
-        "--data",
-        own / "bytes.npz",
-        "-q",
-        "--modes",
-        "float32,int8",
-        "--json",
-        out,
+    records = _compare(
+        capsys, own / "raw_pixels.keras", own / "bytes.npz", out, "--modes", "float32,int8"
     )
-    assert code == 0
-    int8 = _records(out)["int8 · per-channel"]
+    int8 = records["int8 · per-channel"]
     assert not int8["unavailable"], int8["unavailable"]  # calibration fed uint8, not float32
     from workbench.session import Session
 
@@ -196,6 +167,10 @@ CASES = {
     "sweep-lifetime": (
         ["sweep", "plain.keras", "--data", "small.npz", "--lifetime", "soon"],
         "--lifetime: 'soon'; give a time",
+    ),
+    "json-and-csv-same-file": (
+        ["sweep", "plain.keras", "--json", "rows", "--csv", "./rows"],
+        "--json and --csv: both name ./rows",
     ),
     "lambda-layer": (["inspect", "lambda.keras"], "keras.models.load_model(path, safe_mode=False)"),
     "regression-targets": (

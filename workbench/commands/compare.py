@@ -246,10 +246,11 @@ def file_name(model_name: str, config: QuantConfig) -> str:
 def run(args: argparse.Namespace) -> int:
     from workbench.commands.progress import Progress
     from workbench.engine.routes.layers import check_layer_names
-    from workbench.files import bytes_writer, check_output, write_all_atomically
+    from workbench.files import bytes_writer, check_distinct, check_output, write_all_atomically
     from workbench.session import Session
 
     check_variant_options(args)  # bad options fail before the model is loaded
+    check_distinct([(args.json, "--json"), (args.save_dir, "--save-dir")])
     json_path = check_output(args.json, "--json")
     save_dir = check_output(args.save_dir, "--save-dir", folder=True)
     with Progress(quiet=args.quiet) as progress:
