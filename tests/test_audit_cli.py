@@ -170,7 +170,7 @@ CASES = {
     ),
     "json-and-csv-same-file": (
         ["sweep", "plain.keras", "--json", "rows", "--csv", "./rows"],
-        "--json and --csv: both name ./rows",
+        "--json and --csv: both name",
     ),
     "lambda-layer": (["inspect", "lambda.keras"], "keras.models.load_model(path, safe_mode=False)"),
     "regression-targets": (
