@@ -278,3 +278,17 @@ def test_python_api_wrong_arguments_are_one_line(own):
     for count in (0, -1, 2.5):
         with pytest.raises(WorkbenchError, match="^test_samples: .*give a positive number"):
             Session(str(own / "plain.keras"), data, test_samples=count)
+
+
+def test_litert_progress_bars_stay_off_for_models_of_many_tensors(capsys):
+    from litert_quantizer.utils import progress_utils
+
+    from workbench.engine.routes.litert import _no_progress_bars
+
+    with _no_progress_bars():  # the quantizer passes enable=None: shown from 100 tensors on
+        with progress_utils.ProgressBar(
+            total_steps=300, description="Applying", enable=None
+        ) as bar:
+            for _ in range(300):
+                bar.update_single_step()
+    assert "Applying" not in capsys.readouterr().err

@@ -12,7 +12,6 @@ variant. `recipe` gives the quantizer's own JSON recipe of a variant. `.tflite` 
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,7 +34,11 @@ def _no_progress_bars() -> Iterator[None]:
     from litert_quantizer.utils import progress_utils
 
     original = progress_utils.ProgressBar
-    progress_utils.ProgressBar = functools.partial(original, enable=False)
+
+    def disabled(*args: Any, **options: Any) -> Any:  # callers may pass enable=None (models
+        return original(*args, **{**options, "enable": False})  # of 100+ tensors: shown)
+
+    progress_utils.ProgressBar = disabled
     try:
         yield
     finally:
