@@ -44,6 +44,8 @@ def own(tmp_path_factory):
         image,
         [layers.Dense(3, activation="softmax")(pooled), layers.Dense(2)(pooled)],
     )
+    image = keras.Input((8, 8, 3), batch_size=4)
+    save("fixed_batch", image, head(image))
     image = keras.Input((8, 8, 3))
     save("plain", image, head(image))
     save("lambda", image, head(layers.Lambda(lambda t: t * 2.0 - 1.0)(image)))
@@ -292,3 +294,12 @@ def test_litert_progress_bars_stay_off_for_models_of_many_tensors(capsys):
             for _ in range(300):
                 bar.update_single_step()
     assert "Applying" not in capsys.readouterr().err
+
+
+def test_a_model_of_fixed_batch_is_measured_in_batches_of_its_size(own, capsys, tmp_path):
+    out = tmp_path / "fixed.json"  # 6 test samples: a batch of 4 and one padded to 4
+    records = _compare(
+        capsys, own / "fixed_batch.keras", own / "small.npz", out, "--modes", "float32,int8"
+    )
+    assert records["float32"]["samples"] == 6 and records["float32"]["agreement"] == 1.0
+    assert records["int8 · per-channel"]["accuracy"] is not None

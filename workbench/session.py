@@ -261,7 +261,8 @@ class Session:
                         for part in parts
                     ]
                 else:
-                    scores = [np.asarray(function(part)) for part in batches(x, batch)]
+                    fixed = keras_model.inputs[0].shape[0]  # a model built with batch_size=
+                    scores = [_padded(function, p, fixed) for p in batches(x, fixed or batch)]
             return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_outputs
 
@@ -672,6 +673,15 @@ class Session:
 def _last(items: Iterator[Any]) -> Any:
     *_, last = items
     return last
+
+
+def _padded(function: Any, part: np.ndarray, batch: int | None) -> np.ndarray:
+    """`function(part)` for a function of a fixed `batch`: a short part padded with its last
+    sample, and the outputs cut back to its rows."""
+    count = len(part)
+    if batch and count < batch:
+        part = np.concatenate([part, np.repeat(part[-1:], batch - count, axis=0)])
+    return np.asarray(function(part))[:count]
 
 
 def _keras_inputs(x: Any) -> Any:

@@ -109,7 +109,9 @@ def _traced(keras_model: Any, batch: int | None = None) -> Any:
         return None
     if len(inputs) != 1:  # from_keras_model orders several inputs its own way: keep its files
         return None
-    specs = [tf.TensorSpec((batch, *t.shape[1:]), t.dtype, name=t.name) for t in inputs]
+    specs = [
+        tf.TensorSpec((batch or t.shape[0], *t.shape[1:]), t.dtype, name=t.name) for t in inputs
+    ]
 
     def call(x: Any) -> Any:
         return keras_model(x, training=False)
