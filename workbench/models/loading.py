@@ -98,6 +98,8 @@ def _from_keras_file(path: Path, name: str) -> ModelSource:
                 "safe_mode=False) and pass the model to workbench.Session, or rebuild the model "
                 "without Lambda layers"
             )
+        elif path.suffix in (".h5", ".hdf5") and "Could not locate" not in reason:
+            reason += " (legacy HDF5 cannot hold every model: save it as model.save('m.keras'))"
         raise ModelFileError(f"{path}: Keras cannot load this file: {reason}") from None
     return _from_keras(model, name)
 
