@@ -49,6 +49,8 @@ def own(tmp_path_factory):
     image = keras.Input((8, 8, 3))
     save("plain", image, head(image))
     save("lambda", image, head(layers.Lambda(lambda t: t * 2.0 - 1.0)(image)))
+    plus = layers.Dense(3)(image)  # Keras cannot load it back from HDF5 (`x + 3.0`)
+    keras.Model(image, layers.ReLU(6.0)(plus + 3.0)).save(folder / "plus_three.h5")
     second = keras.Input((2,))
     joined = layers.Concatenate()([layers.GlobalAveragePooling2D()(image), second])
     save("two_inputs", [image, second], layers.Dense(3, activation="softmax")(joined))
@@ -174,6 +176,7 @@ CASES = {
         ["sweep", "plain.keras", "--json", "rows", "--csv", "./rows"],
         "--json and --csv: both name",
     ),
+    "h5-keras-cannot-read-back": (["inspect", "plus_three.h5"], "save it as model.save('m.keras')"),
     "lambda-layer": (["inspect", "lambda.keras"], "keras.models.load_model(path, safe_mode=False)"),
     "regression-targets": (
         ["compare", "plain.keras", "--data", "targets.npz"],
