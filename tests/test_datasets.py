@@ -99,8 +99,8 @@ def test_arrays_tuples_and_tf_data():
         ("imagenet", "no such dataset or file; use one of digits, shapes"),
         ((np.full((10, 3), np.nan), None), "NaN or infinite"),
         ((np.zeros((10, 3)), np.arange(9)), "10 inputs but 9 labels"),
-        ((np.zeros((10, 3)), -np.ones(10)), "whole numbers"),
-        ((np.zeros((10, 3)), np.full(10, 0.5)), "whole numbers"),
+        ((np.zeros((10, 3)), -np.ones(10)), "must be class numbers 0..N-1"),
+        ((np.zeros((10, 3)), np.full(10, 0.5)), "must be class numbers 0..N-1"),
         (np.zeros(2), "at least 3 samples"),
     ],
 )

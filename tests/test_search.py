@@ -251,7 +251,7 @@ def test_search_on_mobilenet_v2_with_generated_data():
 
 
 def test_search_needs_labelled_data(digits_model):
-    with pytest.raises(DataError, match="^searching needs labelled data; create the Session"):
+    with pytest.raises(DataError, match="^data: searching needs labelled data; give data"):
         Session(digits_model).search()
     with pytest.raises(UnsupportedError, match="^config: a dict; give a SearchConfig"):
         Session(digits_model).search({"max_drop": 1.0})

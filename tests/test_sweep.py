@@ -170,11 +170,13 @@ def test_killed_worker_gives_the_same_table(scheduler, models, serial):
         thread = threading.Thread(target=run)
         thread.start()
         assert first_row.wait(timeout=300)
-        busy = [address for address, keys in client.processing().items() if keys]
-        if busy:
-            pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
-            os.kill(pid, signal.SIGKILL)  # the worker process; its nanny starts a new one
-            killed["pid"] = pid
+        while thread.is_alive() and "pid" not in killed:  # a snapshot can fall between tasks
+            busy = [address for address, keys in client.processing().items() if keys]
+            if busy:
+                pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                os.kill(pid, signal.SIGKILL)  # the worker process; its nanny starts a new one
+                killed["pid"] = pid
+            time.sleep(0.05)  # polling the scheduler for a running task
         thread.join(timeout=300)
         assert not thread.is_alive()
         client.wait_for_workers(2, timeout=START_TIMEOUT_S)

@@ -63,6 +63,19 @@ def check_output(
     return path
 
 
+def check_distinct(outputs: Sequence[tuple[str | None, str]]) -> None:
+    """Refuse two output options (`(path, option)`, None: not given) naming the same path:
+    one would overwrite the other, or a file would be asked to be a folder."""
+    seen: dict[Path, str] = {}
+    for text, option in outputs:
+        if text is None:
+            continue
+        path = Path(text).expanduser().resolve()
+        if path in seen:
+            raise OutputError(f"{seen[path]} and {option}: both name {text}; give each its own")
+        seen[path] = option
+
+
 def write_all_atomically(outputs: Sequence[tuple[Path, Writer]]) -> None:
     """Write every `(path, write)` output or none: each `write(temporary)` first, then renames.
 

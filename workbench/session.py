@@ -156,6 +156,11 @@ class Session:
     # -- cached building blocks -------------------------------------------------------------
 
     def _key(self, config: QuantConfig) -> tuple[str, ...]:
+        if not isinstance(config, QuantConfig):
+            raise UnsupportedError(
+                f"config: a {type(config).__name__}; give a QuantConfig, e.g. "
+                "QuantConfig(mode='int8')"
+            )
         return (self.model.fingerprint, config.key, self.calibration.fingerprint)
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
@@ -190,8 +195,8 @@ class Session:
     def _require_data(self, what: str) -> Any:
         if self.data is None:
             raise DataError(
-                f"{what} needs data; create the Session with data= (a dataset name, .npz file, "
-                "image folder or arrays)"
+                f"data: {what} needs data; give data (--data on the command line, data= in "
+                "Python): a dataset name, .npz file, image folder or arrays"
             )
         return self.data
 
@@ -256,7 +261,8 @@ class Session:
                         for part in parts
                     ]
                 else:
-                    scores = [np.asarray(function(part)) for part in batches(x, batch)]
+                    fixed = keras_model.inputs[0].shape[0]  # a model built with batch_size=
+                    scores = [_padded(function, p, fixed) for p in batches(x, fixed or batch)]
             return np.concatenate(scores).astype(np.float32)
         from workbench.engine.evaluation import run_outputs
 
@@ -483,6 +489,9 @@ class Session:
         Two at a time, the slowest first: TensorFlow conversions hold the GIL and run one at a
         time, while the interpreter releases it, so evaluations overlap conversions.
         """
+        configs = [configs] if isinstance(configs, str | QuantConfig) else list(configs)
+        for config in configs:
+            self._key(config)  # anything but a QuantConfig: one line saying so
         configs = list(dict.fromkeys(configs))
         route = configs[0].route if configs else Route.CONVERTER
         if not any(c.mode is Mode.FLOAT32 for c in configs):
@@ -664,6 +673,15 @@ class Session:
 def _last(items: Iterator[Any]) -> Any:
     *_, last = items
     return last
+
+
+def _padded(function: Any, part: np.ndarray, batch: int | None) -> np.ndarray:
+    """`function(part)` for a function of a fixed `batch`: a short part padded with its last
+    sample, and the outputs cut back to its rows."""
+    count = len(part)
+    if batch and count < batch:
+        part = np.concatenate([part, np.repeat(part[-1:], batch - count, axis=0)])
+    return np.asarray(function(part))[:count]
 
 
 def _keras_inputs(x: Any) -> Any:

@@ -29,6 +29,15 @@ def _local_cluster(workers: int, memory_limit: str, lifetime: str | None) -> Any
 
     if workers < 1:
         raise ClusterError(f"--workers: {workers}; give at least one worker process")
+    for text, parse, option, example in (
+        (memory_limit, dask.utils.parse_bytes, "--memory-limit", "a size, e.g. 4GiB"),
+        (lifetime, dask.utils.parse_timedelta, "--lifetime", "a time, e.g. 20m"),
+    ):
+        try:
+            if text:
+                parse(text)
+        except (ValueError, KeyError, TypeError):
+            raise ClusterError(f"{option}: {text!r}; give {example}") from None
     options: dict[str, Any] = {}
     if lifetime:
         options = {"lifetime": lifetime, "lifetime_restart": True, "lifetime_stagger": "10s"}

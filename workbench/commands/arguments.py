@@ -77,7 +77,7 @@ def add_measured_model(parser: argparse.ArgumentParser) -> None:
 
 def add_calibration_samples(parser: argparse.ArgumentParser) -> None:
     """`--samples N`: calibration samples of the integer variants (200)."""
-    parser.add_argument("--samples", type=int, default=200, help="calibration samples")
+    parser.add_argument("--samples", type=positive, default=200, help="calibration samples")
 
 
 def add_test_samples(parser: argparse.ArgumentParser) -> None:
@@ -95,14 +95,17 @@ def add_test_samples(parser: argparse.ArgumentParser) -> None:
 
 def _test_samples(text: str) -> int | None:
     """A positive count, or `all` (None)."""
-    if text == "all":
-        return None
+    return None if text == "all" else positive(text, " or all")
+
+
+def positive(text: str, other: str = "") -> int:
+    """A positive whole number of samples (an argparse type)."""
     try:
         count = int(text)
     except ValueError:
         count = 0
     if count < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of samples or all")
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of samples{other}")
     return count
 
 

@@ -60,9 +60,8 @@ def add_variant_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--granularity",
-        default=Granularity.PER_CHANNEL.value,
         metavar="G1,G2",
-        help="per-channel, per-tensor (with --modes)",
+        help="per-channel, per-tensor (with --modes; default per-channel)",
     )
     parser.add_argument(
         "--keep-float", metavar="L1,L2", default="", help="layers kept float32 in int8 variants"
@@ -78,6 +77,11 @@ def check_variant_options(args: argparse.Namespace) -> None:
         (args.granularity, Granularity, "--granularity"),
     ):
         _items(text, kind, argument)
+    if args.granularity is not None and args.modes is None:
+        raise UnsupportedError(
+            "--granularity: applies to the modes named with --modes (the standard set has its "
+            "own granularities); add --modes, e.g. --modes int8"
+        )
 
 
 def _items(text: str | None, kind: type, argument: str) -> list[Any]:
@@ -102,7 +106,8 @@ def configs_from_args(args: argparse.Namespace, session: Any) -> list[QuantConfi
         if not modes:
             raise UnsupportedError("--modes: give at least one mode")
         for mode in modes:
-            for granularity in _items(args.granularity, Granularity, "--granularity"):
+            granularities = _items(args.granularity, Granularity, "--granularity")
+            for granularity in granularities or [Granularity.PER_CHANNEL]:
                 configs.append(QuantConfig(route=route, mode=mode, granularity=granularity))
     configs = [
         c.replace(keep_float=sorted(keep | c.keep_float), calibration_samples=args.samples)
@@ -240,10 +245,12 @@ def file_name(model_name: str, config: QuantConfig) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.commands.progress import Progress
-    from workbench.files import bytes_writer, check_output, write_all_atomically
+    from workbench.engine.routes.layers import check_layer_names
+    from workbench.files import bytes_writer, check_distinct, check_output, write_all_atomically
     from workbench.session import Session
 
     check_variant_options(args)  # bad options fail before the model is loaded
+    check_distinct([(args.json, "--json"), (args.save_dir, "--save-dir")])
     json_path = check_output(args.json, "--json")
     save_dir = check_output(args.save_dir, "--save-dir", folder=True)
     with Progress(quiet=args.quiet) as progress:
@@ -251,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
         session = Session(
             args.model, args.data, weights=args.weights, test_samples=args.test_samples
         )
+        check_layer_names(names(args.keep_float), session.layer_names, "--keep-float")
         with progress.watch(session):
             configs = configs_from_args(args, session)  # may measure int8 to find a layer
             results = session.compare(configs)

@@ -93,10 +93,12 @@ def _show(progress: TrainingProgress) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.models import DEFAULT_MODEL
     from workbench.session import Session
 
     config = config_from_args(args)
-    output = Path(args.output or f"{args.model or 'model'}-{config.technique.value}.keras")
+    stem = Path(args.model).stem if args.model else DEFAULT_MODEL  # here, not beside MODEL
+    output = Path(args.output or f"{stem}-{config.technique.value}.keras")
     if output.suffix != ".keras":
         output = output.with_suffix(".keras")
     check_output(output, "-o")  # before training: a bad path is refused now

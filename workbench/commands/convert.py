@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from workbench.commands.arguments import add_command, add_data, add_output, add_quiet, names
+from workbench.commands.arguments import (
+    add_command,
+    add_data,
+    add_output,
+    add_quiet,
+    names,
+    positive,
+)
 from workbench.files import check_output, write_bytes_atomically
 from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 
@@ -37,7 +44,7 @@ def register(subparsers: Any) -> None:
         "--keep-float", metavar="L1,L2", default="", help="layers to keep in float32"
     )
     parser.add_argument(
-        "--samples", type=int, default=200, help="calibration samples (int8, int16x8)"
+        "--samples", type=positive, default=200, help="calibration samples (int8, int16x8)"
     )
     add_data(
         parser, "calibration data: dataset name, .npz or image folder (default: the demo's dataset)"

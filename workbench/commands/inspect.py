@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from workbench.commands.arguments import add_data, add_model, add_quiet
-from workbench.errors import RuntimeRefusal
+from workbench.errors import RuntimeRefusal, UnsupportedError
 from workbench.files import check_output, write_bytes_atomically
 from workbench.qtyping import Unavailable
 
@@ -115,7 +115,7 @@ def _tensors(model: Any) -> list[dict[str, Any]] | None:
 def run(args: argparse.Namespace) -> int:
     from workbench import inspection
     from workbench.commands.progress import Progress
-    from workbench.datasets import load_dataset
+    from workbench.datasets import load_for_model
     from workbench.engine.quiet import silenced
     from workbench.models import DEFAULT_MODEL, load_model
 
@@ -124,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
         progress.step("loading the model")
         with silenced():  # importing TensorFlow prints start-up chatter
             model = load_model(args.model or DEFAULT_MODEL, weights=args.weights)
-            dataset = None if args.data is None else load_dataset(args.data)
+            dataset = None if args.data is None else load_for_model(args.data, model)
         x = None
         if dataset is not None:
-            dataset.check_fits(model.input_shape, model.num_classes)
+            if model.input_count == 1:  # several inputs: checked per input as they are read
+                dataset.check_fits(model.input_shape, model.num_classes)
             x = dataset.calibration.x
         progress.step("weight statistics")
         rows = inspection.layer_table(model)
@@ -139,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
                 ranges = inspection.activation_ranges(model, x)
             except RuntimeRefusal as refusal:  # the rest of the report is still worth printing
                 refused = Unavailable("activation ranges", refusal.reason)
+            except UnsupportedError as error:  # e.g. a model with several inputs
+                refused = Unavailable("activation ranges", str(error))
     print(f"{model.name} ({model.kind.value}, input {model.input_shape})")
     print(format_layers(rows))
     runtime = _runtime(model)

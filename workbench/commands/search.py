@@ -92,9 +92,10 @@ def summary(result: SearchResult) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.cluster.client import connect
-    from workbench.files import check_output, write_bytes_atomically
+    from workbench.files import check_distinct, check_output, write_bytes_atomically
     from workbench.session import Session
 
+    check_distinct([(args.json, "--json"), (args.save_dir, "--save-dir")])
     check_output(args.json, "--json")  # bad output paths fail before any work
     check_output(args.save_dir, "--save-dir", folder=True)
     try:  # bad options fail before the model is loaded

@@ -123,10 +123,11 @@ def _with_weights(architecture: Any, path: Path, number: int) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.cluster import sweep
-    from workbench.files import check_output
+    from workbench.files import check_distinct, check_output
     from workbench.models import DEFAULT_MODEL
 
     check_variant_options(args)
+    check_distinct([(args.json, "--json"), (args.csv, "--csv"), (args.save_dir, "--save-dir")])
     for path, option in ((args.json, "--json"), (args.csv, "--csv")):
         check_output(path, option)  # bad output paths fail before the cluster starts
     check_output(args.save_dir, "--save-dir", folder=True)

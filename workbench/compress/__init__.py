@@ -50,5 +50,11 @@ def compress(
             f"model {name!r}: compression trains a Keras model; give the .keras file, not a "
             f"{getattr(model, 'kind', 'converted model')}"
         )
+    outputs = getattr(keras_model, "outputs", None)  # None: subclassed, refused further on
+    if outputs is not None and len(outputs) != 1:
+        raise UnsupportedError(
+            f"model {getattr(model, 'name', keras_model.name)!r}: compression trains a model with "
+            f"one output (class scores on labels); this one has {len(outputs)}"
+        )
     run = Run(keras_model, load_dataset(data), config, progress, cancel)
     return TECHNIQUES[config.technique](run)

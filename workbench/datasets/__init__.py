@@ -25,6 +25,7 @@ def load_dataset(
     name: str | None = None,
     seed: int = 0,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
     preprocessing: Preprocessing | None = None,
 ) -> Dataset:
     """A dataset from a name, an `.npz` or image-folder path, arrays, `(x, y)` or `tf.data`.
@@ -44,7 +45,12 @@ def load_dataset(
             return user.load_npz(path, name=name, seed=seed, preprocessing=preprocessing)
         if path.is_dir():
             return user.load_image_folder(
-                path, name=name, seed=seed, image_size=image_size, preprocessing=preprocessing
+                path,
+                name=name,
+                seed=seed,
+                image_size=image_size,
+                channels=channels,
+                preprocessing=preprocessing,
             )
         if path.exists():
             raise DataError(

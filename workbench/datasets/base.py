@@ -101,6 +101,8 @@ class Dataset:
 
     def head_test(self, samples: int | None) -> Dataset:
         """This dataset with only the first `samples` test samples (None: all of them)."""
+        if samples is not None and (not isinstance(samples, int | np.integer) or samples < 1):
+            raise DataError(f"test_samples: {samples!r}; give a positive number, or None for all")
         if samples is None or len(self.test) <= samples:
             return self
         return replace(self, test=self.test.head(samples))

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from workbench.datasets.base import Dataset, Preprocessing
 from workbench.errors import DataError
 
@@ -23,13 +21,15 @@ Shape = tuple[int | None, ...]
 
 @dataclass(frozen=True)
 class Preparation:
-    """How data is made ready for a model: images resized to `image_size` (width, height) and
-    put through `preprocessing`; or, for a model with several inputs, one array per entry of
-    `inputs` (input name and shape, in the model's input order). `model` names the model in
-    error messages only (two models with equal preparations share their data)."""
+    """How data is made ready for a model: images resized to `image_size` (width, height),
+    with the model's `channels`, and put through `preprocessing`; or, for a model with several
+    inputs, one array per entry of `inputs` (input name and shape, in the model's input order).
+    `model` names the model in error messages only (two models with equal preparations share
+    their data)."""
 
     model: str = field(compare=False)
     image_size: tuple[int, int] | None = None
+    channels: int | None = None  # images converted to gray (1) or RGB (3); None: as stored
     preprocessing: Preprocessing | None = None
     inputs: tuple[tuple[str, Shape], ...] = ()
 
@@ -43,6 +43,7 @@ def preparation(model: Any) -> Preparation:
     return Preparation(
         model.name,
         image_size=(shape[2], shape[1]) if known else None,  # PIL sizes are (width, height)
+        channels=shape[3] if len(shape) == 4 and shape[3] in (1, 3) else None,
         preprocessing=model.preprocessing,
     )
 
@@ -71,7 +72,9 @@ def prepare(data: Any, how: Preparation) -> Dataset:
         return data
     if how.inputs:
         return _several_inputs(data, how)
-    return load_dataset(data, image_size=how.image_size, preprocessing=how.preprocessing)
+    return load_dataset(
+        data, image_size=how.image_size, channels=how.channels, preprocessing=how.preprocessing
+    )
 
 
 def _several_inputs(data: Any, how: Preparation) -> Dataset:
@@ -81,8 +84,12 @@ def _several_inputs(data: Any, how: Preparation) -> Dataset:
     from workbench.datasets.multi import from_input_arrays
 
     names = [name for name, _ in how.inputs]
+    label = "arrays"
     if isinstance(data, str | Path) and str(data).endswith(".npz"):
-        with np.load(data) as npz:  # one array per input name, and y
+        from workbench.datasets.user import npz_archive
+
+        label = Path(data).stem
+        with npz_archive(Path(data)) as npz:  # one array per input name, and y
             data = ({n: npz[n] for n in names if n in npz}, npz["y"] if "y" in npz else None)
     labelled = isinstance(data, tuple) and len(data) == 2
     xs, y = data if labelled and isinstance(data[0], list | tuple | dict) else (data, None)
@@ -91,4 +98,5 @@ def _several_inputs(data: Any, how: Preparation) -> Dataset:
             f"data: model {how.model!r} has {len(names)} inputs ({', '.join(names)}); give "
             "(xs, y) or xs, with xs one array per input: a list in that order or a dict by name"
         )
-    return from_input_arrays(xs, y, names=names, shapes=[shape for _, shape in how.inputs])
+    shapes = [shape for _, shape in how.inputs]
+    return from_input_arrays(xs, y, names=names, shapes=shapes, name=label)

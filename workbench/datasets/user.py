@@ -7,7 +7,9 @@ preprocess) the samples a slice asks for, so data larger than memory flows throu
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,19 +108,20 @@ def _labels(y: Any, count: int, name: str) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.number) or not np.isfinite(y).all():
         raise DataError(f"data {name!r}: labels must be finite class numbers 0..N-1")
     if (y < 0).any() or (y != np.round(y)).any():
-        raise DataError(f"data {name!r}: labels must be whole numbers 0..N-1, found {y.min()}")
+        found = y[(y < 0) | (y != np.round(y))][0]
+        raise DataError(
+            f"data {name!r}: labels must be class numbers 0..N-1, found {found}; for a model "
+            "that is not a classifier, save the data without y (outputs are compared with float)"
+        )
     return y.astype(np.int64)
 
 
-def load_npz(
-    path: Path,
-    *,
-    name: str | None = None,
-    seed: int = 0,
-    preprocessing: Preprocessing | None = None,
-) -> Dataset:
-    """An `.npz` with an `x` array and optionally `y` labels; `x` is memory-mapped and read in
-    batches when stored uncompressed (`numpy.savez`), read whole when compressed."""
+@contextlib.contextmanager
+def npz_archive(path: Path) -> Iterator[Any]:
+    """The open `.npz` archive at `path`; one-line `DataError`s for a file that is missing, not
+    an `.npz`, unreadable or holding Python objects (never loaded: unsafe)."""
+    if not path.is_file():
+        raise DataError(f"data {str(path)!r}: no such file; give an .npz file or an image folder")
     if not zipfile.is_zipfile(path):
         raise DataError(
             f"{path}: not a readable .npz archive (numpy.savez writes a zip of .npy arrays); "
@@ -126,10 +129,7 @@ def load_npz(
         )
     try:
         with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            labels = archive["y"] if "y" in names else None
-            mapped = sources.npz_member(path, "x") if "x" in names else None
-            x = archive["x"] if "x" in names and mapped is None else None
+            yield archive
     except ValueError as error:
         if "pickle" in str(error):  # object arrays: loading them would run pickled code
             raise DataError(
@@ -141,6 +141,22 @@ def load_npz(
         raise DataError(
             f"{path}: not a readable .npz archive ({error}); save with numpy.savez"
         ) from None
+
+
+def load_npz(
+    path: Path,
+    *,
+    name: str | None = None,
+    seed: int = 0,
+    preprocessing: Preprocessing | None = None,
+) -> Dataset:
+    """An `.npz` with an `x` array and optionally `y` labels; `x` is memory-mapped and read in
+    batches when stored uncompressed (`numpy.savez`), read whole when compressed."""
+    with npz_archive(path) as archive:
+        names = set(archive.files)
+        labels = archive["y"] if "y" in names else None
+        mapped = sources.npz_member(path, "x") if "x" in names else None
+        x = archive["x"] if "x" in names and mapped is None else None
     if "x" not in names:
         raise DataError(
             f"{path}: no array named 'x' (found {sorted(names)}); save with "
@@ -166,26 +182,44 @@ def load_image_folder(
     name: str | None = None,
     seed: int = 0,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
     preprocessing: Preprocessing | None = None,
 ) -> Dataset:
-    """One sub-folder per class; images resized to `image_size` (width, height) or to the first
-    image's size. Only the first image is opened here; the rest are read batch by batch."""
+    """One sub-folder per class (or images directly in `path`: unlabelled); images resized to
+    `image_size` (width, height) or to the first image's size, and converted to gray
+    (`channels` 1) or RGB (3; by default as the first image is). Only the first image is opened
+    here; the rest are read batch by batch."""
     from PIL import Image, UnidentifiedImageError
 
+    def images(folder: Path) -> list[Path]:
+        return [file for file in sorted(folder.iterdir()) if file.suffix.lower() in IMAGE_SUFFIXES]
+
     classes = sorted(entry.name for entry in path.iterdir() if entry.is_dir())
-    if not classes:
-        raise DataError(f"{path}: no class sub-folders; put images in {path}/<class>/<image>")
     files, labels = [], []
     for label, class_name in enumerate(classes):
-        for file in sorted((path / class_name).iterdir()):
-            if file.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(file)
-                labels.append(label)
+        found = images(path / class_name)
+        files += found
+        labels += [label] * len(found)
+    if not classes:  # images with no class folders: unlabelled data (calibration, agreement)
+        files, labels = images(path), None
+        if not files:
+            raise DataError(
+                f"{path}: no class sub-folders and no images; put images in "
+                f"{path}/<class>/<image> (or directly in it, unlabelled)"
+            )
     if not files:
-        raise DataError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class folders")
+        deeper = next(
+            (f for f in sorted(path.glob("*/*/*")) if f.suffix.lower() in IMAGE_SUFFIXES), None
+        )
+        hint = f"; they are one level deeper: give {deeper.parent.parent}" if deeper else ""
+        raise DataError(
+            f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class folders{hint}"
+        )
     try:
         with Image.open(files[0]) as image:
-            mode = "L" if image.mode in ("L", "1") else "RGB"
+            mode = {1: "L", 3: "RGB"}.get(channels or 0) or (
+                "L" if image.mode in ("L", "1") else "RGB"
+            )
             size = tuple(image_size or image.size)
     except (OSError, UnidentifiedImageError):
         raise DataError(f"{files[0]}: not a readable image; remove or replace it") from None

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,20 +83,30 @@ def make_interpreter(data: bytes, *, threads: int | None = None, **options: Any)
     `RuntimeRefusal` (a `ModelFileError`) when it loads but a kernel refuses to prepare."""
     from ai_edge_litert.interpreter import Interpreter
 
-    try:
-        interpreter = Interpreter(
-            model_content=bytes(data), num_threads=threads or default_threads(), **options
-        )
-    except (ValueError, RuntimeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelFileError(
-            f"tflite data: the LiteRT interpreter cannot load it ({first})"
-        ) from None
+    def load() -> Any:
+        try:
+            return Interpreter(
+                model_content=bytes(data), num_threads=threads or default_threads(), **options
+            )
+        except (ValueError, RuntimeError) as error:
+            text = str(error).strip()
+            first = text.splitlines()[0] if text else type(error).__name__
+            raise ModelFileError(
+                f"tflite data: the LiteRT interpreter cannot load it ({first})"
+            ) from None
+
+    interpreter = load()
     if not _RUNTIME_ANNOUNCED.is_set():
         from workbench.engine.quiet import silenced
 
         with silenced():  # the first allocation prints the CPU delegate's banner, once
-            allocate(interpreter)
+            try:
+                allocate(interpreter)
+            except RuntimeRefusal:
+                details = interpreter.get_input_details()
+                if all(None not in sample_shape(detail) for detail in details):
+                    raise
+                interpreter = load()  # inputs of any size: prepared once the data's is set
         _RUNTIME_ANNOUNCED.set()
     return interpreter
 
@@ -112,15 +122,39 @@ def input_names(interpreter: Any) -> list[str]:
     return [by_index.get(detail["index"], "") for detail in interpreter.get_input_details()]
 
 
-def model_inputs(data: bytes) -> list[tuple[str, tuple[int, ...]]]:
-    """The signature name and per-sample shape of each input of a `.tflite`, in its order."""
+def model_inputs(data: bytes) -> list[tuple[str, tuple[int | None, ...]]]:
+    """The signature name and per-sample shape (`sample_shape`) of each input of a `.tflite`,
+    in its order."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=bytes(data))
     details = interpreter.get_input_details()
     names = input_names(interpreter) or [detail["name"] for detail in details]
-    shapes = [tuple(int(d) for d in detail["shape"][1:]) for detail in details]
-    return list(zip(names, shapes, strict=True))
+    return list(zip(names, [sample_shape(detail) for detail in details], strict=True))
+
+
+def input_feeds(data: bytes, x: Any) -> Iterator[dict[str, np.ndarray]]:
+    """Each sample of `x` as the inputs of the `.tflite` `data`: one array per input, keyed by
+    signature name in the file's input order, in the input tensor's own dtype (an integer
+    input, token ids or raw pixels, takes integers, not float32)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=bytes(data)).get_input_details()
+    dtypes = [detail["dtype"] for detail in details]
+    names = [name for name, _ in model_inputs(data)]
+    for index in range(len(x)):
+        arrays = input_arrays(x[index : index + 1], names)
+        yield {
+            name: np.asarray(array).astype(dtype, copy=False)
+            for name, array, dtype in zip(names, arrays, dtypes, strict=True)
+        }
+
+
+def sample_shape(detail: dict[str, Any]) -> tuple[int | None, ...]:
+    """The per-sample shape of an input tensor, None where its signature takes any size (a
+    model built on ``Input((None, None, 3))``)."""
+    signature = detail.get("shape_signature", detail["shape"])
+    return tuple(None if d < 0 else int(d) for d in signature[1:])
 
 
 @dataclass(frozen=True)
@@ -158,35 +192,39 @@ class BatchRunner:
         self.input = self.inputs[0]
         self.outputs = [_Io.of(detail) for detail in self.interpreter.get_output_details()]
         self.output = self.outputs[0]
-        self.sample_shapes = [tuple(int(d) for d in detail["shape"][1:]) for detail in inputs]
+        self.sample_shapes = [sample_shape(detail) for detail in inputs]  # None: any size
         self.sample_shape = self.sample_shapes[0]
+        self._file_shapes = [tuple(int(d) for d in detail["shape"][1:]) for detail in inputs]
         self.input_names = input_names(self.interpreter) if len(inputs) > 1 else []
         signature = inputs[0].get("shape_signature", inputs[0]["shape"])
         # a file exported with a fixed batch (shape signature not -1) cannot be resized
         self.fixed_batch = int(inputs[0]["shape"][0]) if signature[0] != -1 else None
-        self._batch = 0
+        self._shapes: tuple[tuple[int, ...], ...] = ()
 
     def check(self, x: Any) -> Any:
         """`x` checked against the model's inputs (`MultiInputs` for several, put in this
         file's input order by name)."""
         return check_model_inputs(x, self.sample_shapes, self.input_names)
 
-    def resize(self, batch: int) -> None:
-        if self.fixed_batch is not None:
-            if self._batch == 0:
-                allocate(self.interpreter)
-                self._batch = self.fixed_batch
-        elif batch != self._batch:
-            for tensor, shape in zip(self.inputs, self.sample_shapes, strict=True):
-                self.interpreter.resize_tensor_input(tensor.index, [batch, *shape], strict=False)
-            allocate(self.interpreter)
-            self._batch = batch
+    def resize(self, batch: int, sample_shapes: Sequence[tuple[int, ...]] = ()) -> None:
+        """Inputs of `batch` samples (a fixed-batch file keeps its own) of `sample_shapes` (by
+        default the file's; inputs of any size take the data's), allocated when they change."""
+        shapes = tuple(
+            (self.fixed_batch or batch, *shape) for shape in sample_shapes or self._file_shapes
+        )
+        if shapes == self._shapes:
+            return
+        for tensor, shape in zip(self.inputs, shapes, strict=True):  # unchanged: a no-op
+            self.interpreter.resize_tensor_input(tensor.index, list(shape), strict=False)
+        allocate(self.interpreter)
+        self._shapes = shapes
 
     def feed(self, x: np.ndarray, size: int | None = None) -> None:
         """Run one batch, padded to `size` rows (fixed-batch models: their batch)."""
         size = self.fixed_batch or size or len(x)
-        self.resize(size)
-        for tensor, values in zip(self.inputs, input_arrays(x, self.input_names), strict=True):
+        arrays = input_arrays(x, self.input_names)
+        self.resize(size, [tuple(values.shape[1:]) for values in arrays])
+        for tensor, values in zip(self.inputs, arrays, strict=True):
             if len(values) < size:
                 values = np.concatenate([values, np.repeat(values[-1:], size - len(values), 0)])
             self.interpreter.set_tensor(tensor.index, tensor.encode(values))
@@ -467,9 +505,10 @@ def latency_times(
         sample = sample[:1] if sample.ndim == len(runner.sample_shape) + 1 else sample[None]
     sample = runner.check(sample)[:1]
     batch = runner.fixed_batch or 1
-    runner.resize(batch)
+    arrays = input_arrays(sample, runner.input_names)
+    runner.resize(batch, [tuple(values.shape[1:]) for values in arrays])
     interpreter = runner.interpreter
-    for tensor, values in zip(runner.inputs, input_arrays(sample, runner.input_names), strict=True):
+    for tensor, values in zip(runner.inputs, arrays, strict=True):
         interpreter.set_tensor(tensor.index, tensor.encode(np.repeat(values, batch, axis=0)))
     for _ in range(WARMUP_INVOKES):
         invoke(interpreter)

@@ -122,13 +122,13 @@ def _refused_alone(model_t: Any, model: Any, ops: Sequence[Any], options: dict) 
 
 
 def _quantized_runner(
-    quant_tflite: bytes, quant_model: Any, pairs: list[_Pair], batch: int, options: dict
+    quant_tflite: bytes, quant_model: Any, pairs: list[_Pair], x: np.ndarray, options: dict
 ) -> tuple[BatchRunner, dict[str, str]]:
     """The quantized model with every tensor readable, and the layers the reference kernels
     refuse (key -> reason). First choice: reference kernels with all tensors preserved."""
     try:
         runner = BatchRunner(quant_tflite, experimental_preserve_all_tensors=True, **options)
-        runner.resize(runner.fixed_batch or batch)
+        runner.resize(BATCH_SIZE, [x.shape[1:]])
         return runner, {}
     except RuntimeRefusal as refusal:
         whole = refusal.reason
@@ -144,7 +144,7 @@ def _quantized_runner(
         read.append(pair.quant_ops[-1].outputs[0])
     try:
         runner = BatchRunner(with_outputs(quant_tflite, read))
-        runner.resize(runner.fixed_batch or batch)
+        runner.resize(BATCH_SIZE, [x.shape[1:]])
         return runner, refused
     except RuntimeRefusal as refusal:
         reason = f"{whole}; on the default runtime: {refusal.reason}"
@@ -184,7 +184,7 @@ def measure_layer_errors(
     pairs = _pairs(float_model, quant_model, list(layer_names))
     # reference kernels: XNNPACK would fuse ops and hide the outputs read here
     options = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-    runner, refused = _quantized_runner(quant_tflite, quant_model, pairs, BATCH_SIZE, options)
+    runner, refused = _quantized_runner(quant_tflite, quant_model, pairs, x, options)
     model_t = unpack(float_tflite)
     layers: list[_OneLayer | None] = []
     for pair in pairs:

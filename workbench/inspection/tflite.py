@@ -153,13 +153,13 @@ def tflite_activation_ranges(
 ) -> list[ActivationRange]:
     """Ranges of the model input and every op output over `x`, in one streaming pass
     (`RuntimeRefusal` when the runtime refuses to run the model with every tensor kept)."""
-    from workbench.engine.evaluation import allocate, invoke
+    from workbench.engine.evaluation import allocate, invoke, sample_shape
 
     model = read_tflite(data)
     name = _namer(model, layer_names)
     source = model.inputs[0]
-    x = check_inputs(x, (None, *source.shape[1:]))
     interpreter = _interpreter(data, preserve=True)
+    x = check_inputs(x, (None, *sample_shape(interpreter.get_input_details()[0])))
     probes = [(source.name, "Input", source)]
     for op in model.ops:
         output = model.tensors[op.outputs[0]] if op.outputs else None

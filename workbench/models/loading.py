@@ -90,9 +90,17 @@ def _from_keras_file(path: Path, name: str) -> ModelSource:
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a corrupt file
-        raise ModelFileError(
-            f"{path}: Keras cannot load this file: {keras_reason(error)}"
-        ) from None
+        reason = keras_reason(error)
+        if "safe_mode" in str(error) or "`Lambda` layer" in reason:
+            reason = (
+                "it holds a Lambda layer's Python code, which Keras runs only when told to trust "
+                "the file; if you do, load it with keras.models.load_model(path, "
+                "safe_mode=False) and pass the model to workbench.Session, or rebuild the model "
+                "without Lambda layers"
+            )
+        elif path.suffix in (".h5", ".hdf5") and "Could not locate" not in reason:
+            reason += " (legacy HDF5 cannot hold every model: save it as model.save('m.keras'))"
+        raise ModelFileError(f"{path}: Keras cannot load this file: {reason}") from None
     return _from_keras(model, name)
 
 
@@ -153,6 +161,7 @@ def _from_keras(model: Any, name: str) -> ModelSource:
         num_classes=_classes(output_shape),
         input_count=len(model.inputs),
         keras_model=model,
+        preprocessing=_raw_values(model.inputs[0].dtype, 0.0),
     )
 
 
@@ -217,7 +226,7 @@ def _from_tflite(data: bytes, name: str, path: Path | None = None) -> ModelSourc
         raise ModelFileError(f"{where}: corrupt .tflite file ({error})"[:240]) from None
     inputs = interpreter.get_input_details()
     output_detail = interpreter.get_output_details()[0]
-    shape = tuple(int(d) for d in inputs[0]["shape_signature"])
+    shape = tuple(None if d < 0 else int(d) for d in inputs[0]["shape_signature"])
     return ModelSource(
         name=name,
         kind=SourceKind.TFLITE,
@@ -226,7 +235,20 @@ def _from_tflite(data: bytes, name: str, path: Path | None = None) -> ModelSourc
         num_classes=_classes(tuple(int(d) for d in output_detail["shape"])),
         input_count=len(inputs),
         tflite_bytes=data,
+        preprocessing=_raw_values(inputs[0]["dtype"], inputs[0]["quantization"][0]),
     )
+
+
+def _raw_values(dtype: Any, scale: float) -> Any:
+    """Values as given for an integer model input that is not quantized (raw pixels or token
+    ids, fed as stored), instead of 8-bit data scaled to 0..1; else None."""
+    import numpy as np
+
+    if np.issubdtype(np.dtype(dtype), np.integer) and not scale:
+        from workbench.datasets.user import AS_GIVEN
+
+        return AS_GIVEN
+    return None
 
 
 def _classes(output_shape: tuple[Any, ...]) -> int | None:

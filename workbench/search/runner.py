@@ -85,7 +85,10 @@ def run_search(
         raise UnsupportedError(f"config: a {type(config).__name__}; give a SearchConfig")
     data = session.data
     if data is None:
-        raise DataError("searching needs labelled data; create the Session with data=")
+        raise DataError(
+            "data: searching needs labelled data; give data (--data on the command line, data= "
+            "in Python): a dataset name, .npz file with y, image folder or (x, y)"
+        )
     if data.validation.y is None or data.test.y is None:
         raise DataError(
             f"data {data.name!r}: a search needs labelled data to measure accuracy; give labels"

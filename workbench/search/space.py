@@ -140,8 +140,8 @@ def int4_order(layers: Sequence[LayerInfo], seed: int) -> list[LayerInfo]:
     """Layers that can take int4 weights, the least estimated error per byte saved first."""
     candidates = [layer for layer in layers if layer.int4 and layer.int4_saving > 0]
     ties = _ties(seed, [layer.name for layer in candidates])
-    median = np.nanmedian([c.int4_noise for c in candidates]) if candidates else math.nan
-    median = 1.0 if math.isnan(median) else float(median)
+    known = [c.int4_noise for c in candidates if not math.isnan(c.int4_noise)]
+    median = float(np.median(known)) if known else 1.0
 
     def cost(layer: LayerInfo) -> tuple[float, float]:
         noise = median if math.isnan(layer.int4_noise) else layer.int4_noise

@@ -45,11 +45,16 @@ class Calibrated:
 
 def tflite_converter(model: ModelSource) -> Any:
     """A fresh `TFLiteConverter` of the model, as every conversion on this route starts: for a
-    Keras model, from its inference call traced once (`_traced`)."""
+    Keras model, from its inference call traced once (`_traced`, `_converted_key`)."""
     import tensorflow as tf
 
     if model.kind is SourceKind.KERAS:
-        traced = inference_function(model)
+        key = _converted_key(model)
+        traced = (
+            inference_function(model)
+            if key == "traced"
+            else model.derived.get(key, lambda: _traced(model.keras_model, batch=1))
+        )
         if traced is not None:
             return tf.lite.TFLiteConverter.from_concrete_functions([traced])
         return tf.lite.TFLiteConverter.from_keras_model(model.keras_model)
@@ -69,7 +74,24 @@ def inference_function(model: ModelSource) -> Any:
     return model.derived.get("traced", lambda: _traced(model.keras_model))
 
 
-def _traced(keras_model: Any) -> Any:
+def _converted_key(model: ModelSource) -> str:
+    """Which traced call the converter converts: the inference function (``traced``), or for
+    a model with recurrent layers the same call at batch size 1 (``traced-batch-1``): the
+    converter needs the element shape of their loop's tensor list static (TensorListReserve),
+    and LiteRT runs the file one sample at a time."""
+    import keras
+
+    def recurrent(layers: Any) -> bool:
+        return any(
+            isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional)
+            or recurrent(getattr(layer, "layers", ()))
+            for layer in layers
+        )
+
+    return "traced-batch-1" if recurrent(model.keras_model.layers) else "traced"
+
+
+def _traced(keras_model: Any, batch: int | None = None) -> Any:
     """The model's inference call (``training=False``) traced once as a concrete function, or
     None for a model without symbolic inputs (subclassed and never built on an `Input`), with
     several inputs, or one that does not trace so (the converter then exports it, as before).
@@ -87,7 +109,9 @@ def _traced(keras_model: Any) -> Any:
         return None
     if len(inputs) != 1:  # from_keras_model orders several inputs its own way: keep its files
         return None
-    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in inputs]
+    specs = [
+        tf.TensorSpec((batch or t.shape[0], *t.shape[1:]), t.dtype, name=t.name) for t in inputs
+    ]
 
     def call(x: Any) -> Any:
         return keras_model(x, training=False)
@@ -102,7 +126,7 @@ def _traced(keras_model: Any) -> Any:
 def _signed(model: ModelSource, tflite: bytes) -> bytes:
     """The file with the signature `from_keras_model` gives it (key ``serving_default``, the
     Keras input names, outputs ``output_0``, ...) when it came from the traced function."""
-    if model.kind is not SourceKind.KERAS or model.derived.peek("traced") is None:
+    if model.kind is not SourceKind.KERAS or model.derived.peek(_converted_key(model)) is None:
         return tflite
     from workbench.tflite_edit import with_signature
 
@@ -119,14 +143,11 @@ def _not_from_tflite(model: ModelSource) -> UnsupportedError:
 
 def _representative(x: Any, float_tflite: bytes) -> Callable[[], Iterator[list[np.ndarray]]]:
     """One sample at a time, one array per model input, in the float file's input order."""
-    from workbench.datasets.multi import MultiInputs, input_arrays
-    from workbench.engine.evaluation import model_inputs
-
-    names = [name for name, _ in model_inputs(float_tflite)] if isinstance(x, MultiInputs) else []
+    from workbench.engine.evaluation import input_feeds
 
     def generate() -> Iterator[list[np.ndarray]]:
-        for index in range(len(x)):
-            yield input_arrays(x[index : index + 1], names)
+        for feed in input_feeds(float_tflite, x):
+            yield list(feed.values())
 
     return generate
 
@@ -221,7 +242,14 @@ class ConverterRoute:
     def _calibrate(self, model: ModelSource, x: Any) -> Calibrated:
         from tensorflow.lite.python.optimize import calibrator
 
+        from workbench.tflite_file import read_tflite
+
         float_tflite = self.float_tflite(model)
+        if any(op.opcode == "WHILE" for op in read_tflite(float_tflite).ops):
+            raise UnsupportedError(  # TF's calibrator ends the process (segfault) on one
+                f"model {model.name!r}: the TFLite calibrator cannot run a WHILE loop (a "
+                "recurrent layer) without crashing; use dynamic or float16"
+            )
         with _explained(model, "calibration"):
             tool = calibrator.Calibrator(calibrator.add_intermediate_tensors(float_tflite))
             return Calibrated(bytes(tool.calibrate(_representative(x, float_tflite))), tool)

@@ -57,6 +57,19 @@ def graph_layer_names(tflite: bytes) -> list[str]:
     return names
 
 
+def check_layer_names(
+    wanted: Iterable[str], layer_names: Sequence[str], option: str = "keep_float"
+) -> None:
+    """Refuse (`option` named) layer names the model does not have, listing some it has."""
+    unknown = [name for name in wanted if name not in layer_names]
+    if unknown:
+        shown = ", ".join(layer_names[:12]) + (" ..." if len(layer_names) > 12 else "")
+        raise UnsupportedError(
+            f"{option}: no layer named {', '.join(map(repr, unknown))} in this model; "
+            f"choose from {shown or '(none)'}"
+        )
+
+
 def ops_of_layers(
     tflite: bytes, keep_float: Iterable[str], layer_names: Sequence[str]
 ) -> dict[str, list[str]]:
@@ -64,13 +77,7 @@ def ops_of_layers(
     from workbench.tflite_file import op_layers, read_tflite
 
     wanted = sorted(keep_float)
-    unknown = [name for name in wanted if name not in layer_names]
-    if unknown:
-        shown = ", ".join(layer_names[:12]) + (" ..." if len(layer_names) > 12 else "")
-        raise UnsupportedError(
-            f"keep_float: no layer named {', '.join(map(repr, unknown))} in this model; "
-            f"choose from {shown or '(none)'}"
-        )
+    check_layer_names(wanted, layer_names)
     model = read_tflite(tflite)
     found: dict[str, list[str]] = {name: [] for name in wanted}
     for index, layer in op_layers(model, layer_names).items():

@@ -12,7 +12,6 @@ variant. `recipe` gives the quantizer's own JSON recipe of a variant. `.tflite` 
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,7 +34,11 @@ def _no_progress_bars() -> Iterator[None]:
     from litert_quantizer.utils import progress_utils
 
     original = progress_utils.ProgressBar
-    progress_utils.ProgressBar = functools.partial(original, enable=False)
+
+    def disabled(*args: Any, **options: Any) -> Any:  # callers may pass enable=None (models
+        return original(*args, **{**options, "enable": False})  # of 100+ tensors: shown)
+
+    progress_utils.ProgressBar = disabled
     try:
         yield
     finally:
@@ -103,6 +106,17 @@ _RECIPES: dict[Mode, Callable[[Any, QuantConfig], None]] = {
 }
 
 
+def _failed(
+    model: ModelSource, doing: str, failure: BaseException, capture: Any, hint: str
+) -> ConversionError:
+    """The quantizer's failure `doing` something, in one line, with what else to try."""
+    reason = str(failure).splitlines()[0][:200] if str(failure) else capture.tail(2)
+    return ConversionError(
+        f"model {model.name!r}: the LiteRT Quantizer failed {doing} ({reason}); try another "
+        f"mode or {hint}"
+    )
+
+
 def _require_float_weights(model: ModelSource, tflite: bytes) -> None:
     """A `.tflite` whose weights are already quantized cannot be quantized again."""
     from workbench.tflite_file import read_tflite
@@ -161,10 +175,8 @@ class LitertRoute:
             except Exception as error:  # the quantizer raises ValueError/RuntimeError/...
                 raise_if_interrupted(error)
                 failure = error
-        raise ConversionError(
-            f"model {model.name!r}: the LiteRT Quantizer failed making {config.label} "
-            f"({str(failure).splitlines()[0][:200] if str(failure) else capture.tail(2)}); "
-            "try another mode or keep the named layer float"
+        raise _failed(
+            model, f"making {config.label}", failure, capture, "keep the named layer float"
         )
 
     def _quantizer(self, model: ModelSource, float_bytes: bytes, config: QuantConfig) -> Any:
@@ -207,20 +219,19 @@ class LitertRoute:
             from ai_edge_litert.interpreter import Interpreter
             from litert_quantizer import Quantizer
 
-            from workbench.datasets.multi import input_arrays
-            from workbench.engine.evaluation import model_inputs
+            from workbench.engine.evaluation import input_feeds
 
             # the float file always has one: `float_tflite` signs a .tflite that had none
             signatures = Interpreter(model_content=float_bytes).get_signature_list()
             key = next(iter(signatures))
-            names = [name for name, _ in model_inputs(float_bytes)]  # in the order of x's
-            with silenced(), _no_progress_bars():
-                quantizer = Quantizer(float_bytes)
-                quantizer.add_static_config(".*", "*", 8, 8)
-                feeds = [
-                    dict(zip(names, input_arrays(x[i : i + 1], names), strict=True))
-                    for i in range(len(x))
-                ]
-                return quantizer.calibrate({key: feeds})
+            with silenced() as capture, _no_progress_bars():
+                try:
+                    quantizer = Quantizer(float_bytes)
+                    quantizer.add_static_config(".*", "*", 8, 8)
+                    return quantizer.calibrate({key: list(input_feeds(float_bytes, x))})
+                except Exception as error:  # the quantizer raises ValueError/RuntimeError/...
+                    raise_if_interrupted(error)
+                    failure = error
+            raise _failed(model, "calibrating", failure, capture, "route converter")
 
         return calibration.prepare(("litert", model.fingerprint, samples), build)
