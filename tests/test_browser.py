@@ -835,6 +835,7 @@ def test_quickstart_in_jupyterlab_at_1000px_clips_no_widget(jupyter_lab, browser
         page.set_viewport_size({"width": 1000, "height": 900})
         page.wait_for_function(
             """() => [...document.querySelectorAll('.wb-plot .main-svg')]
+                .filter(svg => svg.closest('.wb-plot').offsetParent !== null)  // shown ones
                 .every(svg => svg.getBoundingClientRect().width > 100)""",
             polling="raf",
         )
