@@ -400,40 +400,6 @@ def test_status_and_toggles_are_accessible(page):
     assert tab_stops == 0
 
 
-def test_idle_only_once_the_kernel_has_handled_every_click(page):
-    """A cached variant clicked, then at once another toggle: the kernel answers the first
-    click (a cached result, nothing running) before it has read the second, but the status
-    line must not say idle until it has: at no moment is it idle on a variant the toggles no
-    longer ask for, and the first idle moment shows the last click's variant."""
-    for group, text in (("wb-route", "TFLite converter"), ("wb-mode", "int8")):
-        page.wait_for_selector('.wb-status-line[data-idle="1"]')
-        page.locator(f".{group} button", has_text=text).first.click()
-        _wait_settled(page, _expected_label(page))
-    for text in ("per-tensor", "per-channel"):  # both cached from here on
-        page.wait_for_selector('.wb-status-line[data-idle="1"]')
-        page.locator(".wb-granularity button", has_text=text).first.click()
-        _wait_settled(page, _expected_label(page))
-    page.evaluate(
-        """() => {
-            window.__wbWrongIdle = [];
-            const app = document.querySelector('.wb-app');
-            new MutationObserver(() => {
-                const line = document.querySelector('.wb-status-line');
-                const row = document.querySelector('.wb-board tr[data-role="current"]');
-                if (line?.dataset.idle === '1' && row?.dataset.label !== 'float16')
-                    window.__wbWrongIdle.push(row?.dataset.label);
-            }).observe(app, {subtree: true, childList: true, attributes: true});
-            const click = (group, text) => [...document.querySelectorAll(`.${group} button`)]
-                .find(button => button.textContent.trim() === text).click();
-            click('wb-granularity', 'per-tensor');
-            click('wb-mode', 'float16');
-        }"""
-    )
-    page.wait_for_selector('.wb-status-line[data-idle="1"]')
-    assert _row(page)["label"] == "float16"
-    assert page.evaluate("window.__wbWrongIdle") == []
-
-
 def test_a_first_upload_over_the_cap_is_refused_in_the_browser(browser, dashboard, tmp_path):
     """On a fresh page, before any other upload: a file one byte over the cap never leaves
     the browser (ipywidgets keeps the upload's file input out of the document, where a

@@ -13,7 +13,6 @@ from workbench.widgets.compression import CompressionView
 from workbench.widgets.controls import ControlsView
 from workbench.widgets.explainer import AffineExplainer
 from workbench.widgets.html import STYLE
-from workbench.widgets.inflight import InFlight, descendants
 from workbench.widgets.layer_errors import LayerErrorView
 from workbench.widgets.live import LiveController
 from workbench.widgets.pickers import PickerView
@@ -93,9 +92,6 @@ class Workbench(View):
             ),
             "wb-app",
         )
-        inputs = [child.model_id for child in descendants(self.widget)]
-        self.inflight = InFlight(watched=inputs, layout={"display": "none"})
-        self.widget.children = (*self.widget.children, self.inflight)
         model = DEFAULT_MODEL if model is None else model
         self.controller.load(model, data, name=model if isinstance(model, str) else "model")
 
