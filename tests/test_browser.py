@@ -292,19 +292,34 @@ def test_clicking_an_overview_bar_selects_its_layer(page):
     assert not errors, errors
 
 
+SETTLED_STATE = """() => {
+    const row = document.querySelector('.wb-board tr[data-role="current"]');
+    const status = document.querySelector('.wb-status-line');
+    const pressed = [...document.querySelectorAll('button[aria-pressed="true"]')];
+    return {row: row?.dataset.label, status: status && {...status.dataset},
+            text: status?.textContent, pressed: pressed.map(b => b.textContent.trim())};
+}"""
+
+
 def _wait_settled(page, label: str) -> None:
-    """Until the board's current row is `label`, the status is done for it and nothing runs."""
-    page.wait_for_function(
-        """label => {
-            const row = document.querySelector('.wb-board tr[data-role="current"]');
-            const status = document.querySelector('.wb-status-line');
-            return row && row.dataset.label === label && status
-                && status.dataset.state === 'done' && status.dataset.pending === '0'
-                && status.dataset.idle === '1';
-        }""",
-        arg=label,
-        polling="raf",
-    )
+    """Until the board's current row is `label`, the status is done for it and nothing runs;
+    on a timeout, what the page showed instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            """label => {
+                const row = document.querySelector('.wb-board tr[data-role="current"]');
+                const status = document.querySelector('.wb-status-line');
+                return row && row.dataset.label === label && status
+                    && status.dataset.state === 'done' && status.dataset.pending === '0'
+                    && status.dataset.idle === '1';
+            }""",
+            arg=label,
+            polling="raf",
+        )
+    except PlaywrightTimeout:
+        pytest.fail(f"never settled on {label!r}; the page showed {page.evaluate(SETTLED_STATE)}")
 
 
 def test_a_new_request_during_the_per_layer_error_does_not_leave_the_status_stuck(page):

@@ -374,6 +374,59 @@ def test_int16x8_on_the_converter_offers_per_channel_only_with_depthwise_layers(
     assert state.config == QuantConfig(granularity=Granularity.PER_TENSOR)
 
 
+def test_a_click_during_a_delivery_is_not_undone_by_it():
+    """A delivery (on a worker's thread, holding the state's lock) writes a config it read
+    before the user's click, and the controls show that older config: the click, handled on
+    the kernel's thread once the delivery is done, still wins, on screen and in the state."""
+    from workbench.widgets.controls import ControlsView
+    from workbench.widgets.state import AppState
+
+    state = AppState()
+    controls = ControlsView(state)
+    clicked = threading.Event()
+
+    def deliver() -> None:
+        with state.lock:  # as `Job.deliver` holds it
+            before = state.config
+            clicked.set()
+            deadline = datetime.datetime.now() + datetime.timedelta(seconds=10)
+            while controls.mode.value != Mode.FLOAT16.value:  # the click reached the widget
+                assert datetime.datetime.now() < deadline
+            threading.Event().wait(0.2)  # the click's handler, unguarded, would run now
+            state.config = before.replace(calibration_samples=50)  # the model loader's write
+
+    delivery = threading.Thread(target=deliver)
+    delivery.start()
+    assert clicked.wait(10)
+    controls.mode.value = Mode.FLOAT16.value  # waits for the delivery's lock
+    delivery.join(10)
+    assert state.config == QuantConfig(mode=Mode.FLOAT16, calibration_samples=50)
+    assert controls.mode.value == Mode.FLOAT16.value
+
+
+def test_new_options_keep_the_selection_without_a_round_trip_through_the_first():
+    """ipywidgets selects the first option on a change of options; sent to the browser, that
+    replaced a click in flight (float16 clicked, then int8: the browser showed float16)."""
+    import ipywidgets as w
+
+    from workbench.widgets.view import offer
+
+    modes = ["float32", "dynamic", "float16", "int8"]
+    plain, kept = (w.ToggleButtons(options=modes, value="int8") for _ in range(2))
+    moves = {id(plain): [], id(kept): []}
+    for toggle in (plain, kept):
+        toggle.observe(lambda change: moves[id(change["owner"])].append(change["new"]), "index")
+    plain.options = [*modes, "int4"]
+    plain.value = "int8"
+    offer(kept, [*modes, "int4"])
+    assert moves[id(plain)] == [0, 3] and moves[id(kept)] == []  # nothing sent for `kept`
+    assert (kept.value, kept.index) == ("int8", 3)
+    offer(kept, ["int8", "float32"])  # the value moves: its new place is sent
+    assert (kept.value, kept.label, kept.index, moves[id(kept)]) == ("int8", "int8", 0, [0])
+    offer(kept, [("dynamic range", "dynamic")])  # not offered any more: ipywidgets' reset
+    assert kept.value == "dynamic"
+
+
 def test_board_after_a_failure_marks_no_old_row_current():
     from workbench.widgets.board import BoardView
     from workbench.widgets.state import AppState

@@ -10,7 +10,7 @@ from workbench.widgets import figures, html
 from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState
-from workbench.widgets.view import View, heading, styled
+from workbench.widgets.view import View, heading, offer, styled
 
 TEST_SAMPLE_CHOICES = (250, 1000, 2500, 10000)  # caps offered below the test split's size
 
@@ -49,7 +49,6 @@ class BoardView(View):
     def __init__(self, state: AppState) -> None:
         self.state = state
         self._shown: tuple = ()
-        self._syncing = False
         self.table = styled(w.HTML(), "wb-board")
         self.chart = Plot(figures.board_chart([]), "wb-board-chart")
         self.chart.widget.layout.min_height = "300px"
@@ -69,7 +68,7 @@ class BoardView(View):
             ),
             "wb-test-samples",
         )
-        self.test_samples.observe(self._on_test_samples, "value")
+        self.on_user_change(self.test_samples, self._on_test_samples)
         self.pin.on_click(lambda _: self._pin())
         self.unpin.on_click(lambda _: self.state.clear_pins())
         self.prepare.on_click(lambda _: self._tflite_link())
@@ -116,22 +115,20 @@ class BoardView(View):
         value = 0 if cap is None or cap >= available else cap
         caps = sorted({n for n in TEST_SAMPLE_CHOICES if n < available} | ({value} - {0}))
         options = [*((str(n), n) for n in caps), (f"all ({available})", 0)]
-        self._syncing = True
-        try:
-            self.test_samples.options = options
+        with self.showing():
+            offer(self.test_samples, options)
             self.test_samples.value = value
-        finally:
-            self._syncing = False
         self.test_samples.disabled = len(options) < 2
 
     def _on_test_samples(self, change: dict[str, Any]) -> None:
-        if not self._syncing and change["new"] is not None:
+        if change["new"] is not None:
             self.state.test_samples = change["new"] or None
 
     def _pin(self) -> None:
-        result = self.state.result
-        if result is not None and result.config not in self.state.pinned:
-            self.state.pinned = (*self.state.pinned, result.config)
+        with self.state.lock:
+            result = self.state.result
+            if result is not None and result.config not in self.state.pinned:
+                self.state.pinned = (*self.state.pinned, result.config)
 
     def _show(self) -> None:
         rows = self.state.board_rows()
@@ -158,7 +155,7 @@ class BoardView(View):
             partial_of=partial_of,
         )
         self.chart.show(figures.board_chart(rows, current))
-        self.variant.options = [(row.label, row.key) for row in rows]
+        offer(self.variant, [(row.label, row.key) for row in rows])
         keys = [row.key for row in rows]
         self.variant.value = current if current in keys else previous if previous in keys else None
         self.pin.disabled = previous is not None or result is None or self.state.partial

@@ -82,12 +82,6 @@ def equalization_chart(pair: Any) -> go.Figure:
     return fig
 
 
-def _model_and_data(session: Any) -> tuple[Any, str | None]:
-    """The model object and the dataset name of a session (None for no session or data)."""
-    data = getattr(session, "data", None)
-    return getattr(session, "model", None), data.name if data is not None else None
-
-
 def _board_row(label: str, result: VariantResult, tflite: bytes) -> list[str]:
     cells = html.board_cells(result)
     gzip_text = f"{gzip_size(tflite) / 1024:.1f}"
@@ -99,7 +93,7 @@ class CompressionView(View):
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.worker = Worker(self._on_status)
+        self.worker = Worker(self._on_status, state.lock)
         self.rows: list[list[str]] = []  # the pinned board rows, oldest first
         self.compression: Any = None  # the newest finished `Compression`
         self._points: list[TrainingProgress] = []
@@ -172,14 +166,11 @@ class CompressionView(View):
             "wb-compression",
         )
         self._show_controls()
-        state.observe(self._on_session, "session")
+        state.on_new_model(self._reset)
 
-    def _on_session(self, change: dict) -> None:
-        """Another model or dataset (not the same ones measured on other test samples): stop
-        a run on the old one, whose rows would land on the new board, and clear its results."""
-        old, new = (_model_and_data(change[key]) for key in ("old", "new"))
-        if old[0] is new[0] and old[1] == new[1]:
-            return
+    def _reset(self) -> None:
+        """Another model or dataset: stop a run on the old one, whose rows would land on the
+        new board, and clear its results."""
         self.compression, self.rows, self._points = None, [], []
         self.board.value = ""
         self.curve.show(training_curve([]))

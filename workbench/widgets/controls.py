@@ -18,7 +18,7 @@ from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 from workbench.widgets.figures import IDEAL_RMSE_PER_SCALE
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState, TaskStatus
-from workbench.widgets.view import View, heading, styled
+from workbench.widgets.view import View, heading, offer, styled
 
 ROUTE_LABELS = (
     ("TFLite converter", Route.CONVERTER.value),
@@ -73,7 +73,6 @@ class ControlsView(View):
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self._syncing = False
         self._granularity = state.config.granularity  # the user's choice, kept when not used
         layout = {"width": "auto"}
         style = {"description_width": "110px"}
@@ -148,7 +147,7 @@ class ControlsView(View):
             "wb-controls",
         )
         for control in controls:
-            control.observe(self._on_control, "value")
+            self.on_user_change(control, self._on_control)
         self.suggest.on_click(
             lambda _: self._keep([*self.state.config.keep_float, *suggested_layers(self.state)])
         )
@@ -171,11 +170,10 @@ class ControlsView(View):
         )
 
     def _keep(self, layers: list[str]) -> None:
-        self.state.config = self.state.config.replace(keep_float=sorted(layers))
+        with self.state.lock:
+            self.state.config = self.state.config.replace(keep_float=sorted(layers))
 
     def _on_control(self, change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
         if change["owner"] is self.granularity:
             self._granularity = Granularity(change["new"])
         self._sync_options(Route(self.route.value), Mode(self.mode.value))
@@ -186,11 +184,9 @@ class ControlsView(View):
 
     def _sync_options(self, route: Route, mode: Mode) -> None:
         """Offer only what this route and mode can do."""
-        previous, self._syncing = self._syncing, True
-        try:
+        with self.showing():
             options = mode_options(route)
-            if list(self.mode.options) != options:
-                self.mode.options = options
+            offer(self.mode, options)
             self.mode.value = mode.value if mode.value in options else Mode.INT8.value
             mode = Mode(self.mode.value)
             fixed = fixed_granularity(route, mode, has_depthwise(self.state.inspection))
@@ -200,14 +196,11 @@ class ControlsView(View):
             self.note.value = f'<div class="wb-help">{fixed[1]}</div>' if fixed else ""
             self.io_type.disabled = Mode(self.mode.value) is not Mode.INT8
             self.samples.disabled = not Mode(self.mode.value).needs_calibration
-        finally:
-            self._syncing = previous
 
     def _sync(self) -> None:
         """Show `state.config` without writing it back."""
-        config = self.state.config
-        self._syncing = True
-        try:
+        with self.showing():
+            config = self.state.config
             self.route.value = config.route.value
             # A mode without granularity (or integer I/O), or with only one, keeps the user's
             # last choice, so that going back to int8 restores it.
@@ -231,8 +224,6 @@ class ControlsView(View):
                 self.keep_float.options = names
             self.keep_float.value = tuple(n for n in names if n in config.keep_float)
             self.keep_float.disabled = config.mode in (Mode.FLOAT32, Mode.FLOAT16)
-        finally:
-            self._syncing = False
 
     def _show_suggestions(self) -> None:
         layers = suggested_layers(self.state)

@@ -10,7 +10,7 @@ from workbench.qtyping import Mode, VariantResult
 from workbench.widgets import figures
 from workbench.widgets.plot import ClickPlot
 from workbench.widgets.state import AppState
-from workbench.widgets.view import View, heading, styled
+from workbench.widgets.view import View, heading, offer, styled
 
 
 class LayerErrorView(View):
@@ -19,7 +19,6 @@ class LayerErrorView(View):
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self._syncing = False
         self._chosen: str | None = None  # the layer the user picked to keep in float
         self.chart = ClickPlot(
             figures.empty("Per-layer error against float", "No variant measured yet."),
@@ -50,7 +49,7 @@ class LayerErrorView(View):
             "wb-layer-errors",
         )
         self.sort.observe(lambda _: self._draw(), "value")
-        self.layer.observe(self._on_layer, "value")
+        self.on_user_change(self.layer, self._on_layer)
         self.keep.on_click(lambda _: self._keep())
         state.observe(lambda _: self._show(), ["result", "config"])
         self._show()
@@ -62,15 +61,15 @@ class LayerErrorView(View):
             self.layer.value = layer
 
     def _on_layer(self, change: dict) -> None:
-        if change["new"] and not self._syncing:
+        if change["new"]:
             self._chosen = change["new"]
             self._draw()
 
     def _keep(self) -> None:
-        layer = self.layer.value
-        config = self.state.config
-        if layer and layer not in config.keep_float:
-            self.state.config = config.replace(keep_float=sorted({*config.keep_float, layer}))
+        with self.state.lock:
+            layer, config = self.layer.value, self.state.config
+            if layer and layer not in config.keep_float:
+                self.state.config = config.replace(keep_float=sorted({*config.keep_float, layer}))
 
     def _show(self) -> None:
         """New result: list its layers; keep the user's choice if it is there, else the
@@ -92,13 +91,9 @@ class LayerErrorView(View):
         keep = self.state.config.keep_float
         candidates = [e for e in errors if e.layer not in keep] or list(errors)
         worst = max(candidates, key=lambda e: e.rmse_per_scale).layer if candidates else None
-        self._syncing = True
-        try:
-            if list(self.layer.options) != names:
-                self.layer.options = names
+        with self.showing():
+            offer(self.layer, names)
             self.layer.value = self._chosen if self._chosen in names else worst
-        finally:
-            self._syncing = False
         self.keep.disabled = not names
         self._draw()
 

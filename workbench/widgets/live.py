@@ -13,7 +13,6 @@ a request, and before each of its steps it waits for any that came in.
 from __future__ import annotations
 
 import logging
-import threading
 import weakref
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,10 @@ class LiveController:
         self.layer_errors = layer_errors
         # Per-layer error and range statistics run on a second worker, so a new request never
         # waits behind them (each worker supersedes only its own jobs); all three workers
-        # deliver to the same screen under one lock.
-        deliveries = threading.RLock()
-        self.worker = Worker(self._on_status, deliveries)
-        self.details = Worker(self._on_detail_status, deliveries)
-        self.warmup = Worker(self._on_warmup_status, deliveries)
+        # deliver to the same screen under the state's lock.
+        self.worker = Worker(self._on_status, state.lock)
+        self.details = Worker(self._on_detail_status, state.lock)
+        self.warmup = Worker(self._on_warmup_status, state.lock)
         self._warmed: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
         self._before_partial: VariantResult | None = None  # the full result a partial replaced
         state.observe(self._on_config, "config")

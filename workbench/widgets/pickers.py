@@ -24,7 +24,7 @@ from workbench.app import max_upload_mb
 from workbench.errors import DataError, ModelFileError, WorkbenchError
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState, TaskStatus
-from workbench.widgets.view import View, styled
+from workbench.widgets.view import View, offer, styled
 
 MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
 DATA_SUFFIXES = (".npz",)
@@ -136,7 +136,6 @@ class PickerView(View):
 
         self.state = state
         self._load = load  # load(model, data, name) submits the background job
-        self._syncing = False
         self._folder = tempfile.TemporaryDirectory(prefix="workbench-uploads-")
         self._datasets = [("(model's own)", OWN_DATA), *((n, n) for n in DATASET_NAMES)]
         self.model = styled(
@@ -163,8 +162,8 @@ class PickerView(View):
             ),
             "wb-pickers",
         )
-        self.model.observe(self._on_model, "value")
-        self.data.observe(self._on_data, "value")
+        self.on_user_change(self.model, self._on_model)
+        self.on_user_change(self.data, self._on_data)
         self.model_upload.observe(self._on_model_upload, "value")
         self.data_upload.observe(self._on_data_upload, "value")
         state.observe(lambda _: self._sync(), ["model_name", "data_source", "session"])
@@ -184,11 +183,10 @@ class PickerView(View):
 
     def _sync(self) -> None:
         """Show the current model and the data it was opened with (an upload by its name)."""
-        self._syncing = True
-        try:
+        with self.showing():
             name = self.state.model_name
             if name and name not in self.model.options:
-                self.model.options = [*self.model.options, name]
+                offer(self.model, [*self.model.options, name])
             self.model.value = name or None
             source = self.state.data_source  # None: the model's own dataset
             value = str(source) if isinstance(source, str | Path) else OWN_DATA
@@ -196,11 +194,8 @@ class PickerView(View):
             if value not in {v for _, v in options}:
                 uploaded = Path(value).parent.parent == self.upload_folder
                 options.append((f"{Path(value).name} (uploaded)" if uploaded else value, value))
-            if list(self.data.options) != options:
-                self.data.options = options
+            offer(self.data, options)
             self.data.value = value
-        finally:
-            self._syncing = False
 
     def _fail(self, message: str) -> None:
         self.state.status = TaskStatus(TaskState.FAILED, message=message)
@@ -221,12 +216,12 @@ class PickerView(View):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _on_model(self, change: dict[str, Any]) -> None:
-        if not self._syncing and change["new"] and change["new"] != self.state.model_name:
+        if change["new"] and change["new"] != self.state.model_name:
             self._load(change["new"], self._data_spec(), change["new"])
 
     def _on_data(self, _change: dict[str, Any]) -> None:
         session = self.state.session
-        if not self._syncing and session is not None:
+        if session is not None:
             self._load(session.model, self._data_spec(), self.data.label)
 
     def _on_too_big(self, _widget: Any, content: Any, _buffers: list) -> None:

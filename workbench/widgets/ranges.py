@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from workbench.widgets import figures
 from workbench.widgets.plot import ClickPlot, Plot
 from workbench.widgets.state import AppState
-from workbench.widgets.view import View, heading, styled
+from workbench.widgets.view import View, heading, offer, styled
 
 RANGE_CHOICES = (
     ("min / max (what the converter uses)", None),
@@ -45,7 +45,6 @@ class RangeView(View):
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self._syncing = False
         self.weights = ClickPlot(_empty(TITLES["weights"]), "wb-weight-ranges", self.select)
         self.channels = Plot(_empty(TITLES["channels"]), "wb-channel-strip")
         self.activations = ClickPlot(
@@ -84,7 +83,7 @@ class RangeView(View):
             ),
             "wb-ranges",
         )
-        self.layer.observe(self._on_layer, "value")
+        self.on_user_change(self.layer, self._on_layer)
         self.range_choice.observe(lambda _: self._show_detail(), "value")
         state.observe(lambda _: self._show(), "inspection")
         state.observe(lambda _: self._show_detail(), "selected_layer")
@@ -96,18 +95,15 @@ class RangeView(View):
             self.state.selected_layer = layer
 
     def _on_layer(self, change: dict[str, Any]) -> None:
-        if change["new"] and not self._syncing:
+        if change["new"]:
             self.state.selected_layer = change["new"]
 
     def _show(self) -> None:
         inspection = self.state.inspection
         if inspection is None:  # a new model: nothing of the previous one stays on screen
             self.note.value = f'<div class="wb-help">{MEASURING}</div>'
-            self._syncing = True
-            try:
-                self.layer.options = []
-            finally:
-                self._syncing = False
+            with self.showing():
+                offer(self.layer, [])
             for plot, key in self._plots():
                 plot.show(_empty(TITLES[key]))
             return
@@ -118,11 +114,8 @@ class RangeView(View):
         self.note.value = f'<div class="wb-help">{escape(message)}</div>'
         names = [item.layer for item in inspection.weights]
         names += [item.layer for item in inspection.activations if item.layer not in names]
-        self._syncing = True
-        try:
-            self.layer.options = names
-        finally:
-            self._syncing = False
+        with self.showing():
+            offer(self.layer, names)
         self._show_detail()
 
     def _plots(self) -> tuple[tuple[Any, str], ...]:
@@ -142,11 +135,8 @@ class RangeView(View):
         selected = self.state.selected_layer
         if selected not in self.layer.options:
             selected = self.layer.options[0] if self.layer.options else ""
-        self._syncing = True
-        try:
+        with self.showing():
             self.layer.value = selected or None
-        finally:
-            self._syncing = False
         predicted = [item for item in inspection.weights if not _not_predicted(item)]
         for plot, items, title in (
             (self.weights, predicted, TITLES["weights"]),

@@ -80,7 +80,7 @@ class SearchView(View):
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self.worker = Worker(self._on_status)
+        self.worker = Worker(self._on_status, state.lock)
         self.trials: tuple[Trial, ...] = ()  # of the running or last search, for clicks
         self.result: SearchResult | None = None
         self._stop = threading.Event()  # Stop: the search ends after its trial and reports
@@ -124,11 +124,11 @@ class SearchView(View):
         )
         self.start.on_click(lambda _: self.run())
         self.stop.on_click(lambda _: self._stop.set())
-        state.observe(lambda _: self._reset(), "session")
+        state.on_new_model(self._reset)
 
     def _reset(self) -> None:
-        """A new model: stop a running search (its result is never drawn) and clear the last
-        one's points."""
+        """Another model or dataset: stop a running search (its result is never drawn) and
+        clear the last one's points."""
         self._stop.set()
         self.trials, self.result = (), None
         self.chart.show(pareto_scatter((), Objective(self.objective.value), None, 1.0))

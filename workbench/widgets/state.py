@@ -2,12 +2,16 @@
 
 Controls write `config`, `pinned`, `selected_layer` and `test_samples`; the live controller
 (`live.py`) writes the measured results and the status from its worker. Views only read and
-observe.
+observe. `lock` keeps the two writers apart: the workers deliver under it (on their threads)
+and the views handle the user's changes under it (on the kernel's thread), so a delivery never
+interleaves with a user's change (see `view.View.on_user_change`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import traitlets
 
@@ -40,6 +44,10 @@ class AppState(traitlets.HasTraits):
     float_summary = traitlets.Any(None, allow_none=True)  # the same for the float model
     inspection = traitlets.Instance(Inspection, allow_none=True)
 
+    def __init__(self, **traits: Any) -> None:
+        super().__init__(**traits)
+        self.lock = threading.RLock()
+
     @property
     def layer_names(self) -> list[str]:
         return list(self.session.layer_names) if self.session is not None else []
@@ -63,8 +71,24 @@ class AppState(traitlets.HasTraits):
         keys = {row.key for row in rows}
         self.compressed = (*(row for row in self.compressed if row.key not in keys), *rows)
 
+    def on_new_model(self, handler: Callable[[], Any]) -> None:
+        """Call `handler()` when another model or dataset is opened (not when the same ones
+        are measured on another number of test samples)."""
+
+        def changed(change: dict) -> None:
+            if _model_and_data(change["old"]) != _model_and_data(change["new"]):
+                handler()
+
+        self.observe(changed, "session")
+
     def clear_pins(self) -> None:
         self.pinned, self.compressed = (), ()
 
     def baseline_config(self) -> QuantConfig:
         return QuantConfig(route=self.config.route, mode=Mode.FLOAT32)
+
+
+def _model_and_data(session: Any) -> tuple[int, str | None]:
+    """Which model object (by identity) and which dataset (by name) a session holds."""
+    data = getattr(session, "data", None)
+    return id(getattr(session, "model", None)), data.name if data is not None else None
