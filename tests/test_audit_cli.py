@@ -51,6 +51,9 @@ def own(tmp_path_factory):
     save("lambda", image, head(layers.Lambda(lambda t: t * 2.0 - 1.0)(image)))
     plus = layers.Dense(3)(image)  # Keras cannot load it back from HDF5 (`x + 3.0`)
     keras.Model(image, layers.ReLU(6.0)(plus + 3.0)).save(folder / "plus_three.h5")
+    pooled = layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3, activation="relu")(image))
+    save("binary", image, layers.Dense(1, activation="sigmoid")(pooled))
+    save("scalar", image, layers.Dense(1)(pooled))
     second = keras.Input((2,))
     joined = layers.Concatenate()([layers.GlobalAveragePooling2D()(image), second])
     save("two_inputs", [image, second], layers.Dense(3, activation="softmax")(joined))
@@ -60,6 +63,9 @@ def own(tmp_path_factory):
     )
     np.savez(
         folder / "small.npz", x=rng.random((30, 8, 8, 3), np.float32), y=rng.integers(0, 4, 30)
+    )
+    np.savez(
+        folder / "binary.npz", x=rng.random((80, 8, 8, 3), np.float32), y=rng.integers(0, 2, 80)
     )
     np.savez(folder / "targets.npz", x=rng.random((30, 8, 8, 3), np.float32), y=rng.random(30))
     np.savez(folder / "tokens.npz", x=rng.integers(0, 20, (30, 6)), y=rng.integers(0, 3, 30))
@@ -283,6 +289,23 @@ def test_python_api_wrong_arguments_are_one_line(own):
     for count in (0, -1, 2.5):
         with pytest.raises(WorkbenchError, match="^test_samples: .*give a positive number"):
             Session(str(own / "plain.keras"), data, test_samples=count)
+
+
+def test_a_binary_classifier_has_accuracy_and_a_single_regression_value_has_none(own):
+    """One sigmoid output is class 1's probability (above 0.5: class 1); one linear output is
+    a value, which the labels cannot score."""
+    from workbench import Mode, QuantConfig
+    from workbench.session import Session
+
+    binary = Session(str(own / "binary.keras"), str(own / "binary.npz"))
+    labels = binary.data.test.y
+    for config in (QuantConfig(mode=Mode.FLOAT32), QuantConfig()):
+        result = binary.evaluate(config)
+        predicted = binary.outputs(config, "test")[:, 0] > 0.5
+        assert result.accuracy == pytest.approx(np.mean(predicted == labels))
+        assert result.agreement is not None
+    scalar = Session(str(own / "scalar.keras"), str(own / "binary.npz")).evaluate(QuantConfig())
+    assert scalar.accuracy is None and scalar.agreement is None
 
 
 def test_litert_progress_bars_stay_off_for_models_of_many_tensors(capsys):

@@ -182,7 +182,7 @@ def test_killed_worker_gives_the_same_table(scheduler, models, serial):
     _check_against_serial(rows, serial)
 
 
-def test_resume_after_interrupt_converts_nothing_twice(scheduler, tmp_path):
+def test_resume_after_interrupt_converts_nothing_twice(scheduler, tmp_path, capsys):
     out = tmp_path / "rows.jsonl"
     argv = ["sweep", "digits_cnn", "--route", "converter,litert", "--modes", "dynamic,int8,int16x8",
             "--samples", "100", "--scheduler", scheduler, "--json", str(out)]  # fmt: skip
@@ -212,6 +212,13 @@ def test_resume_after_interrupt_converts_nothing_twice(scheduler, tmp_path):
     expected = {QuantConfig(route=r, mode=m, calibration_samples=100).key
                 for r in Route for m in (Mode.DYNAMIC, Mode.INT8, Mode.INT16X8)}  # fmt: skip
     assert set(keys) == expected
+    unreachable = [
+        *argv[: argv.index("--scheduler")],
+        "--scheduler",
+        f"tcp://127.0.0.1:{_free_port()}",
+    ]
+    assert main([*unreachable, "--json", str(out), "--resume"]) == 0  # all done: no cluster
+    assert "nothing left to run" in capsys.readouterr().out and _rows(out) == after
 
 
 def test_sharded_evaluation_equals_one_shard(scheduler):

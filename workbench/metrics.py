@@ -75,17 +75,25 @@ def row_cosines(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(both_zero, 1.0, cosine)
 
 
+def predicted_classes(scores: np.ndarray) -> np.ndarray:
+    """Per row, the class `scores` predict: the arg-max of a score vector, or for a single
+    score (a binary classifier's sigmoid probability) 1 above 0.5, else 0."""
+    scores = np.asarray(scores)
+    flat = scores.reshape(len(scores), -1)
+    if flat.shape[1] == 1:
+        return (flat[:, 0] > 0.5).astype(np.int64)
+    return np.argmax(flat, axis=1)
+
+
 def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
-    """Fraction of rows whose arg-max class is the same in both (0..1)."""
+    """Fraction of rows whose predicted class is the same in both (0..1)."""
     ref, x = _pair(ref_scores, scores)
-    ref, x = ref.reshape(len(ref), -1), x.reshape(len(x), -1)
-    return float(np.mean(np.argmax(ref, axis=1) == np.argmax(x, axis=1)))
+    return float(np.mean(predicted_classes(ref) == predicted_classes(x)))
 
 
 def top1_correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per row, whether the arg-max class of `scores` is the label (a boolean array)."""
-    scores = np.asarray(scores)
-    return np.argmax(scores.reshape(len(scores), -1), axis=1) == np.asarray(labels)
+    """Per row, whether the predicted class of `scores` is the label (a boolean array)."""
+    return predicted_classes(scores) == np.asarray(labels)
 
 
 def is_class_scores(scores: np.ndarray) -> bool:

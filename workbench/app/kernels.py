@@ -24,10 +24,10 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
     max_kernels = Integer(0, config=True, help="Most kernels running at once; 0 means no limit.")
     closed_grace = Integer(
-        120,
+        0,
         config=True,
         help="Seconds a kernel lives after its last page closed (a page may reconnect); "
-        "0 leaves it to the idle culler.",
+        "0 leaves it to the idle culler. `workbench dashboard --closed-after` sets it.",
     )
 
     _starting = 0  # kernels asked for and not yet registered (visitors arriving together)

@@ -131,6 +131,9 @@ def sweep(
     say = report or (lambda text: None)
     if table.resumed:
         say(f"resuming: {table.resumed} finished rows kept")
+        if _all_done(table, packed, configs):
+            say("nothing left to run")
+            return table
     options = {"workers": workers, "lifetime": lifetime}
     if memory_limit:
         options["memory_limit"] = memory_limit
@@ -189,6 +192,14 @@ def _run(client, packed, configs, table, shards, save_dir, progress, say) -> Swe
     finally:
         client.cancel(list(futures))
     return table
+
+
+def _all_done(table: SweepTable, packed: list, configs: Configs) -> bool:
+    """Whether every row of fixed `configs` is finished (chosen ones need the cluster)."""
+    if configs is None or callable(configs):
+        return False
+    keys = {row_key(identity(m, d, c)) for m, d in packed for c in configs}
+    return keys <= table.done
 
 
 def _configs(client, packed, configs, future, home) -> tuple[dict[str, list], dict[str, str]]:

@@ -347,17 +347,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cull-after",
         type=int,
-        default=900,
+        default=Serving.cull_after,
         metavar="SECONDS",
-        help="close a dashboard's kernel after this long idle, page open or not (default 900)",
+        help="close a dashboard's kernel after this long idle, page open or not "
+        f"(default {Serving.cull_after})",
     )
     parser.add_argument(
         "--closed-after",
         type=int,
-        default=120,
+        default=Serving.closed_after,
         metavar="SECONDS",
         help="close a dashboard's kernel this long after its page closed, unless the page "
-        "reconnects (default 120; 0: only when idle for --cull-after)",
+        f"reconnects (default {Serving.closed_after}; 0: only when idle for --cull-after)",
     )
     parser.add_argument(
         "--max-kernels",

@@ -371,25 +371,29 @@ def output_agreement(
 
 def _class_scores(model: Any, tensor: int, output: np.ndarray) -> bool:
     """A (samples, classes) output that holds class scores: the only output, or a softmax (in
-    a model with several outputs a plain vector is as likely landmarks or an embedding)."""
-    if not is_class_scores(output):
+    a model with several outputs a plain vector is as likely landmarks or an embedding); or
+    a (samples, 1) sigmoid, a binary classifier's probability of class 1."""
+    if np.ndim(output) != 2:
         return False
-    if len(model.outputs) == 1:
-        return True
     producer = model.producer(tensor)
     while producer is not None and producer.opcode in ("DEQUANTIZE", "QUANTIZE"):
         producer = model.producer(producer.inputs[0])
-    return producer is not None and producer.opcode == "SOFTMAX"
+    opcode = producer.opcode if producer is not None else ""
+    if np.shape(output)[1] == 1:
+        return opcode == "LOGISTIC"
+    return len(model.outputs) == 1 or opcode == "SOFTMAX"
 
 
 def class_scores(
     reference: np.ndarray | Sequence[np.ndarray], float_tflite: Callable[[], bytes]
 ) -> np.ndarray | None:
     """The float model's first output when it holds class scores (as `evaluate` decides it,
-    reading the file only for a model with several outputs), else None."""
+    reading the file only for several outputs or a single score), else None."""
     outputs = as_outputs(reference)
-    if len(outputs) == 1:
-        return outputs[0] if is_class_scores(outputs[0]) else None
+    if len(outputs) == 1 and is_class_scores(outputs[0]):
+        return outputs[0]
+    if np.ndim(outputs[0]) != 2:  # an image, a sequence: no need to read the file
+        return None
     model = read_tflite(float_tflite())
     return outputs[0] if _class_scores(model, model.outputs[0].index, outputs[0]) else None
 

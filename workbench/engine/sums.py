@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from workbench.engine.evaluation import Evaluation, Latency, as_outputs
-from workbench.metrics import row_cosines
+from workbench.metrics import predicted_classes, row_cosines
 from workbench.statistics import Estimate, paired_difference, proportion
 
 
@@ -88,7 +88,7 @@ def score_sums(outputs: np.ndarray, reference: object, y: np.ndarray | None) -> 
     ref = np.asarray(first, dtype=np.float64).reshape(len(first), -1)
     if out.shape != ref.shape:
         raise ValueError(f"shapes differ: reference {ref.shape}, outputs {out.shape}")
-    predicted, expected = np.argmax(out, axis=1), np.argmax(ref, axis=1)
+    predicted, expected = predicted_classes(out), predicted_classes(ref)
     labels = np.full(len(out), -1) if y is None else np.asarray(y)
     right, float_right = predicted == labels, expected == labels
     return ScoreSums(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -93,7 +94,8 @@ class Workbench(View):
             "wb-app",
         )
         model = DEFAULT_MODEL if model is None else model
-        self.controller.load(model, data, name=model if isinstance(model, str) else "model")
+        name = Path(model).name if isinstance(model, str | Path) else "model"  # a file by name
+        self.controller.load(model, data, name=name)
 
     @property
     def session(self) -> Any:
