@@ -139,6 +139,35 @@ def test_distill_trains_a_narrower_student(session):
     assert layers["classifier"].units == 10
 
 
+def test_a_binary_classifier_trains_on_binary_cross_entropy(tmp_path):
+    """One sigmoid output: the labels' loss is binary cross-entropy (the categorical one fails
+    on label 1 of a single unit) and validation accuracy thresholds at 0.5."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 8, 8, 1), np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
+    np.savez(tmp_path / "bright.npz", x=x, y=y)
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    score = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(hidden))
+    keras.Model(inputs, score).save(tmp_path / "bright.keras")
+    binary = Session(str(tmp_path / "bright.keras"), str(tmp_path / "bright.npz"))
+    seen = []
+    pruned = binary.compressed(
+        CompressConfig(technique="prune", sparsity=0.5, **FEW), progress=seen.append
+    )
+    assert all(np.isfinite(p.loss) and p.loss > 0 for p in seen)
+    validated = [p.val_accuracy for p in seen if p.val_accuracy is not None]
+    model = pruned.session.model.keras_model
+    split = binary.data.calibration  # what training validates on (never the test split)
+    expected = np.mean((np.asarray(model(split.x))[:, 0] > 0.5) == split.y)
+    assert validated and validated[-1] == pytest.approx(expected)
+    assert pruned.session.evaluate(PER_CHANNEL).accuracy is not None
+    with pytest.raises(UnsupportedError, match="^model .*one output unit; use prune"):
+        binary.compressed(CompressConfig(technique="distill", **FEW))
+
+
 def test_cancel_leaves_the_session_as_it_was(session):
     config = CompressConfig(technique="prune", sparsity=0.3, **FEW)
     cancel = threading.Event()

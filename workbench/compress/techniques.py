@@ -265,6 +265,11 @@ def distill(run: Run) -> Compressed:
 
     (x, y), _ = run.labelled("distillation")
     _has_kernels(run)
+    if run.model.outputs[0].shape[-1] == 1:
+        raise UnsupportedError(
+            f"model {run.model.name!r}: distillation matches class probabilities and this "
+            "model has one output unit; use prune, cluster or qat for a binary classifier"
+        )
     student = bridge.clone(run.model, keras, width=run.config.width)
     soft = run.model.predict(x, batch_size=256, verbose=0)
     targets = np.concatenate([y[:, None].astype(np.float32), soft.astype(np.float32)], axis=1)

@@ -18,6 +18,7 @@ from workbench.compress.config import CompressConfig
 from workbench.datasets.lazy import batches as batches_of
 from workbench.datasets.lazy import is_lazy
 from workbench.errors import WorkbenchError
+from workbench.metrics import top1_correct
 
 
 class Cancelled(WorkbenchError):
@@ -55,12 +56,17 @@ def fit(
     validation: tuple[np.ndarray, np.ndarray],
     config: CompressConfig,
     *,
-    loss: Any = "sparse_categorical_crossentropy",
+    loss: Any = None,
     callbacks: list[Any] = (),
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
-    """Compile and fit `model` on `train` with the config's recipe; raise `Cancelled` if asked."""
+    """Compile and fit `model` on `train` with the config's recipe (by default on the labels:
+    cross-entropy over the classes, or binary for a single sigmoid score); raise `Cancelled`
+    if asked."""
+    if loss is None:
+        single = model.outputs[0].shape[-1] == 1
+        loss = "binary_crossentropy" if single else "sparse_categorical_crossentropy"
     keras_module.utils.set_random_seed(config.seed)
     x, y = train
     batches = batches_per_epoch(len(x), config)
@@ -138,7 +144,7 @@ def _reporter(
             x, y = validation  # in batches: the split may be read from files
             parts = [self.model(part, training=False) for part in batches_of(x, 256)]
             predictions = np.concatenate([np.asarray(part) for part in parts])
-            score = float(np.mean(np.argmax(predictions, axis=-1) == y))
+            score = float(np.mean(top1_correct(predictions, y)))
             progress(TrainingProgress(**{**self.last.__dict__, "val_accuracy": score}))
 
     return Reporter()
