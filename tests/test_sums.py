@@ -69,6 +69,15 @@ def test_unlabelled_and_identical_outputs():
     assert score_sums(outputs, reference, None).evaluation().accuracy is None
 
 
+def test_outputs_that_are_not_class_scores_have_no_accuracy_or_agreement():
+    outputs, reference, labels = _scores(50, classes=1)  # e.g. a regression value
+    values = score_sums(outputs, reference, labels, classes=False)
+    assert values.estimates() == (None, None)
+    assert (values.evaluation().accuracy, values.evaluation().agreement) == (None, None)
+    with pytest.raises(ValueError, match="cannot add"):
+        values + score_sums(outputs, reference, labels)
+
+
 def test_pooled_latency_is_the_distribution_of_all_times():
     times = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0])]
     assert pooled_latency(times, 2) == Latency(3.0, 2.0, 2)

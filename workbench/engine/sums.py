@@ -27,6 +27,7 @@ class ScoreSums:
 
     samples: int
     labelled: bool
+    classes: bool  # the output holds class scores: accuracy and agreement apply
     both_right: int  # samples both the float model and the variant classify right
     float_only: int  # right by the float model only
     variant_only: int  # right by the variant only
@@ -36,14 +37,15 @@ class ScoreSums:
     cosine: Fraction  # sum of per-sample cosine similarities
 
     def __add__(self, other: ScoreSums) -> ScoreSums:
-        if self.labelled != other.labelled:
-            raise ValueError("cannot add the sums of labelled and unlabelled samples")
+        flags = ("labelled", "classes")
+        if any(getattr(self, flag) != getattr(other, flag) for flag in flags):
+            raise ValueError("cannot add the sums of labelled and unlabelled samples or scores")
         added = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        return ScoreSums(**{**added, "labelled": self.labelled})
+        return ScoreSums(**{**added, **{flag: getattr(self, flag) for flag in flags}})
 
     @property
     def correct(self) -> int | None:
-        return self.both_right + self.variant_only if self.labelled else None
+        return self.both_right + self.variant_only if self.labelled and self.classes else None
 
     def evaluation(self) -> Evaluation:
         """The metrics `evaluation.evaluate` reports, from the sums (rounded once, at the end)."""
@@ -55,7 +57,7 @@ class ScoreSums:
             snr = 10.0 * math.log10(float(self.signal / self.noise))
         return Evaluation(
             accuracy=None if self.correct is None else self.correct / self.samples,
-            agreement=self.agree / self.samples,
+            agreement=self.agree / self.samples if self.classes else None,
             snr_db=snr,
             cosine=float(self.cosine / self.samples),
             samples=self.samples,
@@ -63,8 +65,8 @@ class ScoreSums:
 
     def estimates(self) -> tuple[Estimate | None, Estimate | None]:
         """Accuracy with its Wilson interval, and the paired drop (float minus variant) with its
-        interval, as `Session` reports them; None for unlabelled samples."""
-        if not self.labelled:
+        interval, as `Session` reports them; None for unlabelled samples or other outputs."""
+        if self.correct is None:
             return None, None
         neither = self.samples - self.both_right - self.float_only - self.variant_only
         counts = (self.both_right, self.float_only, self.variant_only, neither)
@@ -80,9 +82,12 @@ def _exact_sum(values: np.ndarray) -> Fraction:
     return sum((Fraction(float(v)) for v in values), Fraction(0))
 
 
-def score_sums(outputs: np.ndarray, reference: object, y: np.ndarray | None) -> ScoreSums:
+def score_sums(
+    outputs: np.ndarray, reference: object, y: np.ndarray | None, *, classes: bool = True
+) -> ScoreSums:
     """Sums of one shard: the model's first output against the float reference's first output
-    (an array, or one array per output), with labels `y` if any."""
+    (an array, or one array per output), with labels `y` if any; `classes`: whether that
+    output holds class scores (`evaluation.class_scores`), else only SNR and cosine apply."""
     out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
     first = as_outputs(reference)[0]
     ref = np.asarray(first, dtype=np.float64).reshape(len(first), -1)
@@ -94,6 +99,7 @@ def score_sums(outputs: np.ndarray, reference: object, y: np.ndarray | None) -> 
     return ScoreSums(
         samples=len(out),
         labelled=y is not None,
+        classes=classes,
         both_right=int(np.sum(right & float_right)),
         float_only=int(np.sum(float_right & ~right)),
         variant_only=int(np.sum(right & ~float_right)),
