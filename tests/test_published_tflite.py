@@ -115,3 +115,35 @@ def test_regression_head_reports_agreement_not_accuracy(files):
         assert result.agreement is None
     (value,) = int8.outputs
     assert value.shape == (1,) and not value.classes and value.snr_db > 10
+
+
+def test_a_tflite_file_takes_the_litert_route_unless_told(files, tmp_path, capsys):
+    """The TFLite converter takes Keras models and SavedModels only: for a .tflite, compare,
+    convert, the standard set and the dashboard default to the LiteRT Quantizer."""
+    from workbench.cli import main
+    from workbench.widgets import Workbench
+
+    model, data = tmp_path / "published.tflite", tmp_path / "data.npz"
+    model.write_bytes(files["float16"])
+    np.savez(data, x=X, y=LABELS)
+    out = tmp_path / "rows.json"
+    argv = [str(model), "--data", str(data), "-q"]
+    assert main(["compare", *argv, "--modes", "int8", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["route"], r["mode"]) for r in rows] == [
+        ("litert", "float32"),
+        ("litert", "int8"),
+    ]
+    assert all(r["accuracy"] is not None for r in rows)
+    assert main(["convert", *argv, "-o", str(tmp_path / "int8.tflite")]) == 0
+    assert "int8 · per-channel · litert" in capsys.readouterr().out
+    assert {c.route for c in Session(files["float16"], (X, LABELS)).standard_configs()} == {
+        Route.LITERT
+    }
+    app = Workbench(model, str(data))
+    try:
+        assert app.wait(120)
+        assert app.state.config.route is Route.LITERT and app.state.result is not None
+        assert app.state.result.accuracy is not None
+    finally:
+        app.close()

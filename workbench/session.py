@@ -138,6 +138,14 @@ class Session:
         at most `test_samples` of them)."""
         return 0 if self._all_data is None else len(self._all_data.test)
 
+    @property
+    def default_route(self) -> Route:
+        """The route when none is named: the LiteRT Quantizer for a `.tflite` file (the TFLite
+        converter takes Keras models and SavedModels only), else the TFLite converter."""
+        from workbench.models.source import SourceKind
+
+        return Route.LITERT if self.model.kind is SourceKind.TFLITE else Route.CONVERTER
+
     def with_test_samples(self, test_samples: int | None) -> Session:
         """The same model and data measured on the first `test_samples` test samples (None:
         all): a new session that shares this one's model, calibration, converted variants and
@@ -493,7 +501,7 @@ class Session:
         for config in configs:
             self._key(config)  # anything but a QuantConfig: one line saying so
         configs = list(dict.fromkeys(configs))
-        route = configs[0].route if configs else Route.CONVERTER
+        route = configs[0].route if configs else self.default_route
         if not any(c.mode is Mode.FLOAT32 for c in configs):
             configs.insert(0, QuantConfig(route=route, mode=Mode.FLOAT32))
         configs.sort(key=lambda c: c.mode is not Mode.FLOAT32)
@@ -533,7 +541,7 @@ class Session:
 
     # -- suggestions ------------------------------------------------------------------------
 
-    def most_sensitive_layer(self, route: Route = Route.CONVERTER) -> str:
+    def most_sensitive_layer(self, route: Route | None = None) -> str:
         """The layer whose int8 output has the largest error in units of its scale, among the
         layers the runtime could measure (`sensitivity` says which it could not)."""
         layer, unmeasured = self.sensitivity(route)
@@ -545,12 +553,11 @@ class Session:
             )
         return layer
 
-    def sensitivity(
-        self, route: Route = Route.CONVERTER
-    ) -> tuple[str | None, tuple[Unavailable, ...]]:
+    def sensitivity(self, route: Route | None = None) -> tuple[str | None, tuple[Unavailable, ...]]:
         """The most sensitive int8 layer that could be measured (None if none could) and what
         the runtime refused to measure, so a caller can say the choice skipped those layers."""
-        result = self.evaluate(QuantConfig(route=route, mode=Mode.INT8), layers=True)
+        config = QuantConfig(route=route or self.default_route, mode=Mode.INT8)
+        result = self.evaluate(config, layers=True)
         known = set(self.layer_names)
         candidates = [e for e in result.layer_errors or () if e.scale > 0 and e.layer in known]
         unmeasured = tuple(u for u in result.unavailable if u.measurement.startswith("layer"))
@@ -558,9 +565,10 @@ class Session:
             return None, unmeasured
         return max(candidates, key=lambda e: e.rmse_per_scale).layer, unmeasured
 
-    def standard_configs(self, route: Route = Route.CONVERTER) -> list[QuantConfig]:
+    def standard_configs(self, route: Route | None = None) -> list[QuantConfig]:
         """The six standard variants plus int8 with the most sensitive layer kept float (left
-        out when the runtime could measure no layer)."""
+        out when the runtime could measure no layer), on `route` (default: `default_route`)."""
+        route = route or self.default_route
         keep, _ = self.sensitivity(route)
         kept = [QuantConfig(route=route, keep_float={keep})] if keep is not None else []
         return [*standard_configs(route), *kept]

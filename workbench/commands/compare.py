@@ -51,7 +51,9 @@ def register(subparsers: Any) -> None:
 def add_variant_options(parser: argparse.ArgumentParser) -> None:
     """--route, --modes, --granularity, --keep-float and --samples (see `configs_from_args`)."""
     parser.add_argument(
-        "--route", default=Route.CONVERTER.value, metavar="R1,R2", help="converter, litert"
+        "--route",
+        metavar="R1,R2",
+        help="converter, litert (default: converter; litert for a .tflite file)",
     )
     parser.add_argument(
         "--modes",
@@ -95,7 +97,8 @@ def _items(text: str | None, kind: type, argument: str) -> list[Any]:
 
 def configs_from_args(args: argparse.Namespace, session: Any) -> list[QuantConfig]:
     """The configurations the options ask for, float32 first and without duplicates."""
-    routes = _items(args.route, Route, "--route") or [Route.CONVERTER]
+    default = session.default_route if session is not None else Route.CONVERTER
+    routes = _items(args.route, Route, "--route") or [default]
     keep = frozenset(names(args.keep_float))
     configs: list[QuantConfig] = []
     for route in routes:

@@ -36,7 +36,11 @@ def register(subparsers: Any) -> None:
         choices=[g.value for g in Granularity],
         default=Granularity.PER_CHANNEL.value,
     )
-    parser.add_argument("--route", choices=[r.value for r in Route], default=Route.CONVERTER.value)
+    parser.add_argument(
+        "--route",
+        choices=[r.value for r in Route],
+        help="default: converter; litert for a .tflite file",
+    )
     parser.add_argument(
         "--io-type", choices=[t.value for t in IOType], default=IOType.FLOAT32.value
     )
@@ -56,7 +60,7 @@ def register(subparsers: Any) -> None:
 def config_from_args(args: argparse.Namespace) -> QuantConfig:
     keep = names(args.keep_float)
     return QuantConfig(
-        route=args.route,
+        route=args.route or Route.CONVERTER,
         mode=args.mode,
         granularity=args.granularity,
         io_type=args.io_type,
@@ -69,11 +73,13 @@ def run(args: argparse.Namespace) -> int:
     from workbench.commands.progress import Progress
     from workbench.session import Session
 
-    config = config_from_args(args)
+    config = config_from_args(args)  # a bad option fails before the model loads
     output = check_output(args.output, "-o")
     with Progress(quiet=args.quiet) as progress:
         progress.step("loading the model and data")
         session = Session(args.model, args.data, weights=args.weights)
+        if args.route is None:
+            config = config.replace(route=session.default_route)
         if output is None:
             default = f"{session.model.name}-{config.mode.value}.tflite"
             output = check_output(default, "output")

@@ -162,10 +162,14 @@ class LiveController:
                 self.state.float_summary = None
                 self.state.inspection = None
                 self.state.selected_layer = ""
-                # Keep-float names of the old model mean nothing for the new one; a changed
-                # config submits its own job, which supersedes this one.
+                # Keep-float names of the old model mean nothing for the new one, and a .tflite
+                # takes the LiteRT route only; a changed config submits its own job, which
+                # supersedes this one.
                 keep = self.state.config.keep_float & set(session.layer_names)
-                self.state.config = self.state.config.replace(keep_float=sorted(keep))
+                config = self.state.config.replace(keep_float=sorted(keep))
+                if session.default_route is Route.LITERT:
+                    config = config.replace(route=Route.LITERT)
+                self.state.config = config
 
         if job.deliver(apply) and session.data is None:  # weight ranges need no data
             config = self.state.config
