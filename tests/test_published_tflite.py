@@ -137,9 +137,13 @@ def test_a_tflite_file_takes_the_litert_route_unless_told(files, tmp_path, capsy
     assert all(r["accuracy"] is not None for r in rows)
     assert main(["convert", *argv, "-o", str(tmp_path / "int8.tflite")]) == 0
     assert "int8 · per-channel · litert" in capsys.readouterr().out
-    assert {c.route for c in Session(files["float16"], (X, LABELS)).standard_configs()} == {
-        Route.LITERT
-    }
+    published = Session(files["float16"], (X, LABELS))
+    assert {c.route for c in published.standard_configs()} == {Route.LITERT}
+    quantized = tmp_path / "quantized.tflite"
+    quantized.write_bytes(published.variant(QuantConfig(route=Route.LITERT)).tflite)
+    assert main(["compare", str(quantized), "--data", str(data), "--modes", "int8", "-q"]) == 0
+    heading = capsys.readouterr().out.splitlines()[0]
+    assert heading.startswith("quantized.tflite (already quantized, int8 weights: the float32")
     app = Workbench(model, str(data))
     try:
         assert app.wait(120)

@@ -157,6 +157,12 @@ def _tensor(graph: Any, model: Any, index: int, types: dict[int, str]) -> Tensor
     )
 
 
+def quantized_weights(data: bytes) -> list[str]:
+    """The integer or float16 types the file stores constant tensors in (empty: float32)."""
+    stored = {t.dtype for t in read_tflite(data).tensors if t.constant}
+    return sorted(stored & {"int4", "int8", "uint8", "int16", "float16"})
+
+
 def layer_of(tensor_name: str, layer_names: Sequence[str]) -> str | None:
     """The Keras layer a TFLite tensor or op name belongs to, or None.
 

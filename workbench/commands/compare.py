@@ -137,7 +137,15 @@ def format_heading(session: Any) -> str:
     measured, available = len(session.data.test), session.test_samples_available
     of = f"the first {measured} of {available}; --test-samples all for every one"
     samples = f"{measured} test samples" + (f" ({of})" if measured < available else "")
-    return f"{session.model.name} on {session.data.name}, {samples}"
+    given = ""
+    if session.default_route is Route.LITERT:  # a .tflite file: it may be quantized already
+        from workbench.tflite_file import quantized_weights
+
+        quantized = quantized_weights(session.float_bytes)
+        if quantized:
+            types = ", ".join(quantized)
+            given = f" (already quantized, {types} weights: the float32 row is the file as given)"
+    return f"{session.model.name}{given} on {session.data.name}, {samples}"
 
 
 def format_table(results: Sequence[VariantResult]) -> str:

@@ -119,10 +119,9 @@ def _failed(
 
 def _require_float_weights(model: ModelSource, tflite: bytes) -> None:
     """A `.tflite` whose weights are already quantized cannot be quantized again."""
-    from workbench.tflite_file import read_tflite
+    from workbench.tflite_file import quantized_weights
 
-    stored = {t.dtype for t in read_tflite(tflite).tensors if t.constant}
-    quantized = sorted(stored & {"int4", "int8", "uint8", "int16", "float16"})
+    quantized = quantized_weights(tflite)
     if quantized:
         raise UnsupportedError(
             f"model {model.name!r}: the .tflite is already quantized ({', '.join(quantized)} "
