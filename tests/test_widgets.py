@@ -423,6 +423,8 @@ def test_new_options_keep_the_selection_without_a_round_trip_through_the_first()
     assert (kept.value, kept.index) == ("int8", 3)
     offer(kept, ["int8", "float32"])  # the value moves: its new place is sent
     assert (kept.value, kept.label, kept.index, moves[id(kept)]) == ("int8", "int8", 0, [0])
+    offer(kept, [("8-bit", "int8")])  # another label for the same value
+    assert (kept.value, kept.label, kept.index) == ("int8", "8-bit", 0)
     offer(kept, [("dynamic range", "dynamic")])  # not offered any more: ipywidgets' reset
     assert kept.value == "dynamic"
 

@@ -62,7 +62,8 @@ def offer(widget: w.Widget, options: Sequence[Any]) -> None:
     way to the kernel; here a value still offered stays selected and nothing else is sent."""
     if tuple(widget.options) == tuple(options):
         return
-    values = [option[1] if isinstance(option, tuple) else option for option in options]
+    pairs = [option if isinstance(option, tuple) else (str(option), option) for option in options]
+    values = [value for _, value in pairs]
     if widget.value not in values:  # the selection has to move: the caller chooses where
         widget.options = options
         return
@@ -71,7 +72,9 @@ def offer(widget: w.Widget, options: Sequence[Any]) -> None:
         widget.options = options
     finally:
         widget._initializing_traits_ = False
-    widget.index = values.index(widget.value)  # sent only if its position moved
+    index = values.index(widget.value)
+    widget.index = index  # sent only if its position moved
+    widget.label = pairs[index][0]  # (kept by the kernel only; the browser has the labels)
 
 
 def heading(text: str, help_text: str = "") -> w.HTML:
