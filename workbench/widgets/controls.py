@@ -212,12 +212,8 @@ class ControlsView(View):
             self._sync_options(config.route, config.mode)
             if config.mode is Mode.INT8:
                 self.io_type.value = config.io_type.value
-            if (
-                config.calibration_samples
-                and config.calibration_samples not in self.samples.options
-            ):
-                self.samples.options = sorted({*self.samples.options, config.calibration_samples})
             if config.calibration_samples:
+                offer(self.samples, sorted({*self.samples.options, config.calibration_samples}))
                 self.samples.value = config.calibration_samples
             names = self.state.layer_names
             if list(self.keep_float.options) != names:
