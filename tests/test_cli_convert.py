@@ -47,6 +47,9 @@ def test_convert_tflite_input_on_litert_route(tmp_path, capsys):
     code = main(["convert", str(float_file), "--route", "litert", "--mode", "int4", "-o", str(out)])
     assert code == 0
     assert out.stat().st_size < 0.3 * float_file.stat().st_size
-    refused = main(["convert", str(float_file), "--mode", "int8", "-o", str(tmp_path / "x.tflite")])
-    assert refused == 2
+    to_int8 = ["convert", str(float_file), "--mode", "int8", "--data", "digits", "-o"]
+    assert main([*to_int8, str(tmp_path / "int8.tflite")]) == 0  # the LiteRT route by default
+    assert "int8 · per-channel · litert" in capsys.readouterr().out
+    refused = main([*to_int8, str(tmp_path / "x.tflite"), "--route", "converter"])
+    assert refused == 2 and not (tmp_path / "x.tflite").exists()
     assert "route litert" in capsys.readouterr().err

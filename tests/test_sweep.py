@@ -331,16 +331,23 @@ def test_embedded_cluster_stops_its_processes(tmp_path):
     assert "float32" in out.read_text()
 
 
-def test_a_model_the_converter_refuses_gets_a_row_per_refused_variant(scheduler, models):
-    """The converter refuses to re-convert a .tflite: its float32 row is measured, each
-    refused variant's row says why (no layer could be ranked, so none is kept float), and the
-    sweep still ends normally."""
+def test_a_tflite_sweeps_on_litert_and_the_converter_refuses_it_row_by_row(scheduler, models):
+    """A .tflite's standard variants are the LiteRT route's. Asked for the converter's, the
+    converter refuses to re-convert it: its float32 row is measured, each refused variant's row
+    says why (no layer could be ranked, so none is kept float), and the sweep ends normally."""
+    import functools
+
     from distributed import Client
 
     from workbench import sweep
+    from workbench.session import Session
 
+    converter = functools.partial(Session.standard_configs, route=Route.CONVERTER)
     with Client(scheduler) as client:
-        rows = sweep(models[1:], None, "digits", client=client).rows
+        standard = sweep(models[1:], None, "digits", client=client).rows
+        rows = sweep(models[1:], converter, "digits", client=client).rows
+    assert {row["route"] for row in standard} == {"litert"} and len(standard) >= 6
+    assert not [row["error"] for row in standard if row["error"]]
     assert [row["error"] for row in rows if row["mode"] == "float32"] == [None]
     refused = [row for row in rows if row["mode"] != "float32"]
     assert refused and all("litert" in row["error"] for row in refused)
