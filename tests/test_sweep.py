@@ -20,7 +20,8 @@ from workbench.qtyping import Granularity, Mode, QuantConfig, Route
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBERS = ("size_bytes", "size_ratio", "accuracy", "accuracy_drop", "agreement", "snr_db", "cosine")
-MODES = ["--modes", "float32,int8", "--granularity", "per-channel,per-tensor", "--samples", "100"]
+MODES = ["--route", "converter", "--modes", "float32,int8",
+         "--granularity", "per-channel,per-tensor", "--samples", "100"]  # fmt: skip
 START_TIMEOUT_S = 180
 
 
@@ -331,10 +332,13 @@ def test_embedded_cluster_stops_its_processes(tmp_path):
     assert "float32" in out.read_text()
 
 
-def test_a_tflite_sweeps_on_litert_and_the_converter_refuses_it_row_by_row(scheduler, models):
-    """A .tflite's standard variants are the LiteRT route's. Asked for the converter's, the
-    converter refuses to re-convert it: its float32 row is measured, each refused variant's row
-    says why (no layer could be ranked, so none is kept float), and the sweep ends normally."""
+def test_a_tflite_sweeps_on_litert_and_the_converter_refuses_it_row_by_row(
+    scheduler, models, tmp_path
+):
+    """A .tflite's variants are the LiteRT route's unless --route says otherwise. Asked for the
+    converter's standard set, the converter refuses to re-convert it: its float32 row is
+    measured, each refused variant's row says why (no layer could be ranked, so none is kept
+    float), and the sweep ends normally."""
     import functools
 
     from distributed import Client
@@ -342,12 +346,15 @@ def test_a_tflite_sweeps_on_litert_and_the_converter_refuses_it_row_by_row(sched
     from workbench import sweep
     from workbench.session import Session
 
+    out = tmp_path / "rows.jsonl"
+    argv = ["sweep", *models, "--data", "digits", "--modes", "float32,int8", "--samples", "100"]
+    assert main([*argv, "--scheduler", scheduler, "--json", str(out)]) == 0
+    routes = {(Path(row["model"]).suffix, row["route"]) for row in _rows(out)}
+    assert routes == {("", "converter"), (".tflite", "litert")}  # each model's own default
+    assert not [row["error"] for row in _rows(out) if row["error"]]
     converter = functools.partial(Session.standard_configs, route=Route.CONVERTER)
     with Client(scheduler) as client:
-        standard = sweep(models[1:], None, "digits", client=client).rows
         rows = sweep(models[1:], converter, "digits", client=client).rows
-    assert {row["route"] for row in standard} == {"litert"} and len(standard) >= 6
-    assert not [row["error"] for row in standard if row["error"]]
     assert [row["error"] for row in rows if row["mode"] == "float32"] == [None]
     refused = [row for row in rows if row["mode"] != "float32"]
     assert refused and all("litert" in row["error"] for row in refused)

@@ -143,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
         keep_float=args.keep_float,
         samples=args.samples,
     )
-    configs = (
+    configs = (  # chosen per model (its standard set, its default route) unless all is given
         functools.partial(configs_from_args, options)
-        if args.modes is None
+        if args.modes is None or args.route is None
         else configs_from_args(options, None)
     )
     try:
