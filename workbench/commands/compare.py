@@ -96,9 +96,9 @@ def _items(text: str | None, kind: type, argument: str) -> list[Any]:
 
 
 def configs_from_args(args: argparse.Namespace, session: Any) -> list[QuantConfig]:
-    """The configurations the options ask for, float32 first and without duplicates."""
-    default = session.default_route if session is not None else Route.CONVERTER
-    routes = _items(args.route, Route, "--route") or [default]
+    """The configurations the options ask for, float32 first and without duplicates; without
+    --route, on the session's default route (`session` may be None when --route is given)."""
+    routes = _items(args.route, Route, "--route") or [session.default_route]
     keep = frozenset(names(args.keep_float))
     configs: list[QuantConfig] = []
     for route in routes:
@@ -137,10 +137,11 @@ def format_heading(session: Any) -> str:
     measured, available = len(session.data.test), session.test_samples_available
     of = f"the first {measured} of {available}; --test-samples all for every one"
     samples = f"{measured} test samples" + (f" ({of})" if measured < available else "")
-    given = ""
-    if session.default_route is Route.LITERT:  # a .tflite file: it may be quantized already
-        from workbench.tflite_file import quantized_weights
+    from workbench.models.source import SourceKind
+    from workbench.tflite_file import quantized_weights
 
+    given = ""
+    if session.model.kind is SourceKind.TFLITE:  # a .tflite file may be quantized already
         quantized = quantized_weights(session.float_bytes)
         if quantized:
             types = ", ".join(quantized)

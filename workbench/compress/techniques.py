@@ -265,7 +265,7 @@ def distill(run: Run) -> Compressed:
 
     (x, y), _ = run.labelled("distillation")
     _has_kernels(run)
-    if run.model.outputs[0].shape[-1] == 1:
+    if training.single_score(run.model):
         raise UnsupportedError(
             f"model {run.model.name!r}: distillation matches class probabilities and this "
             "model has one output unit; use prune, cluster or qat for a binary classifier"

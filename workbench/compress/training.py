@@ -49,6 +49,11 @@ def batches_per_epoch(samples: int, config: CompressConfig) -> int:
     return batches if config.steps is None else min(batches, config.steps)
 
 
+def single_score(model: Any) -> bool:
+    """Whether `model` outputs one score per sample (a binary classifier's probability)."""
+    return model.outputs[0].shape[-1] == 1
+
+
 def fit(
     model: Any,
     keras_module: Any,
@@ -65,8 +70,8 @@ def fit(
     cross-entropy over the classes, or binary for a single sigmoid score); raise `Cancelled`
     if asked."""
     if loss is None:
-        single = model.outputs[0].shape[-1] == 1
-        loss = "binary_crossentropy" if single else "sparse_categorical_crossentropy"
+        binary = single_score(model)
+        loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
     keras_module.utils.set_random_seed(config.seed)
     x, y = train
     batches = batches_per_epoch(len(x), config)
