@@ -295,6 +295,7 @@ def test_a_binary_classifier_has_accuracy_and_a_single_regression_value_has_none
     """One sigmoid output is class 1's probability (above 0.5: class 1); one linear output is
     a value, which the labels cannot score."""
     from workbench import Mode, QuantConfig
+    from workbench.errors import DataError
     from workbench.session import Session
 
     binary = Session(str(own / "binary.keras"), str(own / "binary.npz"))
@@ -306,6 +307,9 @@ def test_a_binary_classifier_has_accuracy_and_a_single_regression_value_has_none
         assert result.agreement is not None
     scalar = Session(str(own / "scalar.keras"), str(own / "binary.npz")).evaluate(QuantConfig())
     assert scalar.accuracy is None and scalar.agreement is None
+    four_classes = Session(str(own / "binary.keras"), str(own / "small.npz"))  # labels 0..3
+    with pytest.raises(DataError, match=r"^labels: found [23], but the model gives one score"):
+        four_classes.evaluate(QuantConfig())
 
 
 def test_litert_progress_bars_stay_off_for_models_of_many_tensors(capsys):

@@ -6,6 +6,7 @@ import pytest
 
 from workbench.engine.evaluation import Latency, evaluate
 from workbench.engine.sums import pooled_latency, score_sums
+from workbench.errors import DataError
 
 
 def _scores(samples: int = 1000, classes: int = 10):
@@ -76,6 +77,12 @@ def test_outputs_that_are_not_class_scores_have_no_accuracy_or_agreement():
     assert (values.evaluation().accuracy, values.evaluation().agreement) == (None, None)
     with pytest.raises(ValueError, match="cannot add"):
         values + score_sums(outputs, reference, labels)
+
+
+def test_labels_a_single_score_cannot_predict_are_refused():
+    outputs, reference, _ = _scores(50, classes=1)  # a binary classifier's one score
+    with pytest.raises(DataError, match="^labels: found 3, but the model gives one score"):
+        score_sums(outputs, reference, np.arange(50) % 4)
 
 
 def test_pooled_latency_is_the_distribution_of_all_times():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.errors import DataError
+
 
 def _pair(ref: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ref = np.asarray(ref, dtype=np.float64)
@@ -93,7 +95,20 @@ def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
 
 def top1_correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per row, whether the predicted class of `scores` is the label (a boolean array)."""
-    return predicted_classes(scores) == np.asarray(labels)
+    labels = np.asarray(labels)
+    check_labels(scores, labels)
+    return predicted_classes(scores) == labels
+
+
+def check_labels(scores: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse labels a single score cannot predict: a binary classifier's classes are 0 and 1."""
+    scores = np.asarray(scores)
+    single = scores.reshape(len(scores), -1).shape[1] == 1
+    if single and labels.size and int(labels.max()) > 1:
+        raise DataError(
+            f"labels: found {int(labels.max())}, but the model gives one score per sample (a "
+            "binary classifier: classes 0 and 1); give 0/1 labels or the model they belong to"
+        )
 
 
 def is_class_scores(scores: np.ndarray) -> bool:

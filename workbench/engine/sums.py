@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from workbench.engine.evaluation import Evaluation, Latency, as_outputs
-from workbench.metrics import predicted_classes, row_cosines
+from workbench.metrics import check_labels, predicted_classes, row_cosines
 from workbench.statistics import Estimate, paired_difference, proportion
 
 
@@ -95,6 +95,8 @@ def score_sums(
         raise ValueError(f"shapes differ: reference {ref.shape}, outputs {out.shape}")
     predicted, expected = predicted_classes(out), predicted_classes(ref)
     labels = np.full(len(out), -1) if y is None else np.asarray(y)
+    if classes:
+        check_labels(ref, labels)
     right, float_right = predicted == labels, expected == labels
     return ScoreSums(
         samples=len(out),
