@@ -233,6 +233,7 @@ def test_dashboard_switches_variants_and_board_follows(page):
 
 def _watch_current_rows(page) -> None:
     """Record every current board row the page draws (label, data-partial, samples cell)."""
+    page.wait_for_selector(".wb-board")
     page.evaluate(
         """() => {
             window.__wbRows = [];
@@ -352,41 +353,81 @@ def test_a_new_request_during_the_per_layer_error_does_not_leave_the_status_stuc
     assert page.locator(".wb-cancel button, button.wb-cancel").first.is_disabled()
 
 
-def _expected_label(page) -> str:
-    """The label of the configuration the toggles on screen describe."""
+TOGGLES = ("wb-route", "wb-mode", "wb-granularity", "wb-io-type")
+
+
+def _pressed(page) -> dict[str, str]:
+    """The pressed button's text in each toggle group."""
+    return page.evaluate(
+        """groups => Object.fromEntries(groups.map(group => [group, document.querySelector(
+            `.${group} button.mod-active`).textContent.trim()]))""",
+        list(TOGGLES),
+    )
+
+
+def _label(toggles: dict[str, str]) -> str:
+    """The label of the configuration these toggle texts describe."""
     from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
     from workbench.widgets.controls import ROUTE_LABELS
 
-    active = page.evaluate(
-        """() => Object.fromEntries(['wb-route', 'wb-mode', 'wb-granularity', 'wb-io-type'].map(
-            group => [group, document.querySelector(`.${group} button.mod-active`)
-                .textContent.trim()]))"""
-    )
-    route = Route(dict(ROUTE_LABELS)[active["wb-route"]])
-    mode = Mode(active["wb-mode"])
-    granularity = Granularity(active["wb-granularity"])  # digits_cnn has no depthwise layer
-    io_type = IOType(active["wb-io-type"]) if mode is Mode.INT8 else IOType.FLOAT32
-    return QuantConfig(route=route, mode=mode, granularity=granularity, io_type=io_type).label
+    mode = Mode(toggles["wb-mode"])
+    return QuantConfig(
+        route=Route(dict(ROUTE_LABELS)[toggles["wb-route"]]),
+        mode=mode,
+        granularity=Granularity(toggles["wb-granularity"]),  # digits_cnn has no depthwise layer
+        io_type=IOType(toggles["wb-io-type"]) if mode is Mode.INT8 else IOType.FLOAT32,
+    ).label
+
+
+def _expected_label(page) -> str:
+    """The label of the configuration the toggles on screen describe."""
+    return _label(_pressed(page))
+
+
+def _after_clicks(toggles: dict[str, str], clicks: list[tuple[str, str]]) -> dict[str, str]:
+    """The toggles the controls' rules give after `clicks` (group, button text), in order:
+    each click sets its group, and the TFLite converter route takes int4 back to int8."""
+    toggles = dict(toggles)
+    for group, text in clicks:
+        toggles[group] = text
+        if group == "wb-route" and text == "TFLite converter" and toggles["wb-mode"] == "int4":
+            toggles["wb-mode"] = "int8"
+    return toggles
 
 
 def test_fifty_quick_random_toggles_end_on_the_last_choice(page):
     rng = random.Random(8)
-    groups = ["wb-route", "wb-mode", "wb-granularity", "wb-io-type"]
     page.wait_for_selector('.wb-status-line[data-idle="1"]')
+    before, clicks = _pressed(page), []
     for _ in range(50):  # no waiting in between: each click supersedes the previous job
-        # Pick among the buttons enabled at the moment of the click (the route changes which
-        # modes exist), in the page, so no button is re-drawn between choosing and clicking.
-        page.evaluate(
-            """([groups, draw]) => {
-                const enabled = groups.flatMap(group => [...document.querySelectorAll(
-                    `.${group} button`)].filter(button => !button.disabled));
-                enabled[Math.floor(draw * enabled.length)].click();
-            }""",
-            [groups, rng.random()],
+        # Pick among the buttons enabled at the moment of the click, in the page, so no button
+        # is re-drawn between choosing and clicking. The int4 button stays on screen until the
+        # kernel's answer to a click on the converter route removes it: not a choice any more.
+        clicks.append(
+            page.evaluate(
+                """([groups, draw]) => {
+                    const converter = document.querySelector('.wb-route button.mod-active')
+                        .textContent.trim() === 'TFLite converter';
+                    const enabled = groups.flatMap(group => [...document.querySelectorAll(
+                        `.${group} button`)].filter(button => !button.disabled
+                            && !(converter && button.textContent.trim() === 'int4'))
+                        .map(button => [group, button]));
+                    const [group, button] = enabled[Math.floor(draw * enabled.length)];
+                    button.click();
+                    return [group, button.textContent.trim()];
+                }""",
+                [list(TOGGLES), rng.random()],
+            )
         )
-    label = _expected_label(page)
+    # Not what the page shows now: the kernel's answers to earlier clicks (a route change moving
+    # the mode) can still pass over the screen before the echo of the last click.
+    expected = _after_clicks(before, clicks)
+    label = _label(expected)
     _wait_settled(page, label)
-    assert _expected_label(page) == label  # the toggles did not move meanwhile
+    pressed = _pressed(page)
+    assert pressed["wb-route"] == expected["wb-route"], clicks[-6:]
+    assert pressed["wb-mode"] == expected["wb-mode"], clicks[-6:]
+    assert _label(pressed) == label, clicks[-6:]
     litert = " · litert" if label.endswith("litert") else ""
     assert _row(page, "baseline")["label"] == f"float32{litert}"
     assert page.eval_on_selector(".wb-status-line", "e => e.textContent").find(label) >= 0

@@ -160,6 +160,9 @@ def test_killed_worker_gives_the_same_table(scheduler, models, serial):
                             ("int8", "per-tensor")]]  # fmt: skip
     killed: dict = {}
     with Client(scheduler) as client:
+        # Fresh worker processes: an earlier sweep left every variant in their session caches,
+        # where a task takes no time to be seen running.
+        client.restart(timeout=START_TIMEOUT_S)
         thread = threading.Thread(
             target=lambda: killed.update(table=sweep(models, configs, "digits", client=client))
         )
