@@ -386,9 +386,12 @@ def _expected_label(page) -> str:
 
 def _after_clicks(toggles: dict[str, str], clicks: list[tuple[str, str]]) -> dict[str, str]:
     """The toggles the controls' rules give after `clicks` (group, button text), in order:
-    each click sets its group, and the TFLite converter route takes int4 back to int8."""
+    each click sets its group, the TFLite converter route takes int4 back to int8, and an int4
+    button still on screen after a click on that route (its removal not drawn yet) is refused."""
     toggles = dict(toggles)
     for group, text in clicks:
+        if text == "int4" and toggles["wb-route"] == "TFLite converter":
+            continue
         toggles[group] = text
         if group == "wb-route" and text == "TFLite converter" and toggles["wb-mode"] == "int4":
             toggles["wb-mode"] = "int8"
@@ -401,16 +404,12 @@ def test_fifty_quick_random_toggles_end_on_the_last_choice(page):
     before, clicks = _pressed(page), []
     for _ in range(50):  # no waiting in between: each click supersedes the previous job
         # Pick among the buttons enabled at the moment of the click, in the page, so no button
-        # is re-drawn between choosing and clicking. The int4 button stays on screen until the
-        # kernel's answer to a click on the converter route removes it: not a choice any more.
+        # is re-drawn between choosing and clicking.
         clicks.append(
             page.evaluate(
                 """([groups, draw]) => {
-                    const converter = document.querySelector('.wb-route button.mod-active')
-                        .textContent.trim() === 'TFLite converter';
                     const enabled = groups.flatMap(group => [...document.querySelectorAll(
-                        `.${group} button`)].filter(button => !button.disabled
-                            && !(converter && button.textContent.trim() === 'int4'))
+                        `.${group} button`)].filter(button => !button.disabled)
                         .map(button => [group, button]));
                     const [group, button] = enabled[Math.floor(draw * enabled.length)];
                     button.click();
@@ -431,6 +430,34 @@ def test_fifty_quick_random_toggles_end_on_the_last_choice(page):
     litert = " · litert" if label.endswith("litert") else ""
     assert _row(page, "baseline")["label"] == f"float32{litert}"
     assert page.eval_on_selector(".wb-status-line", "e => e.textContent").find(label) >= 0
+
+
+def test_a_click_on_a_mode_the_route_just_removed_leaves_the_kernels_mode_pressed(page):
+    page.wait_for_selector('.wb-status-line[data-idle="1"]')
+    page.locator(".wb-route button", has_text="LiteRT Quantizer").first.click()
+    page.locator(".wb-mode button", has_text="int8").first.click()
+    _wait_settled(page, _expected_label(page))
+    page.evaluate(  # int4 is still on screen when the converter route is clicked: click it
+        """() => {
+            const button = (group, text) => [...document.querySelectorAll(`.${group} button`)]
+                .find(b => b.textContent.trim() === text);
+            const int4 = button('wb-mode', 'int4');
+            button('wb-route', 'TFLite converter').click();
+            int4.click();
+        }"""
+    )
+    label = _label({**_pressed(page), "wb-route": "TFLite converter", "wb-mode": "int8"})
+    _wait_settled(page, label)
+    page.wait_for_function(  # the buttons of the converter route, int8 alone pressed
+        """() => {
+            const buttons = [...document.querySelectorAll('.wb-mode button')];
+            const pressed = buttons.filter(b => b.classList.contains('mod-active'));
+            return buttons.length === 5 && pressed.length === 1
+                && pressed[0].textContent.trim() === 'int8';
+        }""",
+        polling="raf",
+        timeout=30_000,
+    )
 
 
 def test_status_and_toggles_are_accessible(page):

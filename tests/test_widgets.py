@@ -429,6 +429,31 @@ def test_new_options_keep_the_selection_without_a_round_trip_through_the_first()
     assert kept.value == "dynamic"
 
 
+def test_a_click_on_an_option_no_longer_offered_gets_the_kernels_selection_back():
+    """The browser sends a button's index; a click on int4 after the converter route removed it
+    (the new buttons not drawn yet) is out of range, and ipywidgets, having echoed it, leaves
+    it pressed on screen. The kernel answers with its own selection."""
+    import ipywidgets as w
+
+    from workbench.widgets.view import OfferedToggleButtons
+
+    modes = ["float32", "dynamic", "float16", "int8", "int16x8"]
+    sent = {}
+    for kind in (w.ToggleButtons, OfferedToggleButtons):
+        toggle = kind(options=modes, value="int8")
+        sent[kind] = []
+        toggle._send = lambda msg, buffers=None, kind=kind: sent[kind].append(msg)
+        try:
+            toggle.set_state({"index": 5})  # int4, in the browser's old buttons
+        except Exception:  # noqa: BLE001 - what ipywidgets does: the kernel logs it
+            pass
+        assert toggle.value == "int8"
+    echo = {"method": "echo_update", "state": {"index": 5}, "buffer_paths": []}
+    assert sent[w.ToggleButtons] == [echo]  # the browser keeps index 5: a stale button
+    assert sent[OfferedToggleButtons][0] == echo
+    assert sent[OfferedToggleButtons][1]["state"] == {"index": 3}  # int8 pressed again
+
+
 def test_board_after_a_failure_marks_no_old_row_current():
     from workbench.widgets.board import BoardView
     from workbench.widgets.state import AppState

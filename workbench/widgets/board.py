@@ -10,7 +10,7 @@ from workbench.widgets import figures, html
 from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState
-from workbench.widgets.view import View, heading, offer, styled
+from workbench.widgets.view import OfferedDropdown, View, heading, offer, styled
 
 TEST_SAMPLE_CHOICES = (250, 1000, 2500, 10000)  # caps offered below the test split's size
 
@@ -55,12 +55,12 @@ class BoardView(View):
         self.pin = styled(w.Button(description="Pin current", icon="thumb-tack"), "wb-pin")
         self.unpin = styled(w.Button(description="Clear pins"), "wb-unpin")
         self.variant = styled(
-            w.Dropdown(description="Variant", layout={"width": "360px"}), "wb-download-variant"
+            OfferedDropdown(description="Variant", layout={"width": "360px"}), "wb-download-variant"
         )
         self.prepare = styled(w.Button(description=".tflite link", icon="download"), "wb-prepare")
         self.links = styled(w.HTML(), "wb-downloads")
         self.test_samples = styled(
-            w.Dropdown(
+            OfferedDropdown(
                 description="Test samples",
                 tooltip="how many test samples each variant is measured on",
                 style={"description_width": "initial"},

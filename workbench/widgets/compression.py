@@ -34,7 +34,7 @@ from workbench.widgets.figures import BLUE, GREY, ORANGE, layer_axis, titled
 from workbench.widgets.plot import Plot
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import Job, TaskState, TaskStatus, Worker
-from workbench.widgets.view import View, heading, styled
+from workbench.widgets.view import OfferedDropdown, View, heading, styled
 
 CURVE_EVERY_S = 0.5  # redraw the training curve at most this often
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
@@ -134,7 +134,7 @@ class CompressionView(View):
         self.kernels = Plot(
             kernel_chart([], "Kernels of the compressed int8 file"), "wb-kernel-chart"
         )
-        self.pair = w.Dropdown(description="Equalized", style=style, layout={"width": "420px"})
+        self.pair = OfferedDropdown(description="Equalized", style=style, layout={"width": "420px"})
         self.ranges = Plot(go.Figure(), "wb-equalization-chart")
         self.train.on_click(lambda _: self.start())
         self.cancel.on_click(lambda _: self.worker.cancel())

@@ -18,7 +18,15 @@ from workbench.qtyping import Granularity, IOType, Mode, QuantConfig, Route
 from workbench.widgets.figures import IDEAL_RMSE_PER_SCALE
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState, TaskStatus
-from workbench.widgets.view import View, heading, offer, styled
+from workbench.widgets.view import (
+    OfferedDropdown,
+    OfferedSelectMultiple,
+    OfferedToggleButtons,
+    View,
+    heading,
+    offer,
+    styled,
+)
 
 ROUTE_LABELS = (
     ("TFLite converter", Route.CONVERTER.value),
@@ -81,7 +89,7 @@ class ControlsView(View):
             w.ToggleButtons(options=ROUTE_LABELS, description="Route", style=toggles), "wb-route"
         )
         self.mode = styled(
-            w.ToggleButtons(
+            OfferedToggleButtons(
                 options=mode_options(Route.CONVERTER), description="Mode", style=toggles
             ),
             "wb-mode",
@@ -102,13 +110,13 @@ class ControlsView(View):
             "wb-io-type",
         )
         self.samples = styled(
-            w.Dropdown(
+            OfferedDropdown(
                 options=CALIBRATION_CHOICES, description="Calibration", style=style, layout=layout
             ),
             "wb-calibration",
         )
         self.keep_float = styled(
-            w.SelectMultiple(
+            OfferedSelectMultiple(
                 options=[],
                 description="Keep in float",
                 rows=6,

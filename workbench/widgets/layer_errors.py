@@ -10,7 +10,7 @@ from workbench.qtyping import Mode, VariantResult
 from workbench.widgets import figures
 from workbench.widgets.plot import ClickPlot
 from workbench.widgets.state import AppState
-from workbench.widgets.view import View, heading, offer, styled
+from workbench.widgets.view import OfferedDropdown, View, heading, offer, styled
 
 
 class LayerErrorView(View):
@@ -27,7 +27,7 @@ class LayerErrorView(View):
         )
         self.sort = styled(w.Checkbox(value=True, description="sort by error"), "wb-error-sort")
         self.layer = styled(
-            w.Dropdown(description="Layer", options=[], layout={"width": "420px"}),
+            OfferedDropdown(description="Layer", options=[], layout={"width": "420px"}),
             "wb-error-layer",
         )
         self.keep = styled(w.Button(description="Keep in float", icon="lock"), "wb-keep-float")

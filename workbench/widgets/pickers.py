@@ -24,7 +24,7 @@ from workbench.app import max_upload_mb
 from workbench.errors import DataError, ModelFileError, WorkbenchError
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState, TaskStatus
-from workbench.widgets.view import View, offer, styled
+from workbench.widgets.view import OfferedDropdown, View, offer, styled
 
 MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
 DATA_SUFFIXES = (".npz",)
@@ -139,7 +139,9 @@ class PickerView(View):
         self._folder = tempfile.TemporaryDirectory(prefix="workbench-uploads-")
         self._datasets = [("(model's own)", OWN_DATA), *((n, n) for n in DATASET_NAMES)]
         self.model = styled(
-            w.Dropdown(options=[*DEMO_MODELS, *ARCHITECTURES], description="Model", value=None),
+            OfferedDropdown(
+                options=[*DEMO_MODELS, *ARCHITECTURES], description="Model", value=None
+            ),
             "wb-model",
         )
         self.model_upload = styled(
@@ -147,7 +149,7 @@ class PickerView(View):
             "wb-model-upload",
         )
         self.data = styled(
-            w.Dropdown(options=self._datasets, value=OWN_DATA, description="Data"), "wb-data"
+            OfferedDropdown(options=self._datasets, value=OWN_DATA, description="Data"), "wb-data"
         )
         self.data_upload = styled(
             w.FileUpload(accept=",".join(DATA_SUFFIXES), description="Upload .npz"),

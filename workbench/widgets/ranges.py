@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from workbench.widgets import figures
 from workbench.widgets.plot import ClickPlot, Plot
 from workbench.widgets.state import AppState
-from workbench.widgets.view import View, heading, offer, styled
+from workbench.widgets.view import OfferedDropdown, View, heading, offer, styled
 
 RANGE_CHOICES = (
     ("min / max (what the converter uses)", None),
@@ -52,7 +52,8 @@ class RangeView(View):
         )
         self.histogram = Plot(_empty(TITLES["histogram"]), "wb-activation-histogram")
         self.layer = styled(
-            w.Dropdown(description="Layer", options=[], layout={"width": "380px"}), "wb-range-layer"
+            OfferedDropdown(description="Layer", options=[], layout={"width": "380px"}),
+            "wb-range-layer",
         )
         self.range_choice = styled(
             w.Dropdown(options=RANGE_CHOICES, description="Range", layout={"width": "380px"}),

@@ -56,6 +56,30 @@ class View:
         widget.observe(handle, "value")
 
 
+class _Offered:
+    """A selection whose options change. A click on an option the kernel no longer offers
+    (the browser had not drawn the new options yet) is answered with the kernel's selection;
+    ipywidgets would only log the error and leave the stale button pressed on screen."""
+
+    def set_state(self, sync_data: dict) -> None:
+        try:
+            super().set_state(sync_data)  # type: ignore[misc]
+        except traitlets.TraitError:
+            self.send_state([key for key in sync_data if key in self.keys])  # type: ignore[attr-defined]
+
+
+class OfferedToggleButtons(_Offered, w.ToggleButtons):
+    """Toggle buttons whose options change (see `offer`)."""
+
+
+class OfferedDropdown(_Offered, w.Dropdown):
+    """A dropdown whose options change (see `offer`)."""
+
+
+class OfferedSelectMultiple(_Offered, w.SelectMultiple):
+    """A multiple selection whose options change."""
+
+
 def offer(widget: w.Widget, options: Sequence[Any]) -> None:
     """Give a selection widget other options. ipywidgets selects the first option on every
     change of options and sends that to the browser, where it replaces a click still on its
