@@ -183,3 +183,73 @@ def test_cli_and_session_take_an_architecture_and_preprocess_images_its_way(tmp_
     assert capsys.readouterr().out.startswith("mobilenet_v3_small@32 (keras, input (None, 32, 32")
     assert main(["inspect", "resnet50@24", "--weights", "none"]) == 2
     assert "error: model 'resnet50@24': the input size" in capsys.readouterr().err
+
+
+# -- models that scale their own input -------------------------------------------------------
+
+
+def _first_ops(kind: str):
+    """A small model whose first operation on its input is `kind`."""
+    import keras
+    from keras import layers
+
+    raw = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3)).astype(np.float32)
+    inputs = keras.Input((16, 16, 3))
+    if kind == "augment+rescaling":  # Keras' image classification tutorial
+        augment = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomZoom(0.1)])
+        x = layers.Rescaling(1 / 255)(augment(inputs))
+    elif kind.startswith("normalization"):
+        norm = layers.Normalization()
+        norm.adapt(raw if kind == "normalization on bytes" else raw / 255)
+        x = norm(inputs)
+    elif kind == "divide":
+        x = inputs / 127.5 - 1  # mobilenet_v2.preprocess_input written inline
+    elif kind == "rescaling to -1..1 of 0..1":
+        x = layers.Rescaling(2.0, offset=-1.0)(inputs)
+    else:
+        x = inputs
+    outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(x)))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [
+        ("augment+rescaling", True),
+        ("normalization on bytes", True),
+        ("divide", True),
+        ("normalization on 0..1", False),
+        ("rescaling to -1..1 of 0..1", False),
+        ("plain", False),
+    ],
+)
+def test_a_model_that_scales_its_own_input_takes_bytes_as_they_are(tmp_path, kind, raw):
+    """8-bit images go in as 0..255 when the model rescales them itself (scaled to 0..1 they
+    were scaled twice: a tutorial model's Normalization gave -1.73..-1.71 for every pixel)."""
+    from workbench.models.pretrained import RAW
+    from workbench.session import Session
+
+    path = tmp_path / "model.keras"
+    _first_ops(kind).save(path)
+    source = load_model(path)
+    assert (source.preprocessing == RAW) is raw
+    images = np.random.default_rng(1).integers(0, 256, (30, 16, 16, 3)).astype(np.uint8)
+    data = tmp_path / "images.npz"
+    np.savez(data, x=images, y=np.arange(30) % 3)
+    pixels = np.asarray(Session(path, data).data.test.x)
+    assert pixels.max() > 200 if raw else pixels.max() <= 1.0
+
+
+def test_keras_applications_that_rescale_inside_are_recognised_from_their_files(tmp_path):
+    import keras
+
+    from workbench.models.pretrained import RAW
+
+    for builder, raw in [
+        ("MobileNetV3Small", True),
+        ("EfficientNetB0", True),
+        ("MobileNetV2", False),
+    ]:
+        path = tmp_path / f"{builder}.keras"
+        getattr(keras.applications, builder)(input_shape=(32, 32, 3), weights=None).save(path)
+        assert (load_model(path).preprocessing == RAW) is raw, builder

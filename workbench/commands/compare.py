@@ -131,7 +131,8 @@ def _size(count: int) -> str:
 
 
 def format_heading(session: Any) -> str:
-    """The model, the data and how many of its test samples the numbers rest on."""
+    """The model, the data, how many of its test samples the numbers rest on, and how 8-bit
+    data was made its inputs when the model has its own way (see `ModelSource.preprocessing`)."""
     if session.data is None:
         return f"{session.model.name} on no data"
     measured, available = len(session.data.test), session.test_samples_available
@@ -146,7 +147,9 @@ def format_heading(session: Any) -> str:
         if quantized:
             types = ", ".join(quantized)
             given = f" (already quantized, {types} weights: the float32 row is the file as given)"
-    return f"{session.model.name}{given} on {session.data.name}, {samples}"
+    inputs = session.data.preprocessing  # 8-bit data the model's way, when it has one
+    own = f", inputs: {inputs.description}" if inputs == session.model.preprocessing else ""
+    return f"{session.model.name}{given} on {session.data.name}, {samples}{own}"
 
 
 def format_table(results: Sequence[VariantResult]) -> str:

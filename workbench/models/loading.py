@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ModelFileError, UnsupportedError
+from workbench.models.input_scaling import scales_its_input
+from workbench.models.pretrained import RAW
 from workbench.models.source import ModelSource, SourceKind
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -153,6 +155,9 @@ def _from_keras(model: Any, name: str) -> ModelSource:
     for weight in model.weights:
         digest.update(weight.numpy().tobytes())
     output_shape = tuple(model.outputs[0].shape) if model.outputs else ()
+    preprocessing = _raw_values(model.inputs[0].dtype, 0.0)
+    if preprocessing is None and scales_its_input(model):  # bytes in, scaled by the model
+        preprocessing = RAW
     return ModelSource(
         name=name,
         kind=SourceKind.KERAS,
@@ -161,7 +166,7 @@ def _from_keras(model: Any, name: str) -> ModelSource:
         num_classes=_classes(output_shape),
         input_count=len(model.inputs),
         keras_model=model,
-        preprocessing=_raw_values(model.inputs[0].dtype, 0.0),
+        preprocessing=preprocessing,
     )
 
 
