@@ -291,22 +291,28 @@ def test_python_api_wrong_arguments_are_one_line(own):
             Session(str(own / "plain.keras"), data, test_samples=count)
 
 
-def test_a_binary_classifier_has_accuracy_and_a_single_regression_value_has_none(own):
-    """One sigmoid output is class 1's probability (above 0.5: class 1); one linear output is
-    a value, which the labels cannot score."""
+def test_a_binary_classifier_has_accuracy_from_a_sigmoid_or_a_logit(own, tmp_path):
+    """One sigmoid output is class 1's probability (above 0.5: class 1); one linear output
+    against class labels is its logit (above 0: class 1; TensorFlow's transfer-learning
+    tutorial trains `Dense(1)` "from logits"); without labels, a value (SNR and cosine)."""
     from workbench import Mode, QuantConfig
     from workbench.errors import DataError
     from workbench.session import Session
 
-    binary = Session(str(own / "binary.keras"), str(own / "binary.npz"))
-    labels = binary.data.test.y
-    for config in (QuantConfig(mode=Mode.FLOAT32), QuantConfig()):
-        result = binary.evaluate(config)
-        predicted = binary.outputs(config, "test")[:, 0] > 0.5
-        assert result.accuracy == pytest.approx(np.mean(predicted == labels))
-        assert result.agreement is not None
-    scalar = Session(str(own / "scalar.keras"), str(own / "binary.npz")).evaluate(QuantConfig())
-    assert scalar.accuracy is None and scalar.agreement is None
+    for name, threshold in (("binary", 0.5), ("scalar", 0.0)):
+        binary = Session(str(own / f"{name}.keras"), str(own / "binary.npz"))
+        labels = binary.data.test.y
+        for config in (QuantConfig(mode=Mode.FLOAT32), QuantConfig()):
+            result = binary.evaluate(config)
+            outputs = binary.outputs(config, "test")[:, 0]
+            assert result.accuracy == pytest.approx(np.mean((outputs > threshold) == labels))
+            reference = binary.reference()[:, 0] > threshold
+            assert result.agreement == pytest.approx(np.mean((outputs > threshold) == reference))
+            assert result.accuracy_drop is not None
+    np.savez(tmp_path / "unlabelled.npz", x=np.load(own / "binary.npz")["x"])
+    scalar = Session(str(own / "scalar.keras"), str(tmp_path / "unlabelled.npz"))
+    value = scalar.evaluate(QuantConfig())
+    assert value.accuracy is None and value.agreement is None and value.snr_db is not None
     four_classes = Session(str(own / "binary.keras"), str(own / "small.npz"))  # labels 0..3
     with pytest.raises(DataError, match=r"^labels: found [23], but the model gives one score"):
         four_classes.evaluate(QuantConfig())

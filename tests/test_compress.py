@@ -139,9 +139,11 @@ def test_distill_trains_a_narrower_student(session):
     assert layers["classifier"].units == 10
 
 
-def test_a_binary_classifier_trains_on_binary_cross_entropy(tmp_path):
-    """One sigmoid output: the labels' loss is binary cross-entropy (the categorical one fails
-    on label 1 of a single unit) and validation accuracy thresholds at 0.5."""
+@pytest.mark.parametrize("activation", ["sigmoid", None])
+def test_a_binary_classifier_trains_on_binary_cross_entropy(tmp_path, activation):
+    """One output unit: the labels' loss is binary cross-entropy (the categorical one fails on
+    label 1 of a single unit), from a sigmoid's probability or from a logit, and validation
+    accuracy thresholds at 0.5 or 0."""
     import keras
 
     rng = np.random.default_rng(0)
@@ -150,7 +152,7 @@ def test_a_binary_classifier_trains_on_binary_cross_entropy(tmp_path):
     np.savez(tmp_path / "bright.npz", x=x, y=y)
     inputs = keras.Input((8, 8, 1))
     hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
-    score = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(hidden))
+    score = keras.layers.Dense(1, activation=activation)(keras.layers.Flatten()(hidden))
     keras.Model(inputs, score).save(tmp_path / "bright.keras")
     binary = Session(str(tmp_path / "bright.keras"), str(tmp_path / "bright.npz"))
     seen = []
@@ -161,7 +163,8 @@ def test_a_binary_classifier_trains_on_binary_cross_entropy(tmp_path):
     validated = [p.val_accuracy for p in seen if p.val_accuracy is not None]
     model = pruned.session.model.keras_model
     split = binary.data.calibration  # what training validates on (never the test split)
-    expected = np.mean((np.asarray(model(split.x))[:, 0] > 0.5) == split.y)
+    threshold = 0.5 if activation else 0.0
+    expected = np.mean((np.asarray(model(split.x))[:, 0] > threshold) == split.y)
     assert validated and validated[-1] == pytest.approx(expected)
     assert pruned.session.evaluate(PER_CHANNEL).accuracy is not None
     with pytest.raises(UnsupportedError, match="^model .*one output unit; use prune"):

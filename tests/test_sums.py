@@ -72,7 +72,7 @@ def test_unlabelled_and_identical_outputs():
 
 def test_outputs_that_are_not_class_scores_have_no_accuracy_or_agreement():
     outputs, reference, labels = _scores(50, classes=1)  # e.g. a regression value
-    values = score_sums(outputs, reference, labels, classes=False)
+    values = score_sums(outputs, reference, labels, classes=None)
     assert values.estimates() == (None, None)
     assert (values.evaluation().accuracy, values.evaluation().agreement) == (None, None)
     with pytest.raises(ValueError, match="cannot add"):
@@ -88,3 +88,15 @@ def test_labels_a_single_score_cannot_predict_are_refused():
 def test_pooled_latency_is_the_distribution_of_all_times():
     times = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0])]
     assert pooled_latency(times, 2) == Latency(3.0, 2.0, 2)
+
+
+def test_a_logit_reads_class_one_above_zero_as_the_session_does():
+    from workbench.engine.evaluation import Classes
+
+    outputs, reference, _ = _scores(400, classes=1)  # centred on 0: a probability's 0.5 is off
+    labels = (reference[:, 0] > 0).astype(np.int64)
+    logit = score_sums(outputs, reference, labels, Classes.LOGIT).evaluation()
+    assert logit.accuracy == np.mean((outputs[:, 0] > 0) == labels)
+    assert logit.agreement == logit.accuracy  # the labels are the float model's own classes
+    probability = score_sums(outputs, reference, labels, Classes.PROBABILITY).evaluation()
+    assert probability.accuracy == np.mean((outputs[:, 0] > 0.5) == labels) < logit.accuracy

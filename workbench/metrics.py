@@ -77,27 +77,27 @@ def row_cosines(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(both_zero, 1.0, cosine)
 
 
-def predicted_classes(scores: np.ndarray) -> np.ndarray:
-    """Per row, the class `scores` predict: the arg-max of a score vector, or for a single
-    score (a binary classifier's sigmoid probability) 1 above 0.5, else 0."""
+def predicted_classes(scores: np.ndarray, logit: bool = False) -> np.ndarray:
+    """Per row, the class `scores` predict: the arg-max of a score vector, or for a binary
+    classifier's single score 1 above 0.5 (a sigmoid probability) or above 0 (a `logit`)."""
     scores = np.asarray(scores)
     flat = scores.reshape(len(scores), -1)
     if flat.shape[1] == 1:
-        return (flat[:, 0] > 0.5).astype(np.int64)
+        return (flat[:, 0] > (0.0 if logit else 0.5)).astype(np.int64)
     return np.argmax(flat, axis=1)
 
 
-def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray) -> float:
+def top1_agreement(ref_scores: np.ndarray, scores: np.ndarray, logit: bool = False) -> float:
     """Fraction of rows whose predicted class is the same in both (0..1)."""
     ref, x = _pair(ref_scores, scores)
-    return float(np.mean(predicted_classes(ref) == predicted_classes(x)))
+    return float(np.mean(predicted_classes(ref, logit) == predicted_classes(x, logit)))
 
 
-def top1_correct(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def top1_correct(scores: np.ndarray, labels: np.ndarray, logit: bool = False) -> np.ndarray:
     """Per row, whether the predicted class of `scores` is the label (a boolean array)."""
     labels = np.asarray(labels)
     check_labels(scores, labels)
-    return predicted_classes(scores) == labels
+    return predicted_classes(scores, logit) == labels
 
 
 def check_labels(scores: np.ndarray, labels: np.ndarray) -> None:
@@ -107,7 +107,8 @@ def check_labels(scores: np.ndarray, labels: np.ndarray) -> None:
     if single and labels.size and int(labels.max()) > 1:
         raise DataError(
             f"labels: found {int(labels.max())}, but the model gives one score per sample (a "
-            "binary classifier: classes 0 and 1); give 0/1 labels or the model they belong to"
+            "binary classifier: classes 0 and 1); give 0/1 labels, the model they belong to, "
+            "or, for a model that is not a classifier, data without labels"
         )
 
 

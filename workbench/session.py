@@ -290,11 +290,11 @@ class Session:
         labels or class scores)."""
         if y is None:
             return None
-        from workbench.engine.evaluation import class_scores
+        from workbench.engine.evaluation import as_outputs, classes_of
         from workbench.metrics import top1_correct
 
-        scores = class_scores(reference, lambda: self.float_bytes)
-        return None if scores is None else top1_correct(scores, y)
+        kind = classes_of(reference, lambda: self.float_bytes, labelled=True)
+        return None if kind is None else top1_correct(as_outputs(reference)[0], y, kind.logit)
 
     def _first_reference(self, count: int) -> Any:
         """The float model's outputs on the first `count` test samples: a slice of

@@ -69,7 +69,7 @@ def convert(model: ModelPackage, data: DataPackage, config: QuantConfig) -> dict
 
 def score(model: ModelPackage, part: DataPackage, converted: dict[str, Any]) -> dict[str, Any]:
     """Sums and latency times of the variant on the test samples of `part` (a `piece`)."""
-    from workbench.engine.evaluation import class_scores, latency_times, run_tflite
+    from workbench.engine.evaluation import classes_of, latency_times, run_tflite
     from workbench.engine.sums import score_sums
 
     if "error" in converted:
@@ -79,9 +79,9 @@ def score(model: ModelPackage, part: DataPackage, converted: dict[str, Any]) -> 
         scoring = session(model, part)
         test = scoring.data.test
         outputs, reference = run_tflite(converted["tflite"], test.x), scoring.reference()
-        classes = class_scores(reference, lambda: scoring.float_bytes) is not None
+        kind = classes_of(reference, lambda: scoring.float_bytes, test.y is not None)
         return {
-            "sums": score_sums(outputs, reference, test.y, classes=classes),
+            "sums": score_sums(outputs, reference, test.y, kind),
             "times_ms": latency_times(converted["tflite"], test.x[:1]),
             "task_s": time.perf_counter() - start,
         }

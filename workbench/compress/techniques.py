@@ -58,6 +58,7 @@ class Run:
             train,
             validation,
             self.config,
+            logit=training.single_logit(self.model),
             progress=self.progress,
             cancel=self.cancel,
             **options,

@@ -50,8 +50,16 @@ def batches_per_epoch(samples: int, config: CompressConfig) -> int:
 
 
 def single_score(model: Any) -> bool:
-    """Whether `model` outputs one score per sample (a binary classifier's probability)."""
+    """Whether `model` outputs one score per sample (a binary classifier)."""
     return model.outputs[0].shape[-1] == 1
+
+
+def single_logit(model: Any) -> bool:
+    """Whether a Keras 3 `model`'s one score per sample is a logit: no sigmoid makes it."""
+    if not single_score(model):
+        return False
+    last = model.outputs[0]._keras_history.operation
+    return "sigmoid" not in getattr(getattr(last, "activation", None), "__name__", "")
 
 
 def fit(
@@ -62,21 +70,23 @@ def fit(
     config: CompressConfig,
     *,
     loss: Any = None,
+    logit: bool = False,
     callbacks: list[Any] = (),
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
     """Compile and fit `model` on `train` with the config's recipe (by default on the labels:
-    cross-entropy over the classes, or binary for a single sigmoid score); raise `Cancelled`
-    if asked."""
-    if loss is None:
-        binary = single_score(model)
-        loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    cross-entropy over the classes, or binary for a single score, from a `logit` or a sigmoid
+    probability); raise `Cancelled` if asked."""
+    if loss is None and single_score(model):
+        loss = keras_module.losses.BinaryCrossentropy(from_logits=logit)
+    elif loss is None:
+        loss = "sparse_categorical_crossentropy"
     keras_module.utils.set_random_seed(config.seed)
     x, y = train
     batches = batches_per_epoch(len(x), config)
     model.compile(optimizer=keras_module.optimizers.Adam(config.learning_rate), loss=loss)
-    reporter = _reporter(keras_module, config, batches, validation, progress, cancel)
+    reporter = _reporter(keras_module, config, batches, validation, progress, cancel, logit)
     steps = batches if config.steps is not None else None
     if is_lazy(x):  # read on demand (an image folder): each batch is read when trained on
         arrays: dict[str, Any] = {"x": _streamed(keras_module, x, y, config)}
@@ -124,6 +134,7 @@ def _reporter(
     validation: tuple[np.ndarray, np.ndarray],
     progress: Progress | None,
     cancel: threading.Event | None,
+    logit: bool,
 ) -> Any:
     class Reporter(keras_module.callbacks.Callback):
         cancelled = False
@@ -149,7 +160,7 @@ def _reporter(
             x, y = validation  # in batches: the split may be read from files
             parts = [self.model(part, training=False) for part in batches_of(x, 256)]
             predictions = np.concatenate([np.asarray(part) for part in parts])
-            score = float(np.mean(top1_correct(predictions, y)))
+            score = float(np.mean(top1_correct(predictions, y, logit)))
             progress(TrainingProgress(**{**self.last.__dict__, "val_accuracy": score}))
 
     return Reporter()

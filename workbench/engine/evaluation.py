@@ -7,6 +7,7 @@ padded), not invoked sample by sample, on all the cores (see `ParallelRunner`).
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 import re
@@ -369,33 +370,50 @@ def output_agreement(
     )
 
 
-def _class_scores(model: Any, tensor: int, output: np.ndarray) -> bool:
-    """A (samples, classes) output that holds class scores: the only output, or a softmax (in
-    a model with several outputs a plain vector is as likely landmarks or an embedding); or
-    a (samples, 1) sigmoid, a binary classifier's probability of class 1."""
+class Classes(enum.Enum):
+    """How an output holds classes (`predicted_classes` reads it)."""
+
+    VECTOR = "vector"  # (samples, classes) scores: the arg-max
+    PROBABILITY = "probability"  # one sigmoid score: class 1 above 0.5
+    LOGIT = "logit"  # one linear score measured against class labels: class 1 above 0
+
+    @property
+    def logit(self) -> bool:
+        return self is Classes.LOGIT
+
+
+def _classes(model: Any, tensor: int, output: np.ndarray, labelled: bool) -> Classes | None:
+    """How an output holds classes, if it does: a (samples, classes) vector that is the only
+    output or a softmax (in a model with several outputs a plain vector is as likely landmarks
+    or an embedding); a (samples, 1) sigmoid; or, against class labels (`labelled`), a
+    (samples, 1) linear score: a binary classifier's logit (trained "from logits")."""
     if np.ndim(output) != 2:
-        return False
+        return None
     producer = model.producer(tensor)
     while producer is not None and producer.opcode in ("DEQUANTIZE", "QUANTIZE"):
         producer = model.producer(producer.inputs[0])
     opcode = producer.opcode if producer is not None else ""
     if np.shape(output)[1] == 1:
-        return opcode == "LOGISTIC"
-    return len(model.outputs) == 1 or opcode == "SOFTMAX"
+        if opcode == "LOGISTIC":
+            return Classes.PROBABILITY
+        return Classes.LOGIT if labelled else None
+    return Classes.VECTOR if len(model.outputs) == 1 or opcode == "SOFTMAX" else None
 
 
-def class_scores(
-    reference: np.ndarray | Sequence[np.ndarray], float_tflite: Callable[[], bytes]
-) -> np.ndarray | None:
-    """The float model's first output when it holds class scores (as `evaluate` decides it,
-    reading the file only for several outputs or a single score), else None."""
+def classes_of(
+    reference: np.ndarray | Sequence[np.ndarray],
+    float_tflite: Callable[[], bytes],
+    labelled: bool,
+) -> Classes | None:
+    """How the float model's first output holds classes (as `evaluate` decides it, reading the
+    file only for several outputs or a single score), else None."""
     outputs = as_outputs(reference)
     if len(outputs) == 1 and is_class_scores(outputs[0]):
-        return outputs[0]
+        return Classes.VECTOR
     if np.ndim(outputs[0]) != 2:  # an image, a sequence: no need to read the file
         return None
     model = read_tflite(float_tflite())
-    return outputs[0] if _class_scores(model, model.outputs[0].index, outputs[0]) else None
+    return _classes(model, model.outputs[0].index, outputs[0], labelled)
 
 
 def evaluate(data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]) -> Evaluation:
@@ -410,15 +428,20 @@ def evaluate(data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndar
             f"{[o.shape for o in outputs]}; give the float model's outputs on the same samples"
         )
     model = read_tflite(data)
+    labelled = split.y is not None  # (labels are the first output's)
+    kinds = [
+        _classes(model, tensor.index, output, labelled and index == 0)
+        for index, (tensor, output) in enumerate(zip(model.outputs, outputs, strict=True))
+    ]
     agreements = tuple(
-        output_agreement(tensor.name, r, o, _class_scores(model, tensor.index, o))
-        for tensor, r, o in zip(model.outputs, references, outputs, strict=True)
+        output_agreement(tensor.name, r, o, kind is not None)
+        for tensor, r, o, kind in zip(model.outputs, references, outputs, kinds, strict=True)
     )
-    first, scores = agreements[0], outputs[0]
-    correct = top1_correct(scores, split.y) if first.classes and split.y is not None else None
+    first, scores, logit = agreements[0], outputs[0], kinds[0] is Classes.LOGIT
+    correct = top1_correct(scores, split.y, logit) if first.classes and labelled else None
     return Evaluation(
         accuracy=None if correct is None else float(np.mean(correct)),
-        agreement=top1_agreement(references[0], scores) if first.classes else None,
+        agreement=top1_agreement(references[0], scores, logit) if first.classes else None,
         snr_db=first.snr_db,
         cosine=first.cosine,
         samples=len(scores),

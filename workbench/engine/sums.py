@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from workbench.engine.evaluation import Evaluation, Latency, as_outputs
+from workbench.engine.evaluation import Classes, Evaluation, Latency, as_outputs
 from workbench.metrics import check_labels, predicted_classes, row_cosines
 from workbench.statistics import Estimate, paired_difference, proportion
 
@@ -83,25 +83,29 @@ def _exact_sum(values: np.ndarray) -> Fraction:
 
 
 def score_sums(
-    outputs: np.ndarray, reference: object, y: np.ndarray | None, *, classes: bool = True
+    outputs: np.ndarray,
+    reference: object,
+    y: np.ndarray | None,
+    classes: Classes | None = Classes.VECTOR,
 ) -> ScoreSums:
     """Sums of one shard: the model's first output against the float reference's first output
-    (an array, or one array per output), with labels `y` if any; `classes`: whether that
-    output holds class scores (`evaluation.class_scores`), else only SNR and cosine apply."""
+    (an array, or one array per output), with labels `y` if any; `classes`: how that output
+    holds classes (`evaluation.classes_of`), None: it does not, only SNR and cosine apply."""
     out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
     first = as_outputs(reference)[0]
     ref = np.asarray(first, dtype=np.float64).reshape(len(first), -1)
     if out.shape != ref.shape:
         raise ValueError(f"shapes differ: reference {ref.shape}, outputs {out.shape}")
-    predicted, expected = predicted_classes(out), predicted_classes(ref)
+    logit = classes is not None and classes.logit
+    predicted, expected = predicted_classes(out, logit), predicted_classes(ref, logit)
     labels = np.full(len(out), -1) if y is None else np.asarray(y)
-    if classes:
+    if classes is not None:
         check_labels(ref, labels)
     right, float_right = predicted == labels, expected == labels
     return ScoreSums(
         samples=len(out),
         labelled=y is not None,
-        classes=classes,
+        classes=classes is not None,
         both_right=int(np.sum(right & float_right)),
         float_only=int(np.sum(float_right & ~right)),
         variant_only=int(np.sum(right & ~float_right)),

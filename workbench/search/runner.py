@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from workbench.engine.evaluation import class_scores, reason_of
+from workbench.engine.evaluation import as_outputs, classes_of, reason_of
 from workbench.errors import DataError, UnsupportedError, WorkbenchError, came_from_interrupt
 from workbench.metrics import top1_correct
 from workbench.qtyping import LayerPrecision, Mode, QuantConfig, Route
@@ -112,13 +112,15 @@ class _Search:
         self.seen: dict[QuantConfig, Trial] = {}
         self.validations = 0
         self.labels = session.data.validation.y
-        scores = class_scores(session.reference("validation"), lambda: session.float_bytes)
-        if scores is None:
+        reference = session.reference("validation")
+        kind = classes_of(reference, lambda: session.float_bytes, labelled=True)
+        if kind is None:
             raise DataError(
                 f"model {session.model.name!r}: its first output is not class scores; a search "
                 "measures top-1 accuracy"
             )
-        self.float_correct = top1_correct(scores, self.labels)
+        self.logit = kind.logit  # a binary classifier's single linear score
+        self.float_correct = top1_correct(as_outputs(reference)[0], self.labels, self.logit)
 
     # -- one trial --------------------------------------------------------------------------
 
@@ -147,7 +149,7 @@ class _Search:
         except WorkbenchError as error:  # a variant the quantizer or runtime refuses is a result
             found = Trial(index, step, config, error=reason_of(error))
         else:
-            correct = top1_correct(outputs, self.labels)
+            correct = top1_correct(outputs, self.labels, self.logit)
             drop = paired_difference(self.float_correct, correct)
             found = Trial(
                 index,
@@ -312,7 +314,7 @@ class _Search:
         session = self.session
         labels = session.data.test.y
         float_correct = session.float_correct()
-        correct = top1_correct(session.outputs(config, "test"), labels)
+        correct = top1_correct(session.outputs(config, "test"), labels, self.logit)
         recipe = None
         if config.mode is not Mode.FLOAT32:
             recipe = tuple(session.recipe(config))
