@@ -279,3 +279,51 @@ def test_cli_compresses_from_an_npz_read_on_demand_and_compare_takes_the_result(
     student = tmp_path / "v3-distill.keras"
     arguments = ["compress", str(tmp_path / "v3.keras"), "--technique", "distill"]
     assert main([*arguments, "--steps", "2", "--data", npz, "-o", str(student)]) == 0
+
+
+def transfer_learning_like():
+    """Keras' transfer-learning recipe: augmentation (a Sequential), `x / 127.5 - 1` inline, a
+    frozen base model (a Functional with Conv+BN+ReLU6 and a depthwise block) called inside."""
+    import keras
+    from keras import layers
+
+    image = keras.Input((SIZE, SIZE, 3), name="base_image")
+    x = layers.Conv2D(8, 3, padding="same", use_bias=False, name="base_stem")(image)
+    x = layers.ReLU(6.0, name="base_relu")(layers.BatchNormalization(name="base_bn")(x))
+    x = layers.DepthwiseConv2D(3, padding="same", name="base_depthwise")(x)
+    base = keras.Model(image, layers.Conv2D(16, 1, name="base_project")(x), name="base")
+    base.trainable = False
+    augment = keras.Sequential([layers.RandomFlip("horizontal")], name="augment")
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
+    x = base(augment(inputs) / 127.5 - 1.0, training=False)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, layers.Dense(CLASSES, name="head")(x))
+
+
+def test_a_transfer_learning_model_with_a_frozen_base_inside_is_inspected_and_compressed():
+    """The base model's layers get activation ranges (their outputs are not tensors of the
+    outer model: a Keras error before) and are compressed too, though frozen."""
+    import keras
+
+    from workbench.compress import bridge
+    from workbench.inspection import activation_ranges
+
+    model = transfer_learning_like()
+    x, _ = data(16)
+    flat = bridge.clone(model)
+    np.testing.assert_allclose(flat.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    assert not any(isinstance(layer, keras.Model) for layer in flat.layers)
+    session = Session(model, data())
+    ranges = {r.layer: r for r in activation_ranges(session.model, x)}
+    base = model.get_layer("base")
+    inner = keras.Model(base.inputs, base.get_layer("base_depthwise").output)
+    expected = inner.predict(x / 127.5 - 1.0, verbose=0)
+    assert ranges["base_depthwise"].max == pytest.approx(float(expected.max()), rel=1e-5)
+    assert ranges["base_depthwise"].min == pytest.approx(float(expected.min()), rel=1e-5)
+    pruned = session.compressed(CompressConfig("prune", sparsity=0.5, **FEW))
+    assert {"base_stem", "base_project", "head"} <= set(pruned.pruned)
+    facts = {f.layer: f for f in pruned.kernel_facts(QuantConfig())}
+    assert facts["base_stem"].zeros >= 0.49
+    for technique in ("qat", "equalize"):
+        result = session.compressed(CompressConfig(technique, **FEW)).evaluate(QuantConfig())
+        assert result.accuracy is not None and not result.unavailable, technique

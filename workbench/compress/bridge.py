@@ -28,10 +28,16 @@ from workbench.models.loading import keras_reason
 _BASE_KEYS = {"name", "trainable", "dtype"}
 
 
+def _functional_graph(model: Any) -> Any:
+    """The functional graph behind a Sequential or Functional model, else None."""
+    graph = getattr(model, "_functional", None) or model
+    return graph if hasattr(graph, "_nodes_by_depth") else None
+
+
 def _graph(model: Any) -> Any:
     """The functional graph behind a Sequential or Functional model, else a one-line error."""
-    graph = getattr(model, "_functional", None) or model
-    if not hasattr(graph, "_nodes_by_depth"):
+    graph = _functional_graph(model)
+    if graph is None:
         raise UnsupportedError(
             f"model {model.name!r}: a subclassed {type(model).__name__} cannot be cloned for "
             "TF Model Optimization; rebuild it as a keras.Sequential or functional keras.Model"
@@ -47,7 +53,7 @@ def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
             f"layer {layer.name!r}: {type(layer).__name__} has no tf_keras counterpart for TF "
             "Model Optimization; replace it with built-in Keras layers"
         )
-    config = layer.get_config()
+    config = {**layer.get_config(), "trainable": True}  # (see `clone`)
     config["dtype"] = layer.dtype_policy.name
     activation = config.get("activation")
     if isinstance(activation, str) and activation in _hard_activations(keras_module):
@@ -119,7 +125,7 @@ def _built(layer: Any, build: Any) -> Any:
         return build()
     except (ValueError, TypeError) as error:
         raise UnsupportedError(
-            f"layer {layer.name!r}: {type(layer).__name__} cannot be rebuilt for compression "
+            f"layer {layer.name!r}: {type(layer).__name__} cannot be rebuilt layer by layer "
             f"({keras_reason(error)}); replace it with built-in Keras layers"
         ) from None
 
@@ -164,40 +170,51 @@ def clone(
 ) -> Any:
     """`model` rebuilt with `keras_module`'s layers (default Keras 3), weights copied; or,
     given `width`, a freshly initialised copy whose Conv2D filters and Dense units (except the
-    outputs') are scaled by `width` (a distillation student)."""
+    outputs') are scaled by `width` (a distillation student). Every layer is trainable: a base
+    model frozen for transfer learning is compressed too (TF-MOT clusters trainable kernels
+    only)."""
     keras = _keras()
     target = keras if keras_module is None else keras_module
     graph = _graph(model)
     folded_weights, folded = _folded(model) if fold else ({}, set())
-    tensors: dict[int, Any] = {}
-    inputs = []
-    for tensor in graph.inputs:
-        new = target.Input(shape=tuple(tensor.shape[1:]), name=tensor.name, dtype=tensor.dtype)
-        tensors[id(tensor)] = new
-        inputs.append(new)
+    inputs = [
+        target.Input(shape=tuple(tensor.shape[1:]), name=tensor.name, dtype=tensor.dtype)
+        for tensor in graph.inputs
+    ]
     made: list[tuple[Any, Any]] = []
     kept = _output_kernels(graph) if width is not None else set()
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            layer = node.operation
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            args = keras.tree.map_structure(
-                lambda value: tensors.get(id(value), value), node.arguments.args
-            )
-            if layer.name in folded:
-                outputs = args[0]
-            elif target is not keras and not isinstance(layer, keras.layers.Layer):
-                outputs = _tf_keras_op(layer, args, target)
-            else:
-                resize = None if width is None or layer.name in kept else width
-                new_layer = _new_layer(layer, target, layer.name in folded_weights, resize)
-                outputs = _built(layer, lambda new_layer=new_layer, args=args: new_layer(*args))
-                if getattr(layer, "weights", None):
-                    made.append((layer, new_layer))
-            for old, new in zip(node.output_tensors, keras.tree.flatten(outputs), strict=True):
-                tensors[id(old)] = new
-    outputs = [tensors[id(tensor)] for tensor in graph.outputs]
+
+    def rebuild(graph: Any, inputs: list[Any]) -> list[Any]:
+        """The new tensors of `graph`'s outputs, its nodes rebuilt on `inputs`; a nested
+        Sequential or Functional model (a base model in transfer learning) is rebuilt in place:
+        its layers join the clone."""
+        tensors = {id(old): new for old, new in zip(graph.inputs, inputs, strict=True)}
+        for depth in sorted(graph._nodes_by_depth, reverse=True):
+            for node in graph._nodes_by_depth[depth]:
+                layer = node.operation
+                if isinstance(layer, keras.layers.InputLayer):
+                    continue
+                args = keras.tree.map_structure(
+                    lambda value: tensors.get(id(value), value), node.arguments.args
+                )
+                nested = _functional_graph(layer) if isinstance(layer, keras.Model) else None
+                if nested is not None:
+                    outputs = rebuild(nested, keras.tree.flatten(args))
+                elif layer.name in folded:
+                    outputs = args[0]
+                elif target is not keras and not isinstance(layer, keras.layers.Layer):
+                    outputs = _tf_keras_op(layer, args, target)
+                else:
+                    resize = None if width is None or layer.name in kept else width
+                    new_layer = _new_layer(layer, target, layer.name in folded_weights, resize)
+                    outputs = _built(layer, lambda new_layer=new_layer, args=args: new_layer(*args))
+                    if getattr(layer, "weights", None):
+                        made.append((layer, new_layer))
+                for old, new in zip(node.output_tensors, keras.tree.flatten(outputs), strict=True):
+                    tensors[id(old)] = new
+        return [tensors[id(tensor)] for tensor in graph.outputs]
+
+    outputs = rebuild(graph, inputs)
     result = target.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
     for old, new in made if width is None else ():
         new.set_weights(folded_weights.get(old.name) or old.get_weights())
@@ -227,6 +244,8 @@ def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -
     keras = _keras()
     if target is keras:
         config = layer.get_config()
+        if "trainable" in config:  # a layer, not an op (see `clone`)
+            config["trainable"] = True
         if gains_bias:
             config["use_bias"] = True
         for size in ("filters", "units"):

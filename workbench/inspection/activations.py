@@ -71,6 +71,19 @@ def _probes(keras_model: Any) -> list[tuple[str, str, Any]]:
     return probes
 
 
+def _flat(keras_model: Any) -> Any:
+    """The model itself, or for one with nested models (a base model inside, as transfer
+    learning builds it) a clone with the same layers and weights, nested models inlined: the
+    outputs of a nested model's layers are not tensors of the outer model."""
+    import keras
+
+    if not any(isinstance(layer, keras.Model) for layer in keras_model.layers):
+        return keras_model
+    from workbench.compress.bridge import clone
+
+    return clone(keras_model)
+
+
 _SUMMARISERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -84,8 +97,9 @@ def _summariser(keras_model: Any, fine: int) -> tuple[list[tuple[str, str, Any]]
     import keras
     import tensorflow as tf
 
-    probes = _probes(keras_model)
-    probe = keras.Model(keras_model.inputs[0], [tensor for _, _, tensor in probes])
+    probed = _flat(keras_model)
+    probes = _probes(probed)
+    probe = keras.Model(probed.inputs[0], [tensor for _, _, tensor in probes])
     shape = (None, *keras_model.inputs[0].shape[1:])
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
