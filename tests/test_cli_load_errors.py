@@ -24,6 +24,12 @@ def files(tmp_path_factory):
     Twice.__module__ = "a_module_the_loader_cannot_import"  # as if defined elsewhere
     layers = [keras.Input((8, 8, 1)), keras.layers.Flatten(), Twice(), keras.layers.Dense(10)]
     keras.Sequential(layers).save(folder / "custom.keras")
+    texts = np.array(["good film", "bad plot", "great cast", "dull story"])
+    words = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+    words.adapt(texts)
+    text = keras.Input((1,), dtype="string", name="review")
+    score = keras.layers.Dense(1)(keras.layers.Embedding(20, 4)(words(text)))
+    keras.Model(text, score).save(folder / "text.keras")
     return folder
 
 
@@ -33,6 +39,7 @@ CASES = {
     "unregistered-class": (["custom.keras"], "Could not locate class 'Twice'"),
     "text-named-npz": (["digits_cnn", "--data", "notes.npz"], "notes.npz: not a readable .npz"),
     "object-arrays-npz": (["digits_cnn", "--data", "objects.npz"], "never loaded (unsafe)"),
+    "text-input-model": (["text.keras"], "input 'review' takes text (strings"),
 }
 
 

@@ -151,6 +151,13 @@ def _from_keras(model: Any, name: str) -> ModelSource:
             f"model {model.name!r}: a subclassed {type(model).__name__} has no input and output "
             "tensors to measure; rebuild it as a keras.Sequential or functional keras.Model"
         )
+    for tensor in model.inputs:
+        if "string" in str(tensor.dtype):
+            raise UnsupportedError(
+                f"model {name!r}: input {tensor.name!r} takes text (strings, vectorized inside "
+                "the model), which TFLite quantization cannot take; give the model from its "
+                "token ids on (the layers after TextVectorization) and token-id data"
+            )
     digest = hashlib.sha256(model.to_json().encode())
     for weight in model.weights:
         digest.update(weight.numpy().tobytes())
