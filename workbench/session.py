@@ -293,7 +293,7 @@ class Session:
         from workbench.engine.evaluation import as_outputs, classes_of
         from workbench.metrics import top1_correct
 
-        kind = classes_of(reference, lambda: self.float_bytes, labelled=True)
+        kind = classes_of(reference, lambda: self.float_bytes, self.data.binary_labels)
         return None if kind is None else top1_correct(as_outputs(reference)[0], y, kind.logit)
 
     def _first_reference(self, count: int) -> Any:
@@ -443,7 +443,9 @@ class Session:
         partial = samples is not None  # the first samples only, without latency
         test = data.test.head(samples) if partial else data.test
         reference = self._first_reference(samples) if partial else self.reference()
-        scores, latency = measure(variant.tflite, test, reference, latency=not partial)
+        scores, latency = measure(
+            variant.tflite, test, reference, latency=not partial, binary=data.binary_labels
+        )
         refused = tuple(m for m in (scores, latency) if isinstance(m, Unavailable))
         scores, latency = refused_scores(scores, latency)
         accuracy = drop = None

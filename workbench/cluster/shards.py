@@ -79,7 +79,7 @@ def score(model: ModelPackage, part: DataPackage, converted: dict[str, Any]) -> 
         scoring = session(model, part)
         test = scoring.data.test
         outputs, reference = run_tflite(converted["tflite"], test.x), scoring.reference()
-        kind = classes_of(reference, lambda: scoring.float_bytes, test.y is not None)
+        kind = classes_of(reference, lambda: scoring.float_bytes, scoring.data.binary_labels)
         return {
             "sums": score_sums(outputs, reference, test.y, kind),
             "times_ms": latency_times(converted["tflite"], test.x[:1]),

@@ -84,6 +84,12 @@ class Dataset:
         return self.test.y is not None
 
     @property
+    def binary_labels(self) -> bool:
+        """Whether the labels are classes 0 and 1 only (over all splits): a model's single
+        linear score is then a binary classifier's logit, not a value."""
+        return self.labelled and self.num_classes is not None and self.num_classes <= 2
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.test.x.shape[1:])
 

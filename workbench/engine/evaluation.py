@@ -382,11 +382,12 @@ class Classes(enum.Enum):
         return self is Classes.LOGIT
 
 
-def _classes(model: Any, tensor: int, output: np.ndarray, labelled: bool) -> Classes | None:
+def _classes(model: Any, tensor: int, output: np.ndarray, binary: bool) -> Classes | None:
     """How an output holds classes, if it does: a (samples, classes) vector that is the only
     output or a softmax (in a model with several outputs a plain vector is as likely landmarks
-    or an embedding); a (samples, 1) sigmoid; or, against class labels (`labelled`), a
-    (samples, 1) linear score: a binary classifier's logit (trained "from logits")."""
+    or an embedding); a (samples, 1) sigmoid; or, against labels of classes 0 and 1
+    (`binary`), a (samples, 1) linear score: a binary classifier's logit (trained "from
+    logits"); against other labels, or none, it is a value (a regression head)."""
     if np.ndim(output) != 2:
         return None
     producer = model.producer(tensor)
@@ -396,14 +397,14 @@ def _classes(model: Any, tensor: int, output: np.ndarray, labelled: bool) -> Cla
     if np.shape(output)[1] == 1:
         if opcode == "LOGISTIC":
             return Classes.PROBABILITY
-        return Classes.LOGIT if labelled else None
+        return Classes.LOGIT if binary else None
     return Classes.VECTOR if len(model.outputs) == 1 or opcode == "SOFTMAX" else None
 
 
 def classes_of(
     reference: np.ndarray | Sequence[np.ndarray],
     float_tflite: Callable[[], bytes],
-    labelled: bool,
+    binary: bool,
 ) -> Classes | None:
     """How the float model's first output holds classes (as `evaluate` decides it, reading the
     file only for several outputs or a single score), else None."""
@@ -413,12 +414,19 @@ def classes_of(
     if np.ndim(outputs[0]) != 2:  # an image, a sequence: no need to read the file
         return None
     model = read_tflite(float_tflite())
-    return _classes(model, model.outputs[0].index, outputs[0], labelled)
+    return _classes(model, model.outputs[0].index, outputs[0], binary)
 
 
-def evaluate(data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndarray]) -> Evaluation:
+def evaluate(
+    data: bytes,
+    split: Split,
+    reference: np.ndarray | Sequence[np.ndarray],
+    *,
+    binary: bool = False,
+) -> Evaluation:
     """Run `data` on `split` and score it against `reference`: the float model's outputs for
-    split.x (one array, or one per output in the file's order)."""
+    split.x (one array, or one per output in the file's order); `binary`: the dataset's labels
+    are classes 0 and 1 (`Dataset.binary_labels`: a single linear score is their logit)."""
     outputs = run_outputs(data, split.x)
     references = as_outputs(reference)
     shapes = [r.shape for r in references]
@@ -430,7 +438,7 @@ def evaluate(data: bytes, split: Split, reference: np.ndarray | Sequence[np.ndar
     model = read_tflite(data)
     labelled = split.y is not None  # (labels are the first output's)
     kinds = [
-        _classes(model, tensor.index, output, labelled and index == 0)
+        _classes(model, tensor.index, output, binary and labelled and index == 0)
         for index, (tensor, output) in enumerate(zip(model.outputs, outputs, strict=True))
     ]
     agreements = tuple(
@@ -474,12 +482,13 @@ def measure(
     reference: np.ndarray | Sequence[np.ndarray],
     *,
     latency: bool = True,
+    binary: bool = False,
 ) -> tuple[Evaluation | Unavailable, Latency | Unavailable | None]:
     """`evaluate` and `measure_latency` of `data`, each kept as `Unavailable` with the runtime's
     reason when the runtime refuses it, so a refused variant is a result, not an exception.
     `latency=False` leaves the latency out (None): a partial result comes sooner without it."""
     measured: list[Any] = []
-    work = [("evaluation", lambda: evaluate(data, split, reference))]
+    work = [("evaluation", lambda: evaluate(data, split, reference, binary=binary))]
     if latency:
         work.append(("latency", lambda: measure_latency(data, split.x[:1])))
     for name, step in work:

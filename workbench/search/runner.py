@@ -113,7 +113,7 @@ class _Search:
         self.validations = 0
         self.labels = session.data.validation.y
         reference = session.reference("validation")
-        kind = classes_of(reference, lambda: session.float_bytes, labelled=True)
+        kind = classes_of(reference, lambda: session.float_bytes, session.data.binary_labels)
         if kind is None:
             raise DataError(
                 f"model {session.model.name!r}: its first output is not class scores; a search "
