@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
             "Search per-layer precision (float32, int16x8, int8 per-channel or per-tensor, "
             "int4 weights) on the LiteRT Quantizer route for the smallest (or fastest) "
             "variant whose accuracy drop against float, on a validation split, is within "
-            "--max-drop points at 95 %% confidence; report it on the test split."
+            "--max-drop points at 95 % confidence; report it on the test split."
         ),
     )
     add_measured_model(parser)
