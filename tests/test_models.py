@@ -253,3 +253,33 @@ def test_keras_applications_that_rescale_inside_are_recognised_from_their_files(
         path = tmp_path / f"{builder}.keras"
         getattr(keras.applications, builder)(input_shape=(32, 32, 3), weights=None).save(path)
         assert (load_model(path).preprocessing == RAW) is raw, builder
+
+
+def test_a_mixed_precision_model_is_measured_as_float32_with_its_weights():
+    """GPU training saves float16-compute layers; the converter has no builtin float16 Conv2D
+    (every variant was unavailable: "tf.Conv2D ... needs TF Select")."""
+    import keras
+    from keras import layers
+
+    from workbench import QuantConfig
+    from workbench.session import Session
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        image = keras.Input((8, 8, 3), name="pixels")
+        base = keras.Model(image, layers.Conv2D(4, 3, activation="relu")(image), name="base")
+        inputs = keras.Input((8, 8, 3))
+        pooled = layers.GlobalAveragePooling2D()(base(inputs))
+        scores = layers.Activation("softmax", dtype="float32")(layers.Dense(3)(pooled))
+        model = keras.Model(inputs, scores)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    source = load_model(model)
+    policies = {layer.dtype_policy.name for layer in source.keras_model.layers}
+    assert policies == {"float32"} and source.keras_model is not model
+    x = np.random.default_rng(0).random((16, 8, 8, 3), np.float32)
+    expected = np.asarray(model(x), np.float32)
+    np.testing.assert_allclose(source.keras_model(x), expected, atol=2e-3)  # float16 rounding
+    session = Session(model, (x, np.arange(16) % 3))
+    for mode in ("float32", "int8"):
+        assert not session.evaluate(QuantConfig(mode=mode)).unavailable, mode

@@ -9,6 +9,7 @@ from typing import Any
 
 from workbench.errors import ModelFileError, UnsupportedError
 from workbench.models.input_scaling import scales_its_input
+from workbench.models.mixed_precision import in_float32
 from workbench.models.pretrained import RAW
 from workbench.models.source import ModelSource, SourceKind
 
@@ -151,6 +152,7 @@ def _from_keras(model: Any, name: str) -> ModelSource:
             f"model {model.name!r}: a subclassed {type(model).__name__} has no input and output "
             "tensors to measure; rebuild it as a keras.Sequential or functional keras.Model"
         )
+    model = in_float32(model)  # a mixed-precision model: float16 ops do not convert
     for tensor in model.inputs:
         if "string" in str(tensor.dtype):
             raise UnsupportedError(
