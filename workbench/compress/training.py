@@ -56,10 +56,9 @@ def single_score(model: Any) -> bool:
 
 def single_logit(model: Any) -> bool:
     """Whether a Keras 3 `model`'s one score per sample is a logit: no sigmoid makes it."""
-    if not single_score(model):
-        return False
-    last = model.outputs[0]._keras_history.operation
-    return "sigmoid" not in getattr(getattr(last, "activation", None), "__name__", "")
+    from workbench.models.loading import sigmoid_output
+
+    return single_score(model) and not sigmoid_output(model)
 
 
 def fit(

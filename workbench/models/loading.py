@@ -172,7 +172,7 @@ def _from_keras(model: Any, name: str) -> ModelSource:
         kind=SourceKind.KERAS,
         fingerprint=digest.hexdigest()[:16],
         input_shape=tuple(model.inputs[0].shape),
-        num_classes=_classes(output_shape),
+        num_classes=2 if sigmoid_output(model) else _classes(output_shape),
         input_count=len(model.inputs),
         keras_model=model,
         preprocessing=preprocessing,
@@ -263,6 +263,16 @@ def _raw_values(dtype: Any, scale: float) -> Any:
 
         return AS_GIVEN
     return None
+
+
+def sigmoid_output(model: Any) -> bool:
+    """Whether a Keras 3 model's first output is one score a sigmoid makes: a binary
+    classifier's probability of class 1 (of two classes)."""
+    first = model.outputs[0] if model.outputs else None
+    if first is None or first.shape[-1] != 1:
+        return False
+    last = first._keras_history.operation
+    return "sigmoid" in getattr(getattr(last, "activation", None), "__name__", "")
 
 
 def _classes(output_shape: tuple[Any, ...]) -> int | None:
