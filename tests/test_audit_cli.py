@@ -313,8 +313,9 @@ def test_a_binary_classifier_has_accuracy_from_a_sigmoid_or_a_logit(own, tmp_pat
     scalar = Session(str(own / "scalar.keras"), str(tmp_path / "unlabelled.npz"))
     value = scalar.evaluate(QuantConfig())
     assert value.accuracy is None and value.agreement is None and value.snr_db is not None
-    with pytest.raises(DataError, match=r"^data 'small': label [23] is outside the model's 2 class"):
-        Session(str(own / "binary.keras"), str(own / "small.npz"))  # labels 0..3 for a sigmoid
+    refused = r"^data 'small': label [23] is outside the model's 2 classes"
+    with pytest.raises(DataError, match=refused):  # labels 0..3 for a sigmoid
+        Session(str(own / "binary.keras"), str(own / "small.npz"))
 
 
 def test_litert_progress_bars_stay_off_for_models_of_many_tensors(capsys):

@@ -684,6 +684,55 @@ def test_model_uploaded_without_data_then_data(app, tmp_path, digits):
     assert not folder.exists()
 
 
+def _zip(members: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _png(seed: int) -> bytes:
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_zip_of_an_image_folder_is_unpacked_and_measured(app, monkeypatch):
+    """A workshop's own images, zipped (a top folder, class sub-folders, macOS' extras), are
+    resized to the model's input and measured; a zip that is not one, reaches outside itself or
+    unpacks too large is refused in one line and leaves nothing behind."""
+    pickers, state = app.pickers, app.state
+    images = {f"pets/{('cat', 'dog')[i % 2]}/{i}.png": _png(i) for i in range(20)}
+    images["__MACOSX/pets/._0.png"] = b"resource fork"
+    _upload(pickers.data_upload, "pets.zip", _zip(images))
+    assert app.wait(TIMEOUT), state.status
+    assert state.status.state is TaskState.DONE, state.status
+    assert pickers.data.label == "pets (uploaded)"
+    assert state.session.data.num_classes == 2 and state.result.accuracy is not None
+    (kept,) = pickers.upload_folder.iterdir()
+    assert sorted(p.name for p in kept.iterdir()) == ["pets"]  # no archive, no __MACOSX
+    assert sorted(p.name for p in (kept / "pets").iterdir()) == ["cat", "dog"]
+    monkeypatch.setenv("WORKBENCH_MAX_UPLOAD_MB", "0.01")
+    refusals = {
+        "evil.zip": (_zip({"../evil.png": _png(0)}), "points outside the archive"),
+        "broken.zip": (b"PK\x03\x04" + b"not really a zip", "not a readable .zip archive"),
+        "bomb.zip": (_zip({"zeros/a/0.png": bytes(200_000)}), "unpacks to more than 0.08 MB"),
+    }
+    for name, (content, reason) in refusals.items():
+        _upload(pickers.data_upload, name, content)
+        message = state.status.message
+        assert state.status.state is TaskState.FAILED and message.startswith(f"upload {name!r}")
+        assert reason in message and "\n" not in message
+        assert list(pickers.upload_folder.iterdir()) == [kept]  # nothing of it was left
+    assert pickers.data.label == "pets (uploaded)"
+
+
 # --- the dashboard command ---------------------------------------------------------------------
 
 

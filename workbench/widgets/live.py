@@ -180,7 +180,8 @@ class LiveController:
         if session.data is None:
             raise DataError(
                 f"model {session.model.name!r} has no data to measure variants with: choose a "
-                "dataset under Data or upload a .npz with x (and y) arrays"
+                "dataset under Data, upload a .npz with x (and y) arrays or a .zip of an image "
+                "folder (one sub-folder per class)"
             )
         baseline = self.state.baseline_config()
         if self.state.baseline is None or self.state.baseline.config != baseline:

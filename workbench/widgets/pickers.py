@@ -1,4 +1,5 @@
-"""Model and data pickers: demo names, or an uploaded .keras / .h5 / .tflite / .npz file.
+"""Model and data pickers: demo names, or an uploaded .keras / .h5 / .tflite / .npz file, or a
+.zip of an image folder (one sub-folder per class, or images only), unpacked on the server.
 
 Uploads are checked (suffix, size cap, the first bytes of that kind of file) before they are
 written, so a mislabelled file gets a message naming it, not the server's temporary path. A file
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import anywidget
@@ -27,7 +29,8 @@ from workbench.widgets.tasks import TaskState, TaskStatus
 from workbench.widgets.view import OfferedDropdown, View, offer, styled
 
 MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
-DATA_SUFFIXES = (".npz",)
+DATA_SUFFIXES = (".npz", ".zip")
+UNPACKED_TIMES = 8  # a .zip of images may unpack to this many times the upload cap
 OWN_DATA = ""  # the Data menu's value for "the model's own dataset"
 # What each kind of file starts with (a .tflite flatbuffer names itself at bytes 4-8).
 SIGNATURES = {
@@ -35,6 +38,7 @@ SIGNATURES = {
     ".npz": (0, b"PK\x03\x04", "an .npz file is a zip archive; save with numpy.savez(x=, y=)"),
     ".h5": (0, b"\x89HDF\r\n\x1a\n", "an .h5 file is HDF5; save with model.save('m.h5')"),
     ".tflite": (4, b"TFL3", "a .tflite file is a TFLite flatbuffer"),
+    ".zip": (0, b"PK\x03\x04", "zip an image folder, one sub-folder per class"),
 }
 
 
@@ -126,6 +130,43 @@ def saved_upload(
     return path
 
 
+def unpacked_upload(path: Path) -> Path:
+    """The image folder in the uploaded .zip at `path`, unpacked beside it under the archive's
+    name: its one top folder, or its root. The archive is removed; on a refusal (not a zip, a
+    member outside the archive, too large unpacked) nothing of it is left."""
+    unpacked = path.parent / ".unpacking"
+    limit_mb = UNPACKED_TIMES * max_upload_mb()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if sum(member.file_size for member in members) > limit_mb * 2**20:
+                raise DataError(
+                    f"upload {path.name!r}: unpacks to more than {limit_mb:g} MB; upload fewer "
+                    "or smaller images"
+                )
+            for member in members:
+                parts = PurePosixPath(member.filename).parts
+                if member.filename.startswith("/") or ".." in parts:
+                    raise DataError(
+                        f"upload {path.name!r}: member {member.filename!r} points outside the "
+                        "archive; zip the image folder itself"
+                    )
+            archive.extractall(unpacked)
+    except zipfile.BadZipFile:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise DataError(f"upload {path.name!r}: not a readable .zip archive") from None
+    except (DataError, OSError):
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
+    path.unlink()
+    shutil.rmtree(unpacked / "__MACOSX", ignore_errors=True)  # macOS' resource forks
+    entries = [entry for entry in unpacked.iterdir() if not entry.name.startswith(".")]
+    folder = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
+    folder = folder.rename(path.parent / path.stem)
+    shutil.rmtree(unpacked, ignore_errors=True)  # what was left beside the one top folder
+    return folder
+
+
 class PickerView(View):
     """Dropdowns of the demo models and datasets and two upload buttons."""
 
@@ -152,7 +193,7 @@ class PickerView(View):
             OfferedDropdown(options=self._datasets, value=OWN_DATA, description="Data"), "wb-data"
         )
         self.data_upload = styled(
-            w.FileUpload(accept=",".join(DATA_SUFFIXES), description="Upload .npz"),
+            w.FileUpload(accept=",".join(DATA_SUFFIXES), description="Upload .npz / .zip"),
             "wb-data-upload",
         )
         self.guard = UploadGuard(max_bytes=int(max_upload_mb() * 2**20), layout={"display": "none"})
@@ -255,6 +296,8 @@ class PickerView(View):
             return
         try:
             path = saved_upload(*upload, DATA_SUFFIXES, "data", self.upload_folder)
+            if path.suffix.lower() == ".zip":
+                path = unpacked_upload(path)
         except (WorkbenchError, OSError) as error:
             self._fail(str(error))
             return
