@@ -81,6 +81,35 @@ def test_image_folder(tmp_path):
     assert load_dataset(tmp_path, image_size=(8, 8)).input_shape == (8, 8, 3)
 
 
+def test_a_zipped_image_folder_reads_as_the_folder(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from workbench.cli import main
+    from workbench.datasets.archive import unpacked
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    for label in ("cat", "dog"):
+        (folder / label).mkdir(parents=True)
+        for index in range(6):
+            pixels = rng.integers(0, 255, (12, 10, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / label / f"{index}.png")
+    archive = shutil.make_archive(str(tmp_path / "photos"), "zip", tmp_path, "photos")
+    data, direct = load_dataset(archive), load_dataset(folder)
+    assert (data.name, data.class_names) == ("photos", ("cat", "dog"))
+    for split in ("train", "calibration", "test"):  # the same pixels, labels and splits
+        ours, theirs = getattr(data, split), getattr(direct, split)
+        assert np.array_equal(np.asarray(ours.x), np.asarray(theirs.x))
+        assert np.array_equal(ours.y, theirs.y)
+    assert unpacked(Path(archive)) == unpacked(Path(archive))  # once per version of the file
+    (tmp_path / "notes.zip").write_text("not a zip")
+    assert main(["inspect", "digits_cnn", "--data", str(tmp_path / "notes.zip")]) == 2
+    error = capsys.readouterr().err
+    assert "notes.zip" in error and "not a readable .zip archive" in error
+    assert len(error.splitlines()) == 1
+
+
 def test_arrays_tuples_and_tf_data():
     import tensorflow as tf
 

@@ -66,7 +66,7 @@ def names(text: str | None) -> list[str]:
 
 # -- commands that measure one model on a dataset (compare, search), and cluster options ----
 
-DATA_HELP = "dataset name, .npz file or image folder (default: the demo model's dataset)"
+DATA_HELP = "dataset name, .npz file, image folder or its .zip (default: the demo model's dataset)"
 
 
 def add_measured_model(parser: argparse.ArgumentParser) -> None:

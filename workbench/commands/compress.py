@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--steps", type=int, help="batches per epoch (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0)
-    add_data(parser, "labelled training data: dataset name, .npz or image folder")
+    add_data(parser, "labelled training data: dataset name, .npz, image folder or its .zip")
     add_output(parser, "output .keras file (default: MODEL-TECHNIQUE.keras)")
 
 

@@ -51,7 +51,9 @@ def register(subparsers: Any) -> None:
         "--samples", type=positive, default=200, help="calibration samples (int8, int16x8)"
     )
     add_data(
-        parser, "calibration data: dataset name, .npz or image folder (default: the demo's dataset)"
+        parser,
+        "calibration data: dataset name, .npz, image folder or its .zip (default: the demo's "
+        "dataset)",
     )
     add_output(parser, "output file (default: MODEL-MODE.tflite here)")
     add_quiet(parser)

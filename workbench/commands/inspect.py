@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     add_model(
         parser, "demo model name, .keras, .h5 or .tflite file (default: the default demo model)"
     )
-    add_data(parser, "dataset name, .npz or image folder")
+    add_data(parser, "dataset name, .npz, image folder or its .zip")
     parser.add_argument("--json", metavar="FILE", help="write all statistics here")
     add_quiet(parser)
     parser.set_defaults(run=run)

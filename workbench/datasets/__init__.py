@@ -43,6 +43,10 @@ def load_dataset(
         path = Path(spec)
         if path.suffix == ".npz" and path.is_file():
             return user.load_npz(path, name=name, seed=seed, preprocessing=preprocessing)
+        if path.suffix.lower() == ".zip" and path.is_file():  # an image folder, zipped
+            from workbench.datasets.archive import unpacked
+
+            path, name = unpacked(path), name or path.stem
         if path.is_dir():
             return user.load_image_folder(
                 path,
@@ -54,11 +58,12 @@ def load_dataset(
             )
         if path.exists():
             raise DataError(
-                f"{path}: not a dataset; give an .npz file or a folder of class folders"
+                f"{path}: not a dataset; give an .npz file or a folder of class folders (or its "
+                ".zip)"
             )
         raise DataError(
             f"data {str(spec)!r}: no such dataset or file; use one of "
-            f"{', '.join(DATASET_NAMES)}, an .npz file or an image folder"
+            f"{', '.join(DATASET_NAMES)}, an .npz file or an image folder (or its .zip)"
         )
     if isinstance(spec, tuple) and len(spec) == 2:
         return user.from_arrays(

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -23,6 +22,7 @@ import ipywidgets as w
 import traitlets
 
 from workbench.app import max_upload_mb
+from workbench.datasets.archive import unpack_images
 from workbench.errors import DataError, ModelFileError, WorkbenchError
 from workbench.widgets.state import AppState
 from workbench.widgets.tasks import TaskState, TaskStatus
@@ -132,39 +132,15 @@ def saved_upload(
 
 def unpacked_upload(path: Path) -> Path:
     """The image folder in the uploaded .zip at `path`, unpacked beside it under the archive's
-    name: its one top folder, or its root. The archive is removed; on a refusal (not a zip, a
-    member outside the archive, too large unpacked) nothing of it is left."""
-    unpacked = path.parent / ".unpacking"
-    limit_mb = UNPACKED_TIMES * max_upload_mb()
+    name; the archive is removed, and on a refusal its whole upload folder."""
+    limit = UNPACKED_TIMES * max_upload_mb() * 2**20
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            if sum(member.file_size for member in members) > limit_mb * 2**20:
-                raise DataError(
-                    f"upload {path.name!r}: unpacks to more than {limit_mb:g} MB; upload fewer "
-                    "or smaller images"
-                )
-            for member in members:
-                parts = PurePosixPath(member.filename).parts
-                if member.filename.startswith("/") or ".." in parts:
-                    raise DataError(
-                        f"upload {path.name!r}: member {member.filename!r} points outside the "
-                        "archive; zip the image folder itself"
-                    )
-            archive.extractall(unpacked)
-    except zipfile.BadZipFile:
-        shutil.rmtree(path.parent, ignore_errors=True)
-        raise DataError(f"upload {path.name!r}: not a readable .zip archive") from None
+        return unpack_images(path, path.parent / path.stem, limit, f"upload {path.name!r}")
     except (DataError, OSError):
         shutil.rmtree(path.parent, ignore_errors=True)
         raise
-    path.unlink()
-    shutil.rmtree(unpacked / "__MACOSX", ignore_errors=True)  # macOS' resource forks
-    entries = [entry for entry in unpacked.iterdir() if not entry.name.startswith(".")]
-    folder = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
-    folder = folder.rename(path.parent / path.stem)
-    shutil.rmtree(unpacked, ignore_errors=True)  # what was left beside the one top folder
-    return folder
+    finally:
+        path.unlink(missing_ok=True)
 
 
 class PickerView(View):
