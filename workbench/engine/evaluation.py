@@ -375,7 +375,7 @@ class Classes(enum.Enum):
 
     VECTOR = "vector"  # (samples, classes) scores: the arg-max
     PROBABILITY = "probability"  # one sigmoid score: class 1 above 0.5
-    LOGIT = "logit"  # one linear score measured against class labels: class 1 above 0
+    LOGIT = "logit"  # one linear score measured against labels 0 and 1: class 1 above 0
 
     @property
     def logit(self) -> bool:
