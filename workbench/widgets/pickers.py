@@ -119,10 +119,11 @@ def saved_upload(
 ) -> Path:
     """Write an upload into a new folder under `folder`, after checking its suffix and size."""
     error = ModelFileError if what == "model" else DataError
-    if not name.lower().endswith(suffixes):
+    suffix = Path(name).suffix.lower()  # (a file named only ".npz" has none)
+    if suffix not in suffixes:
         raise error(f"upload {name!r}: expected a {' / '.join(suffixes)} {what} file")
     check_upload_size(name, len(content), error)
-    offset, magic, hint = SIGNATURES[Path(name).suffix.lower()]
+    offset, magic, hint = SIGNATURES[suffix]
     if content[offset : offset + len(magic)] != magic:
         raise error(f"upload {name!r}: not a {Path(name).suffix} file ({hint})")
     path = Path(tempfile.mkdtemp(prefix="upload-", dir=folder)) / Path(name).name
