@@ -1,4 +1,5 @@
-"""Import TF Model Optimization without its process-wide side effect.
+"""Import TF Model Optimization without its process-wide side effect, its per-channel
+clustering vectorized (`per_channel_clusters`).
 
 Importing `tensorflow_model_optimization` sets ``TF_USE_LEGACY_KERAS=1`` in `os.environ`,
 which would make every later subprocess (notebook kernels, Dask workers) run on tf_keras;
@@ -20,11 +21,17 @@ def tfmot() -> Any:
     before = os.environ.get(LEGACY)
     try:
         import tensorflow_model_optimization as module
+        from tensorflow_model_optimization.python.core.clustering.keras import (
+            clustering_algorithm,
+        )
     finally:
         if before is None:
             os.environ.pop(LEGACY, None)
         else:
             os.environ[LEGACY] = before
+    from workbench.compress.per_channel_clusters import vectorize
+
+    vectorize(clustering_algorithm)  # cluster-preserving QAT at the size of real models
     return module
 
 
