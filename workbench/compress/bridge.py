@@ -45,6 +45,14 @@ def _graph(model: Any) -> Any:
     return graph
 
 
+def _trainable_config(layer: Any) -> dict[str, Any]:
+    """`layer`'s config with the layer trainable (see `clone`); a Keras op's has no such key."""
+    config = layer.get_config()
+    if "trainable" in config:
+        config["trainable"] = True
+    return config
+
+
 def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
     """A tf_keras layer made from a Keras 3 layer's config (names and settings kept)."""
     kind = getattr(keras_module.layers, type(layer).__name__, None)
@@ -53,7 +61,7 @@ def _tf_keras_layer(layer: Any, keras_module: Any) -> Any:
             f"layer {layer.name!r}: {type(layer).__name__} has no tf_keras counterpart for TF "
             "Model Optimization; replace it with built-in Keras layers"
         )
-    config = {**layer.get_config(), "trainable": True}  # (see `clone`)
+    config = _trainable_config(layer)
     config["dtype"] = layer.dtype_policy.name
     activation = config.get("activation")
     if isinstance(activation, str) and activation in _hard_activations(keras_module):
@@ -243,9 +251,7 @@ def _output_kernels(graph: Any) -> set[str]:
 def _new_layer(layer: Any, target: Any, gains_bias: bool, width: float | None) -> Any:
     keras = _keras()
     if target is keras:
-        config = layer.get_config()
-        if "trainable" in config:  # a layer, not an op (see `clone`)
-            config["trainable"] = True
+        config = _trainable_config(layer)
         if gains_bias:
             config["use_bias"] = True
         for size in ("filters", "units"):
